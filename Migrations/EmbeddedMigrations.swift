@@ -1,0 +1,7 @@
+/// The schema's migrations, embedded at build time (`.embedInCode`), in the order they apply.
+public enum EmbeddedMigrations {
+    /// Version, file name and SQL text of every migration this binary knows.
+    public static let all: [(version: Int, name: String, sql: [UInt8])] = [
+        (1, "0001_initial.sql", PackageResources._001_initial_sql)
+    ]
+}

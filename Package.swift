@@ -1,0 +1,79 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "cancelq",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "cancelq", targets: ["cancelq"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        .target(name: "SQLite", dependencies: ["CSQLite"]),
+        // Pure: no Foundation, no I/O. Every decision of the daemon lives here.
+        .target(name: "CancelCore"),
+        // Pure: the wire format of ZEUS `payment_return`.
+        .target(name: "ZeusAPI"),
+        // The schema, embedded into the binary so it runs with no resource bundle beside it.
+        .target(
+            name: "CancelMigrations",
+            path: "Migrations",
+            resources: [
+                // One line per migration, in order; EmbeddedMigrationsTests checks none is missing.
+                .embedInCode("0001_initial.sql")
+            ]
+        ),
+        .target(
+            name: "CancelStore",
+            dependencies: ["SQLite", "CancelCore", "CancelMigrations"]
+        ),
+        .target(
+            name: "GatewaySimulator",
+            dependencies: [
+                "ZeusAPI",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        .target(
+            name: "CancelDaemon",
+            dependencies: [
+                "CancelCore", "ZeusAPI", "CancelStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .executableTarget(
+            name: "cancelq",
+            dependencies: [
+                "CancelDaemon", "CancelStore", "GatewaySimulator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "SQLiteTests", dependencies: ["SQLite"]),
+        .testTarget(name: "CancelCoreTests", dependencies: ["CancelCore"]),
+        .testTarget(name: "ZeusAPITests", dependencies: ["ZeusAPI"]),
+        .testTarget(name: "CancelStoreTests", dependencies: ["CancelStore", "SQLite"]),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["GatewaySimulator", "SQLite", "ZeusAPI"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

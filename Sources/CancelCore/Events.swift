@@ -1,0 +1,61 @@
+/// Why no answer came back. The outcome is unknown, so resending is safe: a second cancel of an
+/// order the gateway did cancel answers `02180118`.
+public enum TransportFailure: Hashable, Sendable, CustomStringConvertible {
+    case timeout
+    case connectionRefused
+    case connectionReset
+    case tls(String)
+    case httpStatus(Int)
+    case undecodableBody(String)
+    case other(String)
+
+    public var description: String {
+        switch self {
+        case .timeout: "no answer before the request timeout"
+        case .connectionRefused: "connection refused"
+        case .connectionReset: "connection reset or closed before the answer"
+        case .tls(let detail): "TLS failure: \(detail)"
+        case .httpStatus(let status): "HTTP status \(status) instead of 200"
+        case .undecodableBody(let detail): "answer body not understood: \(detail)"
+        case .other(let detail): detail
+        }
+    }
+}
+
+/// What can happen to one job.
+public enum JobEvent: Hashable, Sendable {
+    /// The daemon saw the new row.
+    case discovered
+    /// Its due time came and sending is allowed.
+    case due
+    case answered(GatewayAnswer)
+    case transportFailed(TransportFailure)
+    /// The daemon started and found the job in `sent`: a previous run died mid-request.
+    case recoveredAfterCrash
+    /// `cancelq requeue`.
+    case operatorRequeue
+}
+
+/// What the daemon must do after a transition.
+public enum JobAction: Hashable, Sendable {
+    /// Record the attempt durably, then send the request.
+    case send
+    /// Nothing to do before `at`.
+    case schedule(at: Double)
+    case finish(Outcome)
+    /// Stop sending for every job until `until` (maintenance).
+    case pauseSending(until: Double)
+    /// Stop sending for every job until an operator or a restart clears it.
+    case haltSending(HaltReason)
+    /// Our request itself is wrong; an operator must look.
+    case reportRequestRejected(code: String)
+}
+
+/// An event that cannot happen in the job's state: returned, never a crash.
+public struct ImpossibleEvent: Error, Hashable, Sendable, CustomStringConvertible {
+    public var state: State
+    public var event: JobEvent
+    public var reason: String
+
+    public var description: String { "\(event) is not possible in state \(state.rawValue): \(reason)" }
+}

@@ -1,0 +1,96 @@
+/// Why sending stopped for every job: the gateway refused our credentials.
+public struct HaltReason: Hashable, Sendable, CustomStringConvertible {
+    public var code: String
+    public var explanation: String
+
+    public init(code: String, explanation: String) {
+        self.code = code
+        self.explanation = explanation
+    }
+
+    public static func credentialsRejected(code: String) -> Self {
+        let meaning = CodeTable.meaning(of: code) ?? "credentials rejected"
+        return .init(
+            code: code,
+            explanation: "the gateway rejected the client IP code or key (\(code): \(meaning)); "
+                + "fix the configuration and restart, or run `cancelq resume`")
+    }
+
+    public var description: String { explanation }
+}
+
+/// Sending as a whole: open, paused while the gateway is in maintenance, or halted because every
+/// job would fail the same way. A value type; the daemon persists it so `status` and a restart see it.
+public enum SendingGate: Hashable, Sendable {
+    case open
+    /// No request until `until`; then one probe job decides whether sending resumes.
+    case paused(until: Double, streak: Int, since: Double)
+    case halted(HaltReason, since: Double)
+
+    /// What the daemon may send now.
+    public enum Allowance: Equatable, Sendable {
+        case any
+        /// Exactly one job, to learn whether maintenance is over.
+        case probe
+        /// Nothing; `until` when it is known.
+        case none(until: Double?)
+    }
+
+    public func allowance(now: Double) -> Allowance {
+        switch self {
+        case .open: .any
+        case .paused(let until, _, _): now >= until ? .probe : .none(until: until)
+        case .halted: .none(until: nil)
+        }
+    }
+
+    /// A `maintenance` answer came back; returns when the paused jobs are due again.
+    /// Answers to requests sent before the pause do not lengthen it: only the probe's does.
+    public mutating func maintenanceAnswered(now: Double, policy: RetryPolicy) -> Double {
+        switch self {
+        case .open:
+            let until = now + policy.maintenancePause(streak: 1)
+            self = .paused(until: until, streak: 1, since: now)
+            return until
+        case .paused(let until, let streak, let since):
+            guard now >= until else { return until }
+            let next = now + policy.maintenancePause(streak: streak + 1)
+            self = .paused(until: next, streak: streak + 1, since: since)
+            return next
+        case .halted:
+            // The halt needs an operator anyway; the job retries after a standard pause.
+            return now + policy.maintenancePause(streak: 1)
+        }
+    }
+
+    /// Any answer but `maintenance`: a probe's ends the pause. Returns whether sending resumed.
+    @discardableResult
+    public mutating func nonMaintenanceAnswered(now: Double) -> Bool {
+        switch self {
+        case .paused(let until, _, _) where now >= until:
+            self = .open
+            return true
+        case .open, .paused, .halted:
+            return false
+        }
+    }
+
+    public mutating func credentialsRejected(code: String, now: Double) {
+        switch self {
+        case .halted:
+            return  // keep the first reason and time
+        case .open, .paused:
+            self = .halted(.credentialsRejected(code: code), since: now)
+        }
+    }
+
+    /// An operator's `resume`, or a restart with (possibly) fixed configuration.
+    public mutating func resume() {
+        self = .open
+    }
+
+    /// Clears a credential halt only (what a restart does); a maintenance pause stays.
+    public mutating func clearHalt() {
+        if case .halted = self { self = .open }
+    }
+}

@@ -1,0 +1,116 @@
+import CancelMigrations
+import SQLite
+
+/// Applies the embedded migrations in order, each in its own IMMEDIATE transaction, and records
+/// each with a checksum so that an edited migration or a newer database is refused.
+public struct Migrator {
+    public struct Migration: Sendable {
+        public let version: Int
+        public let name: String
+        public let sql: String
+        public let checksum: String
+    }
+
+    public let migrations: [Migration]
+
+    public init(migrations: [Migration] = Migrator.embedded) {
+        self.migrations = migrations.sorted { $0.version < $1.version }
+    }
+
+    public static let embedded: [Migration] = EmbeddedMigrations.all.map { entry in
+        Migration(
+            version: entry.version, name: entry.name, sql: String(decoding: entry.sql, as: UTF8.self),
+            checksum: checksum(entry.sql))
+    }
+
+    public var latestVersion: Int { migrations.last?.version ?? 0 }
+
+    /// Brings the database up to date; returns the names of the migrations it applied.
+    @discardableResult
+    public func migrate(_ db: Connection, now: Double) throws(StoreError) -> [String] {
+        try storeErrors {
+            try db.transaction {
+                try db.execute(
+                    """
+                    CREATE TABLE IF NOT EXISTS schema_migrations (
+                        version    INTEGER PRIMARY KEY,
+                        name       TEXT NOT NULL,
+                        checksum   TEXT NOT NULL,
+                        applied_at REAL NOT NULL
+                    ) STRICT
+                    """)
+            }
+        }
+        try verifyApplied(db)
+        var applied: [String] = []
+        for migration in migrations {
+            let didApply: Bool = try storeErrors {
+                try db.transaction {
+                    // Checked again under the write lock: another process may have just applied it.
+                    let done = try db.queryOne(
+                        "SELECT 1 FROM schema_migrations WHERE version = ?", [migration.version]
+                    ) { _ in true }
+                    guard done == nil else { return false }
+                    do throws(SQLiteError) {
+                        try db.execute(migration.sql)
+                    } catch {
+                        throw StoreError.migrationFailed(name: migration.name, error)
+                    }
+                    try db.run(
+                        "INSERT INTO schema_migrations(version, name, checksum, applied_at) VALUES (?, ?, ?, ?)",
+                        migration.version, migration.name, migration.checksum, now)
+                    try db.execute("PRAGMA user_version = \(migration.version)")
+                    return true
+                }
+            }
+            if didApply { applied.append(migration.name) }
+        }
+        return applied
+    }
+
+    /// Refuses a database migrated by a newer binary, or whose applied migrations differ from ours.
+    public func verifyApplied(_ db: Connection) throws(StoreError) {
+        let rows: [(Int, String)] = try storeErrors {
+            let exists = try db.queryOne(
+                "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'"
+            ) { _ in true }
+            guard exists != nil else { return [] }
+            return try db.query("SELECT version, checksum FROM schema_migrations ORDER BY version") {
+                ($0.int(0), $0.string(1))
+            }
+        }
+        let known = Dictionary(uniqueKeysWithValues: migrations.map { ($0.version, $0) })
+        for (version, checksum) in rows {
+            guard let migration = known[version] else {
+                throw .databaseNewerThanBinary(databaseVersion: rows.map(\.0).max() ?? version, binaryVersion: latestVersion)
+            }
+            guard migration.checksum == checksum else {
+                throw .migrationChanged(version: version, name: migration.name)
+            }
+        }
+    }
+
+    /// Whether every migration this binary knows has been applied (for read-only openers).
+    public func isUpToDate(_ db: Connection) throws(StoreError) -> Bool {
+        try verifyApplied(db)
+        return try storeErrors {
+            let exists = try db.queryOne(
+                "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'"
+            ) { _ in true }
+            guard exists != nil else { return false }
+            let count = try db.queryOne("SELECT count(*) FROM schema_migrations") { $0.int(0) } ?? 0
+            return count == migrations.count
+        }
+    }
+
+    /// FNV-1a, 64 bits: detects an edited migration (not a defence against an attacker).
+    static func checksum(_ bytes: [UInt8]) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in bytes {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01B3
+        }
+        let hex = String(hash, radix: 16)
+        return "fnv1a64:" + String(repeating: "0", count: 16 - hex.count) + hex
+    }
+}

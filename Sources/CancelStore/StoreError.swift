@@ -1,0 +1,54 @@
+import CancelCore
+import SQLite
+
+/// What can go wrong with the queue's database, said so an operator knows what to do.
+public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
+    case databaseMissing(path: String)
+    case invalidOrderNumber(FieldError)
+    case invalidPaidAt(Double)
+    case migrationChanged(version: Int, name: String)
+    case databaseNewerThanBinary(databaseVersion: Int, binaryVersion: Int)
+    case migrationFailed(name: String, SQLiteError)
+    case notMigrated(path: String)
+    case jobChangedUnderneath(id: Int64, expected: State)
+    case sqlite(SQLiteError)
+
+    public var description: String {
+        switch self {
+        case .databaseMissing(let path):
+            return "no database at \(path); create it with `cancelq migrate --db \(path)` (or start `cancelq run`)"
+        case .invalidOrderNumber(let error):
+            return "invalid order number: \(error)"
+        case .invalidPaidAt(let value):
+            return "invalid paid-at \(value): expected unix seconds (0 or more)"
+        case .migrationChanged(let version, let name):
+            return "migration \(version) (\(name)) was applied with different text than this binary has; "
+                + "the schema may not be what the code expects. Restore the original migration or the database"
+        case .databaseNewerThanBinary(let databaseVersion, let binaryVersion):
+            return "the database is at schema version \(databaseVersion) but this cancelq knows only up to "
+                + "\(binaryVersion); run the newer cancelq that migrated it"
+        case .migrationFailed(let name, let error):
+            return "migration \(name) failed and was rolled back: \(error)"
+        case .notMigrated(let path):
+            return "\(path) has no cancelq schema; run `cancelq migrate --db \(path)` first"
+        case .jobChangedUnderneath(let id, let expected):
+            return "job \(id) was no longer in state \(expected.rawValue) when the daemon recorded its change; "
+                + "another process is writing job states (only one `cancelq run` may use a database)"
+        case .sqlite(let error):
+            return error.description
+        }
+    }
+}
+
+/// Runs `body`, turning SQLite's errors into `StoreError`.
+func storeErrors<T>(_ body: () throws -> T) throws(StoreError) -> T {
+    do {
+        return try body()
+    } catch let error as StoreError {
+        throw error
+    } catch let error as SQLiteError {
+        throw .sqlite(error)
+    } catch {
+        throw .sqlite(SQLiteError(extendedCode: 1, message: "\(error)", sql: nil, path: "", busyTimeout: 0))
+    }
+}

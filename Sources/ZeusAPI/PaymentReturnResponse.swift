@@ -1,0 +1,144 @@
+import Foundation
+
+#if canImport(FoundationXML)
+    import FoundationXML
+#endif
+
+/// The gateway's answer: `result/status` and `result/code`, read with a real XML parser.
+public struct PaymentReturnResponse: Hashable, Sendable {
+    public var status: String
+    public var code: String
+
+    public init(status: String, code: String) {
+        self.status = status
+        self.code = code
+    }
+
+    public enum DecodeError: Error, Hashable, Sendable, CustomStringConvertible {
+        case empty
+        case tooLarge(bytes: Int)
+        case doctypeNotAllowed
+        case notXML(String)
+        case wrongRoot(String)
+        case missingStatus
+        case duplicateElement(String)
+        case fieldTooLong(String)
+
+        public var description: String {
+            switch self {
+            case .empty: "empty body"
+            case .tooLarge(let bytes): "body of \(bytes) bytes exceeds the 64 KiB an answer may have"
+            case .doctypeNotAllowed: "body declares a DTD, which no gateway answer does"
+            case .notXML(let detail): "not well-formed XML (\(detail))"
+            case .wrongRoot(let name): "root element is <\(name)>, expected <response>"
+            case .missingStatus: "no <result><status> in the answer"
+            case .duplicateElement(let path): "\(path) appears more than once"
+            case .fieldTooLong(let path): "\(path) is implausibly long"
+            }
+        }
+    }
+
+    /// Fields longer than this are not a ZEUS answer (status ≤ 11, code ≤ 10 per the spec).
+    static let maximumFieldLength = 64
+
+    public static func decode(_ body: [UInt8]) throws(DecodeError) -> PaymentReturnResponse {
+        guard body.count <= ZeusLimits.maximumResponseBytes else { throw .tooLarge(bytes: body.count) }
+        var start = 0
+        if body.starts(with: [0xEF, 0xBB, 0xBF]) { start = 3 }
+        // libxml2 refuses anything before the XML declaration; padding there is harmless.
+        while start < body.count, [0x20, 0x09, 0x0A, 0x0D].contains(body[start]) { start += 1 }
+        guard start < body.count else { throw .empty }
+        let content = body[start...]
+        if containsDoctype(content) { throw .doctypeNotAllowed }
+
+        let collector = ResponseCollector()
+        let parser = XMLParser(data: Data(content))
+        parser.shouldResolveExternalEntities = false
+        parser.shouldProcessNamespaces = false
+        parser.delegate = collector
+        let parsed = parser.parse()
+        if let error = collector.error { throw error }
+        guard parsed else {
+            let detail = parser.parserError.map { "\($0.localizedDescription)" } ?? "parser error"
+            throw .notXML("line \(parser.lineNumber): \(detail)")
+        }
+        guard let root = collector.root else { throw .notXML("no root element") }
+        guard root == "response" else { throw .wrongRoot(root) }
+        guard let status = collector.status else { throw .missingStatus }
+        return PaymentReturnResponse(
+            status: status.trimmingCharacters(in: .whitespacesAndNewlines),
+            code: (collector.code ?? "").trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    private static func containsDoctype(_ bytes: ArraySlice<UInt8>) -> Bool {
+        let marker = Array("<!DOCTYPE".utf8)
+        guard bytes.count >= marker.count else { return false }
+        var index = bytes.startIndex
+        while index <= bytes.endIndex - marker.count {
+            if bytes[index] == 0x3C,
+                zip(marker, bytes[index..<(index + marker.count)]).allSatisfy({ $0 == ($1 & 0xDF) || $0 == $1 })
+            {
+                return true
+            }
+            index += 1
+        }
+        return false
+    }
+}
+
+/// Collects the root name and the text of /response/result/{status,code}.
+private final class ResponseCollector: NSObject, XMLParserDelegate {
+    var root: String?
+    var status: String?
+    var code: String?
+    var error: PaymentReturnResponse.DecodeError?
+    private var path: [String] = []
+    private var text = ""
+
+    func parser(
+        _ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?,
+        qualifiedName: String?, attributes: [String: String] = [:]
+    ) {
+        if path.isEmpty {
+            root = elementName
+            if elementName != "response" {
+                error = .wrongRoot(elementName)
+                parser.abortParsing()
+            }
+        }
+        path.append(elementName)
+        text = ""
+    }
+
+    func parser(_ parser: XMLParser, foundCharacters string: String) {
+        guard path.count == 3 else { return }
+        text += string
+        if text.count > PaymentReturnResponse.maximumFieldLength {
+            error = .fieldTooLong("/" + path.joined(separator: "/"))
+            parser.abortParsing()
+        }
+    }
+
+    func parser(
+        _ parser: XMLParser, didEndElement elementName: String, namespaceURI: String?, qualifiedName: String?
+    ) {
+        if path.count == 3, path[0] == "response", path[1] == "result" {
+            switch path[2] {
+            case "status": store(&status, "/response/result/status", parser)
+            case "code": store(&code, "/response/result/code", parser)
+            default: break
+            }
+        }
+        path.removeLast()
+        text = ""
+    }
+
+    private func store(_ field: inout String?, _ name: String, _ parser: XMLParser) {
+        guard field == nil else {
+            error = .duplicateElement(name)
+            parser.abortParsing()
+            return
+        }
+        field = text
+    }
+}
