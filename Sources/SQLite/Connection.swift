@@ -163,14 +163,21 @@ public final class Connection {
 
     /// Runs `body` in a transaction; commits when it returns, rolls back when it throws.
     public func transaction<T>(_ kind: TransactionKind = .immediate, _ body: () throws -> T) throws -> T {
-        try execute("BEGIN \(kind.rawValue)")
+        // Prepared once and reused: transaction control is on the daemon's hot path.
         do {
+            try step("BEGIN \(kind.rawValue)")
             let result = try body()
-            try execute("COMMIT")
+            try step("COMMIT")
             return result
         } catch {
-            if isInTransaction { try? execute("ROLLBACK") }
+            if isInTransaction { try? step("ROLLBACK") }
             throw error
         }
+    }
+
+    private func step(_ sql: String) throws(SQLiteError) {
+        let statement = try cachedStatement(sql)
+        defer { statement.reset() }
+        try statement.step()
     }
 }

@@ -47,7 +47,16 @@ public final class Statement {
         case .real(let double):
             rc = sqlite3_bind_double(handle, index, double)
         case .text(let string):
-            rc = sqlite3_bind_text(handle, index, string, -1, csqlite_transient())
+            // An explicit byte count: with -1 SQLite would stop at an embedded NUL and store less.
+            var string = string
+            rc = string.withUTF8 { utf8 in
+                guard let base = utf8.baseAddress, !utf8.isEmpty else {
+                    return sqlite3_bind_text(handle, index, "", 0, csqlite_transient())
+                }
+                return base.withMemoryRebound(to: CChar.self, capacity: utf8.count) {
+                    sqlite3_bind_text64(handle, index, $0, UInt64(utf8.count), csqlite_transient(), UInt8(SQLITE_UTF8))
+                }
+            }
         case .blob(let bytes):
             rc = bytes.withUnsafeBytes { buffer in
                 // A zero-length blob must still bind as a blob, not NULL: pass a valid pointer.

@@ -1,0 +1,66 @@
+import Foundation
+
+/// The `cancelq` binary that `swift build` put beside this test bundle.
+public func cancelqExecutable() -> String {
+    let bundleDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        .deletingLastPathComponent()
+    // On Linux the test runner is `.build/<config>/<package>PackageTests.xctest`, beside the products.
+    for directory in [bundleDirectory, bundleDirectory.deletingLastPathComponent()] {
+        let candidate = directory.appendingPathComponent("cancelq").path
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+    }
+    let selfExe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+    return selfExe.appendingPathComponent("cancelq").path
+}
+
+/// What a finished process printed and how it ended.
+public struct ProcessResult: Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
+    public var output: String { stdout + stderr }
+}
+
+/// Runs `cancelq` with `arguments` to completion (killed after `timeout` seconds).
+public func runCancelq(
+    _ arguments: [String], environment: [String: String] = [:], directory: String? = nil, timeout: Double = 20
+) throws -> ProcessResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: cancelqExecutable())
+    process.arguments = arguments
+    var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("CANCELQ_") && $0.key != "NOTIFY_SOCKET" }
+    env.merge(environment) { $1 }
+    process.environment = env
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    // Read both pipes concurrently with the wait so a chatty child cannot fill a pipe and block.
+    let group = DispatchGroup()
+    nonisolated(unsafe) var outData = Data()
+    nonisolated(unsafe) var errData = Data()
+    group.enter()
+    DispatchQueue.global().async {
+        outData = out.fileHandleForReading.readDataToEndOfFile()
+        group.leave()
+    }
+    group.enter()
+    DispatchQueue.global().async {
+        errData = err.fileHandleForReading.readDataToEndOfFile()
+        group.leave()
+    }
+    let deadline = Date().addingTimeInterval(timeout)
+    while process.isRunning && Date() < deadline { usleep(10_000) }
+    if process.isRunning {
+        process.terminate()
+        kill(process.processIdentifier, SIGKILL)
+    }
+    process.waitUntilExit()
+    group.wait()
+    return ProcessResult(
+        status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+        stderr: String(decoding: errData, as: UTF8.self))
+}
