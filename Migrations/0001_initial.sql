@@ -6,7 +6,10 @@ CREATE TABLE cancellations (
     order_number   TEXT NOT NULL
         CONSTRAINT order_number_already_enqueued UNIQUE
         CONSTRAINT order_number_must_be_1_to_50_bytes_of_printable_ascii_without_spaces
+            -- length() stops at a NUL and counts characters, so equal lengths mean NUL-free ASCII;
+            -- GLOB then refuses controls and spaces.
             CHECK (length(CAST(order_number AS BLOB)) BETWEEN 1 AND 50
+                   AND length(order_number) = length(CAST(order_number AS BLOB))
                    AND order_number NOT GLOB '*[^!-~]*'),
     -- Unix seconds of the PayRes success; NULL means "use the enqueue time".
     paid_at        REAL

@@ -1,0 +1,111 @@
+import CancelCore
+import SQLite
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// The queue on SQLite: opens the database (WAL, busy timeout, synchronous=FULL), migrates it, and
+/// offers the few reads and writes the commands and the daemon need. Writes take `BEGIN IMMEDIATE`
+/// and never wait on the network: a transaction here is milliseconds long.
+public final class CancelStore {
+    public let connection: Connection
+    public let path: String
+
+    private init(connection: Connection, path: String) {
+        self.connection = connection
+        self.path = path
+    }
+
+    /// Opens for writing, creating and migrating the database when needed.
+    public static func open(
+        path: String, busyTimeout: Double = 5, synchronous: Connection.Options.Synchronous = .full,
+        now: Double = currentTime()
+    ) throws(StoreError) -> CancelStore {
+        var options = Connection.Options()
+        options.busyTimeout = busyTimeout
+        options.synchronous = synchronous
+        let connection: Connection
+        do {
+            connection = try Connection(path: path, options: options)
+        } catch {
+            throw .sqlite(error)
+        }
+        try Migrator().migrate(connection, now: now)
+        return CancelStore(connection: connection, path: path)
+    }
+
+    /// Opens an existing, migrated database for reading only: never creates a file by accident.
+    public static func openReadOnly(path: String, busyTimeout: Double = 5) throws(StoreError) -> CancelStore {
+        guard access(path, F_OK) == 0 else { throw .databaseMissing(path: path) }
+        var options = Connection.Options.reader
+        options.busyTimeout = busyTimeout
+        let connection: Connection
+        do {
+            connection = try Connection(path: path, options: options)
+        } catch {
+            throw .sqlite(error)
+        }
+        guard try Migrator().isUpToDate(connection) else { throw .notMigrated(path: path) }
+        return CancelStore(connection: connection, path: path)
+    }
+
+    public struct EnqueueResult: Sendable, Equatable {
+        public let record: JobRecord
+        /// False when the order was already queued: the existing job is returned unchanged.
+        public let created: Bool
+    }
+
+    /// Queues a cancellation. Idempotent: the same order again returns the existing job and its state.
+    public func enqueue(orderNumber: String, paidAt: Double?, now: Double = currentTime()) throws(StoreError)
+        -> EnqueueResult
+    {
+        do {
+            _ = try OrderNumber(validating: orderNumber)
+        } catch {
+            throw .invalidOrderNumber(error)
+        }
+        if let paidAt, !(paidAt >= 0 && paidAt.isFinite) { throw .invalidPaidAt(paidAt) }
+        return try storeErrors {
+            try connection.transaction {
+                let inserted = try connection.run(
+                    """
+                    INSERT INTO cancellations(order_number, paid_at, created_at, updated_at) VALUES (?, ?, ?, ?)
+                    ON CONFLICT(order_number) DO NOTHING
+                    """, orderNumber, paidAt, now, now)
+                guard let record = try job(orderNumber: orderNumber) else {
+                    throw StoreError.sqlite(
+                        SQLiteError(
+                            extendedCode: 1, message: "row vanished after insert", sql: nil, path: path,
+                            busyTimeout: 0))
+                }
+                return EnqueueResult(record: record, created: inserted == 1)
+            }
+        }
+    }
+
+    public func job(orderNumber: String) throws(StoreError) -> JobRecord? {
+        try storeErrors {
+            try connection.query(
+                "SELECT \(JobRecord.columns) FROM cancellations WHERE order_number = ?", [orderNumber]
+            ) { try JobRecord(row: $0) }.first
+        }
+    }
+
+    public func job(id: Int64) throws(StoreError) -> JobRecord? {
+        try storeErrors {
+            try connection.query("SELECT \(JobRecord.columns) FROM cancellations WHERE id = ?", [id]) {
+                try JobRecord(row: $0)
+            }.first
+        }
+    }
+
+    /// The wall clock as unix seconds.
+    public static func currentTime() -> Double {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
+    }
+}

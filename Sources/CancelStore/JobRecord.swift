@@ -1,0 +1,82 @@
+import CancelCore
+import SQLite
+
+/// One row of `cancellations`, with the state machine's view of it.
+public struct JobRecord: Hashable, Sendable {
+    public let id: Int64
+    public var job: CancellationJob
+    /// HTTP requests sent so far (rows in `cancellation_attempts`).
+    public var requestCount: Int
+    public var lastStatus: String?
+    public var lastCode: String?
+    public var lastError: String?
+    public let createdAt: Double
+    public var updatedAt: Double
+
+    public var orderNumber: String { job.orderNumber }
+    public var state: State { job.state }
+
+    static let columns = """
+        id, order_number, paid_at, state, attempt_count, request_count, due_at, outcome,
+        last_status, last_code, last_error, created_at, updated_at
+        """
+
+    /// Reads a row selected with `columns`. An unknown state or outcome (a hand-edited row) is refused.
+    init(row: Row) throws(StoreError) {
+        let stateText = row.string(3)
+        guard let state = State(rawValue: stateText) else {
+            throw .sqlite(
+                SQLiteError(
+                    extendedCode: 1, message: "job \(row.int64(0)) has unknown state '\(stateText)'", sql: nil,
+                    path: "", busyTimeout: 0))
+        }
+        let outcome = row.optionalString(7).flatMap(Outcome.init(rawValue:))
+        id = row.int64(0)
+        createdAt = row.double(11)
+        job = CancellationJob(
+            orderNumber: row.string(1), paidAt: row.optionalDouble(2), enqueuedAt: createdAt, state: state,
+            attemptCount: row.int(4), dueAt: row.optionalDouble(6), outcome: outcome)
+        requestCount = row.int(5)
+        lastStatus = row.optionalString(8)
+        lastCode = row.optionalString(9)
+        lastError = row.optionalString(10)
+        updatedAt = row.double(12)
+    }
+}
+
+/// A change to one job, written together with others in one transaction.
+public struct JobWrite: Sendable {
+    /// The state the row must still be in: a guard against a second writer.
+    public var expectedState: State
+    public var record: JobRecord
+    public var attempt: AttemptWrite?
+
+    public init(expectedState: State, record: JobRecord, attempt: AttemptWrite? = nil) {
+        self.expectedState = expectedState
+        self.record = record
+        self.attempt = attempt
+    }
+}
+
+/// A row of the audit trail: opened before the request leaves, completed with what came back.
+public enum AttemptWrite: Sendable, Equatable {
+    case start(number: Int, at: Double)
+    case complete(number: Int, at: Double, result: AttemptResult)
+}
+
+public struct AttemptResult: Sendable, Equatable {
+    public var httpStatus: Int?
+    public var status: String?
+    public var code: String?
+    public var error: String?
+    /// Whether it counted against the attempt limit.
+    public var counted: Bool
+
+    public init(httpStatus: Int? = nil, status: String? = nil, code: String? = nil, error: String? = nil, counted: Bool) {
+        self.httpStatus = httpStatus
+        self.status = status
+        self.code = code
+        self.error = error
+        self.counted = counted
+    }
+}

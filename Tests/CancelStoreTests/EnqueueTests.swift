@@ -1,0 +1,56 @@
+import Foundation
+import SQLite
+import Testing
+import TestSupport
+
+@testable import CancelStore
+
+@Suite("Enqueue")
+struct EnqueueTests {
+    @Test("the same order again returns the existing job and its state instead of an error")
+    func idempotent() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try CancelStore.open(path: dir + "/q.db", now: 100)
+            let first = try store.enqueue(orderNumber: "ORDER-1", paidAt: 50, now: 100)
+            #expect(first.created)
+            try store.connection.run("UPDATE cancellations SET state = 'succeeded', outcome = 'cancelled'")
+            let again = try store.enqueue(orderNumber: "ORDER-1", paidAt: 99, now: 200)
+            #expect(!again.created)
+            #expect(again.record.id == first.record.id)
+            #expect(again.record.state == .succeeded)
+            #expect(again.record.job.paidAt == 50, "a second enqueue must not rewrite the first one's data")
+        }
+    }
+
+    @Test("a malformed order number is refused before it reaches the database", arguments: ["", "a b", "ｚｅｎｋａｋｕ"])
+    func validation(_ order: String) async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try CancelStore.open(path: dir + "/q.db")
+            let error = #expect(throws: StoreError.self) { try store.enqueue(orderNumber: order, paidAt: nil) }
+            guard case .invalidOrderNumber = error else {
+                Issue.record("expected invalidOrderNumber, got \(String(describing: error))")
+                return
+            }
+            #expect(try store.connection.queryOne("SELECT count(*) FROM cancellations") { $0.int(0) } == 0)
+        }
+    }
+
+    @Test("a negative or infinite paid-at is refused")
+    func paidAtValidation() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try CancelStore.open(path: dir + "/q.db")
+            #expect(throws: StoreError.invalidPaidAt(-1)) { try store.enqueue(orderNumber: "A", paidAt: -1) }
+            #expect(throws: StoreError.self) { try store.enqueue(orderNumber: "A", paidAt: .infinity) }
+        }
+    }
+
+    @Test("a read-only open of a missing file is an error and creates nothing")
+    func readOnlyMissing() async throws {
+        try await withTemporaryDirectory { dir in
+            #expect(throws: StoreError.databaseMissing(path: dir + "/none.db")) {
+                try CancelStore.openReadOnly(path: dir + "/none.db")
+            }
+            #expect(!FileManager.default.fileExists(atPath: dir + "/none.db"))
+        }
+    }
+}

@@ -1,0 +1,123 @@
+import Foundation
+import SQLite
+import Testing
+import TestSupport
+
+@testable import CancelStore
+
+/// The schema is a contract with other programs: what it refuses, it must refuse for them too.
+@Suite("Schema contract")
+struct SchemaTests {
+    func migrated(_ dir: String) throws -> Connection {
+        let db = try Connection(path: dir + "/q.db")
+        try Migrator().migrate(db, now: 1)
+        return db
+    }
+
+    @Test("an application's plain INSERT is all it takes; defaults fill the rest")
+    func plainInsert() async throws {
+        try await withTemporaryDirectory { dir in
+            let db = try migrated(dir)
+            try db.run("INSERT INTO cancellations(order_number) VALUES ('ORDER-1')")
+            try db.run("INSERT INTO cancellations(order_number, paid_at) VALUES ('ORDER-2', 1700000000)")
+            let rows = try db.query(
+                "SELECT state, attempt_count, paid_at, created_at > 1.7e9 FROM cancellations ORDER BY id"
+            ) { "\($0.string(0)) \($0.int(1)) \($0.optionalDouble(2).map { "\($0)" } ?? "nil") \($0.int(3))" }
+            #expect(rows == ["pending 0 nil 1", "pending 0 1700000000.0 1"])
+        }
+    }
+
+    @Test(
+        "order numbers that break the field rules are refused at insert, naming the rule",
+        arguments: ["", "has space", String(repeating: "x", count: 51), "取消", "tab\there", "nul\u{0}x", "del\u{7F}"])
+    func refusedOrderNumbers(_ order: String) async throws {
+        try await withTemporaryDirectory { dir in
+            let db = try migrated(dir)
+            let error = #expect(throws: SQLiteError.self) {
+                try db.run("INSERT INTO cancellations(order_number) VALUES (?)", order)
+            }
+            #expect(error?.isCheckViolation == true)
+            #expect(error?.description.contains("order_number_must_be_1_to_50_bytes_of_printable_ascii_without_spaces") == true)
+        }
+    }
+
+    @Test("the longest and the most symbol-laden valid order numbers are accepted")
+    func acceptedOrderNumbers() async throws {
+        try await withTemporaryDirectory { dir in
+            let db = try migrated(dir)
+            for order in [String(repeating: "9", count: 50), "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~", "a"] {
+                try db.run("INSERT INTO cancellations(order_number) VALUES (?)", order)
+            }
+            #expect(try db.queryOne("SELECT count(*) FROM cancellations") { $0.int(0) } == 3)
+        }
+    }
+
+    @Test("a NULL, duplicate, non-text or negative value is refused")
+    func otherRefusals() async throws {
+        try await withTemporaryDirectory { dir in
+            let db = try migrated(dir)
+            try db.run("INSERT INTO cancellations(order_number) VALUES ('A')")
+            let duplicate = #expect(throws: SQLiteError.self) { try db.run("INSERT INTO cancellations(order_number) VALUES ('A')") }
+            #expect(duplicate?.isUniqueViolation == true)
+            #expect(throws: SQLiteError.self) { try db.run("INSERT INTO cancellations(order_number) VALUES (NULL)") }
+            #expect(throws: SQLiteError.self) { try db.run("INSERT INTO cancellations(order_number) VALUES (X'41')") }
+            #expect(throws: SQLiteError.self) {
+                try db.run("INSERT INTO cancellations(order_number, paid_at) VALUES ('B', -1)")
+            }
+            #expect(throws: SQLiteError.self) {
+                try db.run("INSERT INTO cancellations(order_number, paid_at) VALUES ('C', 'yesterday')")
+            }
+            let state = #expect(throws: SQLiteError.self) {
+                try db.run("INSERT INTO cancellations(order_number, state) VALUES ('D', 'done')")
+            }
+            #expect(state?.description.contains("state_must_be_one_of_the_seven_states") == true)
+        }
+    }
+
+    @Test("a completed attempt can be neither changed nor deleted; an open one can be completed")
+    func attemptTriggers() async throws {
+        try await withTemporaryDirectory { dir in
+            let db = try migrated(dir)
+            try db.run("INSERT INTO cancellations(order_number) VALUES ('A')")
+            try db.run("INSERT INTO cancellation_attempts(cancellation_id, attempt, started_at) VALUES (1, 1, 10)")
+            #expect(throws: SQLiteError.self) { try db.run("DELETE FROM cancellation_attempts") }
+            try db.run("UPDATE cancellation_attempts SET completed_at = 11, result_status = 'success', result_code = '000'")
+            let update = #expect(throws: SQLiteError.self) {
+                try db.run("UPDATE cancellation_attempts SET result_code = '999'")
+            }
+            #expect(update?.isTriggerAbort == true)
+            #expect(update?.description.contains("audit trail") == true)
+            #expect(throws: SQLiteError.self) { try db.run("DELETE FROM cancellation_attempts WHERE id = 1") }
+            #expect(try db.queryOne("SELECT result_code FROM cancellation_attempts") { $0.string(0) } == "000")
+        }
+    }
+
+    @Test("a job with attempts cannot be deleted, even with foreign keys off")
+    func jobWithAttemptsIsKept() async throws {
+        try await withTemporaryDirectory { dir in
+            let db = try migrated(dir)
+            try db.execute("PRAGMA foreign_keys = OFF")
+            try db.run("INSERT INTO cancellations(order_number) VALUES ('A'), ('B')")
+            try db.run("INSERT INTO cancellation_attempts(cancellation_id, attempt, started_at) VALUES (1, 1, 10)")
+            let error = #expect(throws: SQLiteError.self) { try db.run("DELETE FROM cancellations WHERE id = 1") }
+            #expect(error?.description.contains("cannot be deleted") == true)
+            // A job never attempted may still be withdrawn by its application.
+            #expect(try db.run("DELETE FROM cancellations WHERE id = 2") == 1)
+        }
+    }
+
+    @Test("the daemon's due query can use the partial index, in due order without a sort")
+    func dueQueryUsesIndex() async throws {
+        try await withTemporaryDirectory { dir in
+            let db = try migrated(dir)
+            let plan = try db.query(
+                """
+                EXPLAIN QUERY PLAN SELECT id FROM cancellations INDEXED BY cancellations_due
+                WHERE state IN ('waiting-delay', 'retrying', 'maintenance-paused') AND due_at <= ? ORDER BY due_at, id LIMIT 10
+                """, [1.0]
+            ) { $0.string(3) }
+            #expect(plan.contains { $0.contains("cancellations_due") }, "plan: \(plan)")
+            #expect(!plan.contains { $0.contains("TEMP B-TREE") }, "plan: \(plan)")
+        }
+    }
+}
