@@ -1,0 +1,150 @@
+import CancelCore
+import Testing
+import TestSupport
+
+/// Whole lives of a job, read like a story.
+@Suite("Lifecycles")
+struct LifecycleTests {
+    @Test("paid now, waits 10 s, fails once, retries after a jittered 30 s, then succeeds")
+    func failureThenSuccess() throws {
+        var script = Script(policy: .standard, seed: 42)
+        #expect(try script.on(.discovered, at: t0) == [.schedule(at: t0 + 10)])
+        #expect(script.job.state == .waitingDelay)
+        #expect(throws: ImpossibleEvent.self) { try script.on(.due, at: t0 + 9.9) }
+        #expect(try script.on(.due, at: t0 + 10) == [.send])
+        #expect(script.job.state == .sent)
+        let actions = try script.on(.answered(.failure("02189999")), at: t0 + 11)
+        guard case .schedule(let retryAt) = actions.first else {
+            Issue.record("expected a schedule, got \(actions)")
+            return
+        }
+        // 30 s shortened by at most the 20 % jitter.
+        #expect(retryAt >= t0 + 11 + 24 && retryAt <= t0 + 11 + 30)
+        #expect(script.job.state == .retrying)
+        #expect(try script.on(.due, at: retryAt) == [.send])
+        #expect(try script.on(.answered(.success()), at: retryAt + 1) == [.finish(.cancelled)])
+        #expect(script.job.attemptCount == 1)
+    }
+
+    @Test("lost answer: timeout, resend, 02180118, succeeded as already cancelled")
+    func lostAnswer() throws {
+        var script = Script()
+        let sentAt = try script.sendFirst()
+        #expect(try script.on(.transportFailed(.timeout), at: sentAt + 30) == [.schedule(at: sentAt + 60)])
+        try script.on(.due, at: sentAt + 60)
+        #expect(try script.on(.answered(.invalid("02180118")), at: sentAt + 61) == [.finish(.alreadyCancelled)])
+        #expect(script.job.state == .succeeded)
+    }
+
+    @Test("maintenance: paused with attempts unchanged, one probe after the pause, success reopens sending")
+    func maintenanceThenProbe() throws {
+        var script = Script()
+        let sentAt = try script.sendFirst()
+        try script.on(.answered(.maintenance("02000012")), at: sentAt)
+        #expect(script.gate.allowance(now: sentAt + 100) == .none(until: sentAt + 300))
+        // The probe finds maintenance still on: the pause doubles.
+        try script.on(.due, at: sentAt + 300)
+        #expect(try script.on(.answered(.maintenance("02000012")), at: sentAt + 300) == [
+            .pauseSending(until: sentAt + 900), .schedule(at: sentAt + 900),
+        ])
+        #expect(script.gate == .paused(until: sentAt + 900, streak: 2, since: sentAt))
+        try script.on(.due, at: sentAt + 900)
+        #expect(try script.on(.answered(.success()), at: sentAt + 901) == [.finish(.cancelled)])
+        #expect(script.gate == .open)
+        #expect(script.job.attemptCount == 0)
+    }
+
+    @Test("an answer to a request sent before the pause neither lengthens nor ends it")
+    func concurrentAnswersDuringPause() throws {
+        var gate = SendingGate.open
+        let until = gate.maintenanceAnswered(now: t0, policy: exactPolicy)
+        #expect(gate.maintenanceAnswered(now: t0 + 1, policy: exactPolicy) == until)
+        let reopened = gate.nonMaintenanceAnswered(now: t0 + 2)
+        #expect(!reopened)
+        #expect(gate == .paused(until: until, streak: 1, since: t0))
+    }
+
+    @Test("credential rejection halts everything until resumed; other answers do not lift it")
+    func credentialHalt() throws {
+        var script = Script()
+        let sentAt = try script.sendFirst()
+        try script.on(.answered(.invalid("02130210")), at: sentAt)
+        guard case .halted(let reason, let since) = script.gate else {
+            Issue.record("not halted: \(script.gate)")
+            return
+        }
+        #expect(reason.code == "02130210")
+        #expect(since == sentAt)
+        let lifted = script.gate.nonMaintenanceAnswered(now: sentAt + 1)
+        #expect(!lifted)
+        script.gate.resume()
+        #expect(script.gate.allowance(now: sentAt + 2) == .any)
+        #expect(try script.on(.due, at: sentAt + 2) == [.send])
+    }
+
+    @Test("a restart clears a credential halt but not a maintenance pause")
+    func restartClearsHaltOnly() {
+        var halted = SendingGate.halted(.credentialsRejected(code: "02130210"), since: t0)
+        halted.clearHalt()
+        #expect(halted == .open)
+        var paused = SendingGate.paused(until: t0 + 300, streak: 1, since: t0)
+        paused.clearHalt()
+        #expect(paused == .paused(until: t0 + 300, streak: 1, since: t0))
+    }
+
+    @Test("a crash while sent: retrying now, counted, resent")
+    func crashRecovery() throws {
+        var script = Script()
+        let sentAt = try script.sendFirst()
+        #expect(try script.on(.recoveredAfterCrash, at: sentAt + 5) == [.schedule(at: sentAt + 35)])
+        #expect(script.job.state == .retrying)
+        #expect(script.job.attemptCount == 1)
+    }
+
+    @Test("a fresh payment is due at paid_at + delay, a backdated one at once")
+    func dueTimes() throws {
+        var fresh = Script(paidAt: t0 + 3)
+        #expect(try fresh.on(.discovered, at: t0 + 3) == [.schedule(at: t0 + 13)])
+        var old = Script(paidAt: t0 - 3600)
+        #expect(try old.on(.discovered, at: t0) == [.schedule(at: t0 - 3590)])
+        #expect(try old.on(.due, at: t0) == [.send])
+        var unknown = Script(paidAt: nil)
+        #expect(try unknown.on(.discovered, at: t0 + 1) == [.schedule(at: t0 + 10)], "no paid_at: counts from enqueue")
+    }
+
+    @Test("payments older than 240 days fail fast as past-deadline, never sent")
+    func deadline() throws {
+        var script = Script(paidAt: t0 - 241 * 86_400)
+        #expect(try script.on(.discovered, at: t0) == [.finish(.pastDeadline)])
+        #expect(script.job.state == .failed)
+        var retrying = Script(paidAt: t0 - 239 * 86_400)
+        let sentAt = try retrying.sendFirst()
+        try retrying.on(.transportFailed(.timeout), at: sentAt)
+        #expect(try retrying.on(.due, at: t0 + 2 * 86_400) == [.finish(.pastDeadline)])
+    }
+
+    @Test("a malformed order number goes to failed without being sent")
+    func malformedOrderNumber() throws {
+        var script = Script(order: "has space")
+        #expect(try script.on(.discovered, at: t0) == [.finish(.rejectedOrderNumber)])
+        #expect(throws: ImpossibleEvent.self) { try script.on(.due, at: t0 + 100) }
+    }
+
+    @Test("requeue moves only a failed job, back to pending with a fresh attempt budget")
+    func requeue() throws {
+        var script = Script(policy: try RetryPolicy(maxAttempts: 1, jitter: 0))
+        let now = try script.sendFirst()
+        try script.on(.answered(.failure("02189999")), at: now)
+        #expect(script.job.state == .failed)
+        #expect(try script.on(.operatorRequeue, at: now + 1) == [])
+        #expect(script.job.state == .pending)
+        #expect(script.job.attemptCount == 0)
+        #expect(script.job.outcome == nil)
+
+        var done = Script()
+        let sentAt = try done.sendFirst()
+        try done.on(.answered(.success()), at: sentAt)
+        let error = #expect(throws: ImpossibleEvent.self) { try done.on(.operatorRequeue, at: sentAt + 1) }
+        #expect(error?.description.contains("confirmed") == true)
+    }
+}
