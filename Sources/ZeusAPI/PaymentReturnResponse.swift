@@ -18,6 +18,7 @@ public struct PaymentReturnResponse: Hashable, Sendable {
         case empty
         case tooLarge(bytes: Int)
         case doctypeNotAllowed
+        case notUTF8
         case notXML(String)
         case wrongRoot(String)
         case missingStatus
@@ -29,6 +30,7 @@ public struct PaymentReturnResponse: Hashable, Sendable {
             case .empty: "empty body"
             case .tooLarge(let bytes): "body of \(bytes) bytes exceeds the 64 KiB an answer may have"
             case .doctypeNotAllowed: "body declares a DTD, which no gateway answer does"
+            case .notUTF8: "body is not valid UTF-8"
             case .notXML(let detail): "not well-formed XML (\(detail))"
             case .wrongRoot(let name): "root element is <\(name)>, expected <response>"
             case .missingStatus: "no <result><status> in the answer"
@@ -49,6 +51,8 @@ public struct PaymentReturnResponse: Hashable, Sendable {
         while start < body.count, [0x20, 0x09, 0x0A, 0x0D].contains(body[start]) { start += 1 }
         guard start < body.count else { throw .empty }
         let content = body[start...]
+        // The answer is UTF-8 by the spec; and FoundationXML on Linux traps on names that are not.
+        guard String(validating: content, as: UTF8.self) != nil else { throw .notUTF8 }
         if containsDoctype(content) { throw .doctypeNotAllowed }
 
         let collector = ResponseCollector()
@@ -64,6 +68,8 @@ public struct PaymentReturnResponse: Hashable, Sendable {
         }
         guard let root = collector.root else { throw .notXML("no root element") }
         guard root == "response" else { throw .wrongRoot(root) }
+        // FoundationXML on Linux reports success for a document cut short: check it was closed.
+        guard collector.rootClosed else { throw .notXML("document ends before </response>") }
         guard let status = collector.status else { throw .missingStatus }
         return PaymentReturnResponse(
             status: status.trimmingCharacters(in: .whitespacesAndNewlines),
@@ -92,6 +98,7 @@ private final class ResponseCollector: NSObject, XMLParserDelegate {
     var status: String?
     var code: String?
     var error: PaymentReturnResponse.DecodeError?
+    var rootClosed = false
     private var path: [String] = []
     private var text = ""
 
@@ -130,6 +137,7 @@ private final class ResponseCollector: NSObject, XMLParserDelegate {
             }
         }
         path.removeLast()
+        if path.isEmpty { rootClosed = true }
         text = ""
     }
 
