@@ -66,13 +66,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "SQLiteTests", dependencies: ["SQLite"]),
-        .testTarget(name: "CancelCoreTests", dependencies: ["CancelCore"]),
-        .testTarget(name: "ZeusAPITests", dependencies: ["ZeusAPI"]),
-        .testTarget(name: "CancelStoreTests", dependencies: ["CancelStore", "SQLite"]),
+        // Temporary directories, seeded randomness, running the built executable.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "SQLiteTests", dependencies: ["SQLite", "TestSupport"]),
+        .testTarget(name: "CancelCoreTests", dependencies: ["CancelCore", "TestSupport"]),
+        .testTarget(name: "ZeusAPITests", dependencies: ["ZeusAPI", "TestSupport"]),
+        .testTarget(name: "CancelStoreTests", dependencies: ["CancelStore", "SQLite", "TestSupport"]),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["GatewaySimulator", "SQLite", "ZeusAPI"]
+            dependencies: ["GatewaySimulator", "SQLite", "ZeusAPI", "TestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,18 @@
+import ArgumentParser
+
+/// The `cancelq` executable: subcommands only; the work happens in the library modules.
+@main
+struct CancelQ: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cancelq",
+        abstract: "Cancels ZEUS card payments reliably, from a SQLite queue, with a full audit trail.",
+        discussion: """
+            Applications insert order numbers into the `cancellations` table; `cancelq run` waits the
+            delay the gateway asks for, sends `payment_return`, retries what can be retried and records
+            every attempt. Start with `cancelq demo` to see it work against a local simulator.
+            """,
+        subcommands: [
+            MigrateCommand.self, EnqueueCommand.self,
+        ]
+    )
+}

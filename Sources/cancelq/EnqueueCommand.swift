@@ -1,0 +1,34 @@
+import ArgumentParser
+import CancelStore
+
+struct EnqueueCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "enqueue",
+        abstract: "Queue the cancellation of one order (idempotent: an order already queued is reported, not duplicated).",
+        discussion: """
+            Applications usually insert into the `cancellations` table directly; this command does the
+            same for operators and scripts. Exit status 0 when queued or already queued.
+            """)
+
+    @OptionGroup var database: DatabaseOption
+
+    @Argument(help: "The order number to cancel: 1 to 50 bytes of printable ASCII, no spaces.")
+    var orderNumber: String
+
+    @Option(name: .customLong("paid-at"), help: ArgumentHelp(
+        "Unix seconds of the PayRes success; the request waits until then + the delay. Default: now.",
+        valueName: "unix-seconds"))
+    var paidAt: Double?
+
+    func run() throws {
+        let store = try CancelStore.open(path: try database.resolved())
+        let result = try store.enqueue(orderNumber: orderNumber, paidAt: paidAt)
+        let record = result.record
+        if result.created {
+            print("queued \(record.orderNumber) as job \(record.id) (state \(record.state.rawValue))")
+        } else {
+            let outcome = record.job.outcome.map { ", outcome \($0.rawValue)" } ?? ""
+            print("already queued: \(record.orderNumber) is job \(record.id) (state \(record.state.rawValue)\(outcome))")
+        }
+    }
+}
