@@ -43,6 +43,10 @@ public struct CancellationJob: Hashable, Sendable {
             if let dueAt, now < dueAt {
                 throw impossible(event, "not due before \(dueAt)")
             }
+            // Checked again at the last moment: a row edited after discovery is never sent.
+            guard (try? OrderNumber(validating: orderNumber)) != nil else {
+                return finish(.failed, .rejectedOrderNumber, now: now)
+            }
             if now > paymentTime + policy.deadline {
                 return finish(.failed, .pastDeadline, now: now)
             }

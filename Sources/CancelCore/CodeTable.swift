@@ -90,7 +90,7 @@ public enum CodeTable {
         "02130210": "wrong key",
         "02180114": "order to cancel not found",
         "02180118": "order already cancelled",
-        "02189999": "refused for reasons on the payment's side (ask ZEUS)",
+        "02189999": "refused for reasons on the payment's side; ask ZEUS for details",
         "02000012": "payment centre in maintenance; no cancellation possible",
         "02051010": "payment centre in maintenance; no cancellation possible",
     ]

@@ -12,7 +12,7 @@ struct CancelQ: AsyncParsableCommand {
             every attempt. Start with `cancelq demo` to see it work against a local simulator.
             """,
         subcommands: [
-            MigrateCommand.self, EnqueueCommand.self,
+            MigrateCommand.self, RunCommand.self, EnqueueCommand.self, GatewaySimCommand.self,
         ]
     )
 }

@@ -1,0 +1,334 @@
+import CancelCore
+import CancelStore
+import Logging
+import ServiceLifecycle
+import ZeusAPI
+
+/// The run loop of `cancelq run`: picks up new rows, sends due jobs, records every answer.
+///
+/// `CancelCore` decides; this type performs: it writes the job's `sent` state and its attempt row
+/// in one committed transaction BEFORE the request leaves, and writes the answer and the new state
+/// together after. Many jobs share a transaction (group commit), none waits on the network inside one.
+public final class CancellationDaemon: Service, @unchecked Sendable {
+    // @unchecked: `store` (a SQLite connection) is used only by `run()`'s loop, one task at a time.
+    private let configuration: DaemonConfiguration
+    private let store: CancelStore
+    private let transport: any Transport
+    private let logger: Logger
+    private let notifier: SystemdNotifier?
+    private let clock: @Sendable () -> Double
+    private let inbox = Inbox<Completion>()
+    private let log: TransitionLog
+
+    /// How often to look at `data_version` for rows committed by other processes.
+    static let changeCheckInterval = 0.1
+
+    struct Completion: Sendable {
+        let jobID: Int64
+        let outcome: TransportOutcome
+        let at: Double
+    }
+
+    struct Flight {
+        var record: JobRecord
+        let attempt: Int
+        let isProbe: Bool
+    }
+
+    /// Counters for `STATUS=` and the closing log line.
+    struct Tally {
+        var sent = 0
+        var succeeded = 0
+        var failed = 0
+    }
+
+    public init(
+        configuration: DaemonConfiguration, store: CancelStore, transport: any Transport, logger: Logger,
+        notifier: SystemdNotifier? = SystemdNotifier(), clock: @escaping @Sendable () -> Double = CancelStore.currentTime
+    ) {
+        self.configuration = configuration
+        self.store = store
+        self.transport = transport
+        self.logger = logger
+        self.notifier = notifier
+        self.clock = clock
+        log = TransitionLog(logger: logger)
+    }
+
+    public func run() async throws {
+        defer { notifier?.notify("STOPPING=1") }
+        do {
+            try await withGracefulShutdownHandler {
+                try await withThrowingDiscardingTaskGroup { group in
+                    var loop = try Loop(daemon: self)
+                    try await loop.run(group: &group)
+                }
+            } onGracefulShutdown: { [inbox] in
+                inbox.requestStop()
+            }
+        } catch {
+            await transport.shutdown()
+            throw error
+        }
+        await transport.shutdown()
+    }
+
+    /// Everything the loop mutates, kept together so `run` reads top to bottom.
+    private struct Loop {
+        let daemon: CancellationDaemon
+        var gate: SendingGate
+        var inFlight: [Int64: Flight] = [:]
+        var random = SystemRandomNumberGenerator()
+        var tally = Tally()
+        var lastDataVersion: Int64
+        var nextDue: Double?
+        var nextFullScan = 0.0
+        var lastWatchdog = 0.0
+        var lastStatus = ""
+
+        var store: CancelStore { daemon.store }
+        var configuration: DaemonConfiguration { daemon.configuration }
+        var policy: RetryPolicy { daemon.configuration.policy }
+        var logger: Logger { daemon.logger }
+        var probeInFlight: Bool { inFlight.values.contains { $0.isProbe } }
+
+        init(daemon: CancellationDaemon) throws {
+            self.daemon = daemon
+            gate = try daemon.store.loadGate()
+            lastDataVersion = try daemon.store.connection.dataVersion()
+            try startUp()
+        }
+
+        /// A restart clears a credential halt (the configuration may be fixed) and resolves jobs a
+        /// killed run left in `sent`: their outcome is unknown, so they are resent.
+        mutating func startUp() throws {
+            let now = daemon.clock()
+            if case .halted(let reason, let since) = gate {
+                gate.clearHalt()
+                try store.saveGate(gate, now: now)
+                logger.notice(
+                    "the credential halt of \(TransitionLog.time(since)) (\(reason.code)) is cleared by this restart; sending resumes")
+            }
+            let stuck = try store.inFlightJobs()
+            var writes: [JobWrite] = []
+            for record in stuck {
+                var job = record.job
+                let before = job.attemptCount
+                _ = try job.handle(.recoveredAfterCrash, gate: &gate, policy: policy, now: now, random: &random)
+                var updated = record
+                updated.job = job
+                updated.lastStatus = nil
+                updated.lastCode = nil
+                updated.lastError = "outcome unknown after restart"
+                let result = AttemptResult(error: "outcome unknown after restart", counted: job.attemptCount > before)
+                writes.append(
+                    JobWrite(expectedState: .sent, record: updated, attempt: .complete(number: record.requestCount, at: now, result: result)))
+                logger.warning(
+                    "order \(job.orderNumber): attempt \(record.requestCount) was in flight when the previous run stopped; outcome unknown -> \(daemon.log.describe(job)) (a repeat answers 02180118 if it went through)")
+            }
+            try store.apply(writes, now: now)
+            daemon.notifier?.notify("READY=1\nSTATUS=started; recovered \(stuck.count) interrupted job(s)")
+            logger.info(
+                "cancelq started: endpoint \(configuration.endpoint), concurrency \(configuration.concurrency), delay \(policy.delayAfterPayment) s, at most \(policy.maxAttempts) attempts")
+        }
+
+        mutating func run(group: inout ThrowingDiscardingTaskGroup<any Error>) async throws {
+            var needScan = true
+            while true {
+                var now = daemon.clock()
+                let completions = daemon.inbox.drain()
+                if !completions.isEmpty {
+                    try record(completions, now: now)
+                    needScan = true
+                }
+                if daemon.inbox.isStopping {
+                    if inFlight.isEmpty { break }
+                    await daemon.inbox.wait(seconds: configuration.requestTimeout + 1)
+                    continue
+                }
+                let version = try store.connection.dataVersion()
+                if version != lastDataVersion || now >= nextFullScan {
+                    lastDataVersion = version
+                    // An operator's `resume` is a commit by another process: reread the gate.
+                    gate = try store.loadGate()
+                    needScan = true
+                }
+                if needScan {
+                    try discover(now: now)
+                    nextDue = try store.nextDueTime()
+                    nextFullScan = now + configuration.pollInterval
+                    needScan = false
+                }
+                if let due = nextDue, due <= now, inFlight.count < configuration.concurrency {
+                    let claimed = try claim(now: now, group: &group)
+                    if claimed { needScan = true }
+                }
+                heartbeat(now: now)
+                if configuration.exitWhenIdle, inFlight.isEmpty, !needScan, try !store.hasUnfinishedJobs() {
+                    logger.info("no job left to finish: exiting (--exit-when-idle)")
+                    break
+                }
+                if needScan { continue }
+                now = daemon.clock()
+                var wake = min(nextFullScan, now + CancellationDaemon.changeCheckInterval)
+                if let due = nextDue, inFlight.count < configuration.concurrency, mayClaim(now: due) {
+                    wake = min(wake, due)
+                }
+                if case .paused(let until, _, _) = gate { wake = min(wake, max(until, now)) }
+                await daemon.inbox.wait(seconds: wake - now)
+            }
+            logger.info(
+                "cancelq stopped: \(tally.sent) request(s) sent, \(tally.succeeded) succeeded, \(tally.failed) failed in this run")
+        }
+
+        func mayClaim(now: Double) -> Bool {
+            switch gate.allowance(now: now) {
+            case .any: true
+            case .probe: !probeInFlight
+            case .none: false
+            }
+        }
+
+        /// New rows: validated and given their due time, a batch per transaction.
+        mutating func discover(now: Double) throws {
+            while true {
+                let pending = try store.pendingJobs(limit: configuration.batchLimit)
+                if pending.isEmpty { return }
+                var writes: [JobWrite] = []
+                for record in pending {
+                    var job = record.job
+                    _ = try job.handle(.discovered, gate: &gate, policy: policy, now: now, random: &random)
+                    var updated = record
+                    updated.job = job
+                    if job.state == .failed { tally.failed += 1 }
+                    writes.append(JobWrite(expectedState: .pending, record: updated))
+                    daemon.log.discovered(job, id: record.id)
+                }
+                try store.apply(writes, now: now)
+                if pending.count < configuration.batchLimit { return }
+            }
+        }
+
+        /// Claims due jobs: `sent` and an attempt row, committed, THEN the requests go out.
+        mutating func claim(now: Double, group: inout ThrowingDiscardingTaskGroup<any Error>) throws -> Bool {
+            let allowance = gate.allowance(now: now)
+            let free = configuration.concurrency - inFlight.count
+            let limit: Int
+            switch allowance {
+            case .any: limit = min(free, configuration.batchLimit)
+            case .probe: limit = probeInFlight ? 0 : 1
+            case .none: limit = 0
+            }
+            guard limit > 0 else { return false }
+            let due = try store.dueJobs(now: now, limit: limit)
+            guard !due.isEmpty else { return false }
+            var writes: [JobWrite] = []
+            var flights: [(Flight, PaymentReturnRequest)] = []
+            for record in due {
+                var job = record.job
+                let actions = try job.handle(.due, gate: &gate, policy: policy, now: now, random: &random)
+                var updated = record
+                updated.job = job
+                guard actions == [.send] else {
+                    if job.state == .failed { tally.failed += 1 }
+                    writes.append(JobWrite(expectedState: record.state, record: updated))
+                    daemon.log.discovered(job, id: record.id)
+                    continue
+                }
+                let request = try PaymentReturnRequest(
+                    clientIP: configuration.clientIP.value, key: configuration.key.secret, orderNumber: job.orderNumber)
+                updated.requestCount += 1
+                writes.append(
+                    JobWrite(expectedState: record.state, record: updated, attempt: .start(number: updated.requestCount, at: now)))
+                flights.append((Flight(record: updated, attempt: updated.requestCount, isProbe: allowance == .probe), request))
+            }
+            try store.apply(writes, now: now)
+            for (flight, request) in flights {
+                inFlight[flight.record.id] = flight
+                tally.sent += 1
+                daemon.log.sent(flight.record.job, attempt: flight.attempt, probe: flight.isProbe)
+                let jobID = flight.record.id
+                let transport = daemon.transport
+                let inbox = daemon.inbox
+                let clock = daemon.clock
+                group.addTask {
+                    let outcome = await transport.send(request)
+                    inbox.push(Completion(jobID: jobID, outcome: outcome, at: clock()))
+                }
+            }
+            return true
+        }
+
+        /// Answers and transport failures: the attempt row and the job's new state, one transaction.
+        mutating func record(_ completions: [Completion], now: Double) throws {
+            let gateBefore = gate
+            var writes: [JobWrite] = []
+            var logged: [(CancellationJob, Int, TransportOutcome, [JobAction])] = []
+            for completion in completions {
+                guard let flight = inFlight.removeValue(forKey: completion.jobID) else { continue }
+                var job = flight.record.job
+                var result: AttemptResult
+                let event: JobEvent
+                switch completion.outcome {
+                case .answered(let status, let response):
+                    event = .answered(GatewayAnswer(status: response.status, code: response.code))
+                    result = AttemptResult(httpStatus: status, status: response.status, code: response.code, counted: false)
+                case .failed(let failure, let status):
+                    event = .transportFailed(failure)
+                    result = AttemptResult(httpStatus: status, error: failure.description, counted: false)
+                }
+                let before = job.attemptCount
+                let actions = try job.handle(event, gate: &gate, policy: policy, now: completion.at, random: &random)
+                result.counted = job.attemptCount > before
+                var updated = flight.record
+                updated.job = job
+                updated.lastStatus = result.status
+                updated.lastCode = result.code
+                updated.lastError = result.error
+                writes.append(
+                    JobWrite(expectedState: .sent, record: updated, attempt: .complete(number: flight.attempt, at: completion.at, result: result)))
+                if job.state == .succeeded { tally.succeeded += 1 }
+                if job.state == .failed { tally.failed += 1 }
+                logged.append((job, flight.attempt, completion.outcome, actions))
+            }
+            try store.apply(writes, gate: gate == gateBefore ? nil : gate, now: now)
+            for (job, attempt, outcome, actions) in logged {
+                daemon.log.answered(job, attempt: attempt, outcome: outcome, actions: actions)
+            }
+            if gate != gateBefore { announce(gate, previous: gateBefore) }
+        }
+
+        func announce(_ gate: SendingGate, previous: SendingGate) {
+            switch gate {
+            case .open:
+                logger.notice("the gateway answers again: sending resumed for every job")
+            case .paused(let until, let streak, _):
+                logger.warning(
+                    "the gateway is in maintenance: no request until \(TransitionLog.time(until)) (pause \(streak)), then one probe job decides whether sending resumes")
+            case .halted(let reason, _):
+                logger.critical(
+                    "SENDING HALTED: \(reason.explanation). No job is consumed meanwhile; `cancelq status` shows the halt")
+            }
+        }
+
+        /// systemd: WATCHDOG=1 proves the loop turns; STATUS= shows live counts in `systemctl status`.
+        mutating func heartbeat(now: Double) {
+            guard let notifier = daemon.notifier else { return }
+            if let interval = notifier.watchdogInterval, now - lastWatchdog >= interval / 2 {
+                notifier.notify("WATCHDOG=1")
+                lastWatchdog = now
+            }
+            let gateText: String
+            switch gate {
+            case .open: gateText = "sending"
+            case .paused(let until, _, _): gateText = "PAUSED (maintenance) until \(TransitionLog.time(until))"
+            case .halted(let reason, _): gateText = "HALTED (\(reason.code))"
+            }
+            let status = "\(gateText); in flight \(inFlight.count); this run: sent \(tally.sent), succeeded \(tally.succeeded), failed \(tally.failed)"
+            if status != lastStatus {
+                notifier.notify("STATUS=\(status)")
+                lastStatus = status
+            }
+        }
+    }
+}

@@ -1,0 +1,76 @@
+import CancelCore
+import ZeusAPI
+
+/// Everything `cancelq run` needs, already validated.
+public struct DaemonConfiguration: Sendable {
+    public var databasePath: String
+    public var endpoint: String
+    public var clientIP: ClientIPCode
+    public var key: AuthKey
+    public var policy: RetryPolicy
+    /// The whole request, connect to last byte.
+    public var requestTimeout: Double
+    public var concurrency: Int
+    /// Longest time between two full scans for new rows; commits by other processes are noticed
+    /// sooner through SQLite's `data_version`.
+    public var pollInterval: Double
+    public var exitWhenIdle: Bool
+    public var busyTimeout: Double
+    /// Most jobs written in one transaction (group commit).
+    public var batchLimit: Int
+
+    public init(
+        databasePath: String, endpoint: String = ZeusLimits.productionEndpoint, clientIP: ClientIPCode, key: AuthKey,
+        policy: RetryPolicy = .standard, requestTimeout: Double = 30, concurrency: Int = 4, pollInterval: Double = 1,
+        exitWhenIdle: Bool = false, busyTimeout: Double = 5, batchLimit: Int = 256
+    ) throws(ConfigurationError) {
+        try ConfigurationError.requirePositive("--request-timeout", requestTimeout)
+        try ConfigurationError.requirePositive("--poll-interval", pollInterval)
+        try ConfigurationError.requirePositive("--concurrency", Double(concurrency))
+        try ConfigurationError.requirePositive("busy timeout", busyTimeout)
+        try ConfigurationError.requirePositive("batch limit", Double(batchLimit))
+        self.databasePath = databasePath
+        self.endpoint = try EndpointCheck.validated(endpoint)
+        self.clientIP = clientIP
+        self.key = key
+        self.policy = policy
+        self.requestTimeout = requestTimeout
+        self.concurrency = concurrency
+        self.pollInterval = pollInterval
+        self.exitWhenIdle = exitWhenIdle
+        self.busyTimeout = busyTimeout
+        self.batchLimit = batchLimit
+    }
+}
+
+/// A configuration `cancelq run` refuses before doing anything. The text never contains the key.
+public enum ConfigurationError: Error, Equatable, Sendable, CustomStringConvertible {
+    case notPositive(option: String, value: Double)
+    case endpoint(String)
+    case keyFile(path: String, problem: String)
+    case noKey
+    case clientIP(FieldError)
+    case policy(RetryPolicy.Invalid)
+
+    public var description: String {
+        switch self {
+        case .notPositive(let option, let value):
+            "\(option) must be greater than 0 (got \(value))"
+        case .endpoint(let why):
+            "endpoint refused: \(why)"
+        case .keyFile(let path, let problem):
+            "key file \(path): \(problem)"
+        case .noKey:
+            "no authentication key: pass --key-file PATH, set CANCELQ_KEY_FILE, or run under systemd with "
+                + "LoadCredential=zeus-key:/etc/cancelq/zeus-key"
+        case .clientIP(let error):
+            "--client-ip refused: \(error) (the IP code ZEUS issued, 5 to 10 digits)"
+        case .policy(let error):
+            "\(error)"
+        }
+    }
+
+    static func requirePositive(_ option: String, _ value: Double) throws(ConfigurationError) {
+        guard value > 0, value.isFinite else { throw .notPositive(option: option, value: value) }
+    }
+}

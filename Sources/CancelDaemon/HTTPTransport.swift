@@ -1,0 +1,94 @@
+import AsyncHTTPClient
+import CancelCore
+import Foundation
+import NIOCore
+import NIOHTTP1
+import ZeusAPI
+
+/// `Transport` over AsyncHTTPClient: POST, exactly `Content-Type: application/xml`, a
+/// `Content-Length` (never chunked), TLS verified, no redirects, answers capped at 64 KiB.
+public final class HTTPTransport: Transport {
+    private let client: HTTPClient
+    private let endpoint: String
+    private let timeout: TimeAmount
+
+    public init(endpoint: String, requestTimeout: Double, concurrency: Int) {
+        var configuration = HTTPClient.Configuration()
+        let total = TimeAmount.nanoseconds(Int64(requestTimeout * 1e9))
+        configuration.timeout = .init(connect: min(total, .seconds(10)), read: total)
+        configuration.connectionPool = .init(
+            idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(1, concurrency))
+        // A redirect would resend the key somewhere else: never follow one.
+        configuration.redirectConfiguration = .disallow
+        configuration.httpVersion = .http1Only
+        configuration.decompression = .disabled
+        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        self.endpoint = endpoint
+        timeout = total
+    }
+
+    public func send(_ request: PaymentReturnRequest) async -> TransportOutcome {
+        var http = HTTPClientRequest(url: endpoint)
+        http.method = .POST
+        http.headers.add(name: "Content-Type", value: ZeusLimits.contentType)
+        // A body of known length makes AsyncHTTPClient send Content-Length instead of chunking.
+        http.body = .bytes(ByteBuffer(bytes: request.body))
+        var status: Int?
+        do {
+            let response = try await client.execute(http, timeout: timeout)
+            status = Int(response.status.code)
+            let body = try await response.body.collect(upTo: ZeusLimits.maximumResponseBytes)
+            guard response.status == .ok else { return .failed(.httpStatus(Int(response.status.code)), httpStatus: status) }
+            do {
+                let answer = try PaymentReturnResponse.decode(Array(buffer: body))
+                return .answered(httpStatus: 200, answer)
+            } catch {
+                return .failed(.undecodableBody(error.description), httpStatus: status)
+            }
+        } catch is NIOTooManyBytesError {
+            return .failed(.undecodableBody("answer larger than 64 KiB"), httpStatus: status)
+        } catch {
+            return .failed(Self.classify(error), httpStatus: status)
+        }
+    }
+
+    public func shutdown() async {
+        try? await client.shutdown()
+    }
+
+    /// Maps the many error types of the HTTP stack onto what the state machine distinguishes.
+    static func classify(_ error: any Error) -> TransportFailure {
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .deadlineExceeded, .readTimeout, .connectTimeout, .tlsHandshakeTimeout, .getConnectionFromPoolTimeout:
+                return .timeout
+            case .remoteConnectionClosed:
+                return .connectionReset
+            default:
+                return .other("HTTP client: \(error)")
+            }
+        }
+        if let error = error as? ChannelError {
+            switch error {
+            case .connectTimeout: return .timeout
+            case .eof, .ioOnClosedChannel, .outputClosed, .alreadyClosed: return .connectionReset
+            default: return .other("channel: \(error)")
+            }
+        }
+        if let error = error as? IOError {
+            switch error.errnoCode {
+            case ECONNREFUSED: return .connectionRefused
+            case ECONNRESET, EPIPE: return .connectionReset
+            case ETIMEDOUT: return .timeout
+            default: return .other("I/O: \(error)")
+            }
+        }
+        let typeName = String(reflecting: type(of: error))
+        if typeName.contains("NIOSSL") || typeName.contains("BoringSSL") {
+            return .tls(String(describing: error))
+        }
+        let text = String(describing: error)
+        if text.contains("connectionRefused") || text.contains("Connection refused") { return .connectionRefused }
+        return .other(text)
+    }
+}

@@ -1,0 +1,141 @@
+import ArgumentParser
+import CancelCore
+import CancelDaemon
+import CancelStore
+import Logging
+import ServiceLifecycle
+import ZeusAPI
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the daemon: cancel every queued order at the ZEUS gateway.",
+        discussion: """
+            Refuses a bad configuration before touching anything. Stops cleanly on SIGTERM/SIGINT:
+            no new request is sent, requests in flight finish (bounded by --request-timeout) and are
+            recorded. Every option also reads the environment variable shown.
+            """)
+
+    @OptionGroup var database: DatabaseOption
+
+    @Option(help: ArgumentHelp("Gateway URL; https:// only, except to loopback (env: CANCELQ_ENDPOINT). Default: the production endpoint.", valueName: "url"))
+    var endpoint: String?
+
+    @Option(name: .customLong("client-ip"), help: ArgumentHelp("The IP code ZEUS issued, 5 to 10 digits (env: CANCELQ_CLIENT_IP).", valueName: "digits"))
+    var clientIP: String?
+
+    @Option(name: .customLong("key-file"), help: ArgumentHelp("File holding the ZEUS key (env: CANCELQ_KEY_FILE; under systemd: the credential zeus-key).", valueName: "path"))
+    var keyFile: String?
+
+    @Option(help: ArgumentHelp("Seconds after the payment before cancelling, at least 5 (env: CANCELQ_DELAY). Default: 10.", valueName: "s"))
+    var delay: Double?
+
+    @Option(name: .customLong("max-attempts"), help: ArgumentHelp("Counted attempts before a job fails (env: CANCELQ_MAX_ATTEMPTS). Default: 10.", valueName: "n"))
+    var maxAttempts: Int?
+
+    @Option(name: .customLong("retry-base"), help: ArgumentHelp("First retry delay, doubled each time (env: CANCELQ_RETRY_BASE). Default: 30.", valueName: "s"))
+    var retryBase: Double?
+
+    @Option(name: .customLong("retry-max"), help: ArgumentHelp("Longest retry delay (env: CANCELQ_RETRY_MAX). Default: 1800.", valueName: "s"))
+    var retryMax: Double?
+
+    @Option(name: .customLong("maintenance-pause"), help: ArgumentHelp("Pause after a maintenance answer, doubled while it lasts up to 1 h (env: CANCELQ_MAINTENANCE_PAUSE). Default: 300.", valueName: "s"))
+    var maintenancePause: Double?
+
+    @Option(name: .customLong("request-timeout"), help: ArgumentHelp("Whole-request timeout (env: CANCELQ_REQUEST_TIMEOUT). Default: 30.", valueName: "s"))
+    var requestTimeout: Double?
+
+    @Option(help: ArgumentHelp("Requests in flight at once (env: CANCELQ_CONCURRENCY). Default: 4.", valueName: "n"))
+    var concurrency: Int?
+
+    @Option(name: .customLong("poll-interval"), help: ArgumentHelp("Longest time between full scans for new rows; commits are noticed within ~0.1 s anyway (env: CANCELQ_POLL_INTERVAL). Default: 1.", valueName: "s"))
+    var pollInterval: Double?
+
+    @Flag(name: .customLong("exit-when-idle"), help: "Exit 0 once no job is left unfinished (env: CANCELQ_EXIT_WHEN_IDLE=1).")
+    var exitWhenIdle = false
+
+    @Option(name: .customLong("log-level"), help: ArgumentHelp("trace, debug, info, notice, warning, error or critical (env: CANCELQ_LOG_LEVEL). Default: info.", valueName: "level"))
+    var logLevel: String?
+
+    func run() async throws {
+        let path = try database.resolved()
+        let level = try parseLogLevel(option(logLevel, env: "CANCELQ_LOG_LEVEL") ?? "info")
+        let configuration = try makeConfiguration(path: path)
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "cancelq")
+        if let warning = configuration.keyWarning { logger.warning("\(warning)") }
+
+        let lock = try DatabaseLock.acquire(database: path)
+        let store = try CancelStore.open(path: path, busyTimeout: configuration.daemon.busyTimeout)
+        let transport = HTTPTransport(
+            endpoint: configuration.daemon.endpoint, requestTimeout: configuration.daemon.requestTimeout,
+            concurrency: configuration.daemon.concurrency)
+        let daemon = CancellationDaemon(
+            configuration: configuration.daemon, store: store, transport: transport, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: daemon, successTerminationBehavior: .gracefullyShutdownGroup)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        withExtendedLifetime(lock) {}
+    }
+
+    struct Resolved {
+        var daemon: DaemonConfiguration
+        var keyWarning: String?
+    }
+
+    /// Every refusal happens here, before the database or the network is touched.
+    func makeConfiguration(path: String) throws -> Resolved {
+        guard let clientIPText = option(clientIP, env: "CANCELQ_CLIENT_IP") else {
+            throw CommandFailure("no client IP code: pass --client-ip DIGITS or set CANCELQ_CLIENT_IP")
+        }
+        let clientIPCode: ClientIPCode
+        do {
+            clientIPCode = try ClientIPCode(validating: clientIPText)
+        } catch {
+            throw ConfigurationError.clientIP(error)
+        }
+        let loaded = try KeyFile.load(path: try keyFilePath())
+        let policy: RetryPolicy
+        do {
+            let pause = try number(maintenancePause, env: "CANCELQ_MAINTENANCE_PAUSE", default: 300, flag: "--maintenance-pause")
+            policy = try RetryPolicy(
+                delayAfterPayment: try number(delay, env: "CANCELQ_DELAY", default: 10, flag: "--delay"),
+                maxAttempts: try integer(maxAttempts, env: "CANCELQ_MAX_ATTEMPTS", default: 10, flag: "--max-attempts"),
+                backoffBase: try number(retryBase, env: "CANCELQ_RETRY_BASE", default: 30, flag: "--retry-base"),
+                backoffCap: try number(retryMax, env: "CANCELQ_RETRY_MAX", default: 1800, flag: "--retry-max"),
+                maintenancePause: pause,
+                maintenancePauseCap: max(3600, pause))
+        } catch let error as RetryPolicy.Invalid {
+            throw ConfigurationError.policy(error)
+        }
+        let daemon = try DaemonConfiguration(
+            databasePath: path,
+            endpoint: option(endpoint, env: "CANCELQ_ENDPOINT") ?? ZeusLimits.productionEndpoint,
+            clientIP: clientIPCode, key: loaded.key, policy: policy,
+            requestTimeout: try number(requestTimeout, env: "CANCELQ_REQUEST_TIMEOUT", default: 30, flag: "--request-timeout"),
+            concurrency: try integer(concurrency, env: "CANCELQ_CONCURRENCY", default: 4, flag: "--concurrency"),
+            pollInterval: try number(pollInterval, env: "CANCELQ_POLL_INTERVAL", default: 1, flag: "--poll-interval"),
+            exitWhenIdle: exitWhenIdle || ["1", "true", "yes"].contains(environment("CANCELQ_EXIT_WHEN_IDLE") ?? ""))
+        return Resolved(daemon: daemon, keyWarning: loaded.warning)
+    }
+
+    /// --key-file, else CANCELQ_KEY_FILE, else the systemd credential `zeus-key`.
+    func keyFilePath() throws -> String {
+        if let path = option(keyFile, env: "CANCELQ_KEY_FILE") { return path }
+        if let directory = environment("CREDENTIALS_DIRECTORY") { return directory + "/zeus-key" }
+        throw ConfigurationError.noKey
+    }
+}
+
+func parseLogLevel(_ text: String) throws -> Logger.Level {
+    guard let level = Logger.Level(rawValue: text.lowercased()) else {
+        throw CommandFailure("unknown log level \(text): use trace, debug, info, notice, warning, error or critical")
+    }
+    return level
+}
