@@ -53,4 +53,6 @@ public struct ReceivedRequest: Hashable, Sendable {
     public var answer: String
     /// Whether the simulator cancelled the order while handling it.
     public var cancelled: Bool
+    /// Monotonic seconds when it arrived (for spacing checks), not wall time.
+    public var at: Double
 }

@@ -100,7 +100,8 @@ public final class SimulatorState: Sendable {
         memory.withLock { memory in
             let sequence = memory.log.count + 1
             func record(_ answer: String, cancelled: Bool) {
-                memory.log.append(.init(sequence: sequence, orderNumber: order, answer: answer, cancelled: cancelled))
+                memory.log.append(
+                    .init(sequence: sequence, orderNumber: order, answer: answer, cancelled: cancelled, at: Self.uptime()))
             }
             if memory.maintenance {
                 record("maintenance/02000012", cancelled: false)
@@ -163,9 +164,17 @@ public final class SimulatorState: Sendable {
 
     private func log(order: String?, answer: String, cancelled: Bool) {
         memory.withLock {
-            $0.log.append(.init(sequence: $0.log.count + 1, orderNumber: order, answer: answer, cancelled: cancelled))
+            $0.log.append(
+                .init(sequence: $0.log.count + 1, orderNumber: order, answer: answer, cancelled: cancelled, at: Self.uptime()))
         }
     }
+
+    static func uptime() -> Double {
+        let now = ContinuousClock.now - start
+        return Double(now.components.seconds) + Double(now.components.attoseconds) / 1e18
+    }
+
+    private static let start = ContinuousClock.now
 
     /// The answer body, in the shape of the spec's examples.
     public static func answerBody(status: String, code: String) -> [UInt8] {
