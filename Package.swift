@@ -31,7 +31,8 @@ let package = Package(
             path: "Migrations",
             resources: [
                 // One line per migration, in order; EmbeddedMigrationsTests checks none is missing.
-                .embedInCode("0001_initial.sql")
+                .embedInCode("0001_initial.sql"),
+                .embedInCode("0002_state_counts.sql"),
             ]
         ),
         .target(
@@ -58,10 +59,12 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        // What operators read: the status table, an order's timeline.
+        .target(name: "CancelConsole", dependencies: ["CancelStore", "CancelCore"]),
         .executableTarget(
             name: "cancelq",
             dependencies: [
-                "CancelDaemon", "CancelStore", "GatewaySimulator",
+                "CancelDaemon", "CancelStore", "CancelConsole", "GatewaySimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -72,6 +75,7 @@ let package = Package(
         .testTarget(name: "CancelCoreTests", dependencies: ["CancelCore", "TestSupport"]),
         .testTarget(name: "ZeusAPITests", dependencies: ["ZeusAPI", "TestSupport"]),
         .testTarget(name: "CancelStoreTests", dependencies: ["CancelStore", "SQLite", "TestSupport"]),
+        .testTarget(name: "CancelConsoleTests", dependencies: ["CancelConsole", "CancelStore", "TestSupport"]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["GatewaySimulator", "SQLite", "ZeusAPI", "TestSupport"]

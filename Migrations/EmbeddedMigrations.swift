@@ -2,6 +2,7 @@
 public enum EmbeddedMigrations {
     /// Version, file name and SQL text of every migration this binary knows.
     public static let all: [(version: Int, name: String, sql: [UInt8])] = [
-        (1, "0001_initial.sql", PackageResources._001_initial_sql)
+        (1, "0001_initial.sql", PackageResources._001_initial_sql),
+        (2, "0002_state_counts.sql", PackageResources._002_state_counts_sql),
     ]
 }

@@ -72,7 +72,7 @@ extension CancelStore {
         }
     }
 
-    private func apply(_ write: JobWrite, now: Double) throws {
+    func apply(_ write: JobWrite, now: Double) throws {
         let record = write.record
         let job = record.job
         let changed = try connection.run(

@@ -12,7 +12,8 @@ struct CancelQ: AsyncParsableCommand {
             every attempt. Start with `cancelq demo` to see it work against a local simulator.
             """,
         subcommands: [
-            MigrateCommand.self, RunCommand.self, EnqueueCommand.self, GatewaySimCommand.self,
+            MigrateCommand.self, RunCommand.self, EnqueueCommand.self, StatusCommand.self,
+            RequeueCommand.self, ResumeCommand.self, GatewaySimCommand.self,
         ]
     )
 }

@@ -121,3 +121,39 @@ struct SchemaTests {
         }
     }
 }
+
+@Suite("State counts")
+struct StateCountTests {
+    @Test("the per-state counts follow every insert, state change and delete")
+    func countsFollowChanges() async throws {
+        try await withTemporaryDirectory { dir in
+            let db = try Connection(path: dir + "/q.db")
+            try Migrator().migrate(db, now: 1)
+            try db.run("INSERT INTO cancellations(order_number) VALUES ('A'), ('B'), ('C')")
+            try db.run("UPDATE cancellations SET state = 'waiting-delay' WHERE order_number IN ('A', 'B')")
+            try db.run("UPDATE cancellations SET updated_at = 5 WHERE order_number = 'A'")  // no state change
+            try db.run("DELETE FROM cancellations WHERE order_number = 'C'")
+            let counts = try db.query("SELECT state, jobs FROM cancellation_state_counts WHERE jobs <> 0 ORDER BY state") {
+                "\($0.string(0))=\($0.int(1))"
+            }
+            #expect(counts == ["waiting-delay=2"])
+            let truth = try db.query("SELECT state, count(*) FROM cancellations GROUP BY state ORDER BY state") {
+                "\($0.string(0))=\($0.int(1))"
+            }
+            #expect(counts == truth)
+        }
+    }
+
+    @Test("migrating a database that already has jobs counts them")
+    func migrationCountsExistingRows() async throws {
+        try await withTemporaryDirectory { dir in
+            let db = try Connection(path: dir + "/q.db")
+            let first = Migrator(migrations: Array(Migrator.embedded.prefix(1)))
+            try first.migrate(db, now: 1)
+            try db.run("INSERT INTO cancellations(order_number, state) VALUES ('A', 'failed'), ('B', 'failed'), ('C', 'pending')")
+            try Migrator().migrate(db, now: 2)
+            let failed = try db.queryOne("SELECT jobs FROM cancellation_state_counts WHERE state = 'failed'") { $0.int(0) }
+            #expect(failed == 2)
+        }
+    }
+}

@@ -1,0 +1,89 @@
+import CancelCore
+import CancelStore
+
+/// The compact table of `cancelq status`, modelled on `systemctl status`: the state of sending
+/// first, then the queue, then what needs a person.
+public struct StatusText {
+    let paint: Paint
+
+    public init(colour: Bool) { paint = Paint(enabled: colour) }
+
+    public func render(_ report: StatusReport) -> String {
+        var lines: [String] = []
+        lines.append(paint.bold("cancelq status") + "  \(report.database)  " + paint.dim(Formatting.localTime(report.generatedAt)))
+        lines.append("")
+        lines.append(row("Sending", sending(report)))
+        let order: [State] = [.pending, .waitingDelay, .sent, .retrying, .maintenancePaused, .succeeded, .failed]
+        let counts = order.map { state -> String in
+            let value = report.counts[state.rawValue] ?? 0
+            let text = "\(state.rawValue) \(Formatting.count(value))"
+            if state == .failed && value > 0 { return paint.red(text) }
+            return value == 0 ? paint.dim(text) : text
+        }
+        lines.append(row("Jobs", counts.joined(separator: " · ") + "  (total \(Formatting.count(report.total)))"))
+        if let oldest = report.oldestUnfinished {
+            lines.append(row("Oldest", "\(oldest.orderNumber) (\(oldest.state)), queued \(Formatting.duration(oldest.ageSeconds)) ago"))
+        } else {
+            lines.append(row("Oldest", paint.dim("no unfinished job")))
+        }
+        if let due = report.nextDue {
+            let when =
+                due.inSeconds >= 0
+                ? "in \(Formatting.duration(due.inSeconds))"
+                : paint.yellow("overdue by \(Formatting.duration(-due.inSeconds))")
+            lines.append(row("Next due", "\(due.orderNumber) (\(due.state)) \(when), at \(Formatting.localTime(due.dueAt))"))
+        } else {
+            lines.append(row("Next due", paint.dim("nothing waiting")))
+        }
+        lines.append(
+            row("Today", "\(Formatting.count(report.today.succeeded)) succeeded · \(Formatting.count(report.today.failed)) failed"
+                + paint.dim("  (since \(Formatting.localTime(report.today.since)))")))
+        let health =
+            report.health.status == "ok"
+            ? paint.green("OK")
+            : paint.red("ATTENTION") + ": " + report.health.reasons.joined(separator: "; ")
+        lines.append(row("Health", health))
+        if !report.recentFailures.isEmpty {
+            lines.append("")
+            lines.append(paint.bold("Last failures"))
+            for failure in report.recentFailures {
+                let answer = [failure.status, failure.code].compactMap { $0 }.joined(separator: "/")
+                let what = failure.meaning ?? failure.error ?? ""
+                lines.append(
+                    "  \(failure.orderNumber)  \(failure.outcome ?? "-")  \(answer.isEmpty ? "-" : answer)  \(what)  "
+                        + paint.dim("\(failure.attempts) request(s), \(Formatting.localTime(failure.at))"))
+            }
+            lines.append(paint.dim("  requeue with: cancelq requeue --db \(report.database) ORDER…  (or --all-failed)"))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    private func sending(_ report: StatusReport) -> String {
+        let gate = report.sending
+        switch gate.mode {
+        case "paused":
+            let since = gate.since.map { " since \(Formatting.localTime($0))" } ?? ""
+            let until = gate.pausedUntil.map { ", until \(Formatting.localTime($0))" } ?? ""
+            return paint.yellow("PAUSED for gateway maintenance") + "\(since)\(until) (pause \(gate.maintenanceStreak)); "
+                + "one probe job then decides. `cancelq resume` lifts it now"
+        case "halted":
+            let since = gate.since.map { " since \(Formatting.localTime($0))" } ?? ""
+            return paint.red("HALTED") + "\(since): \(gate.reason ?? "credentials rejected")"
+        default:
+            return paint.green("open")
+        }
+    }
+
+    private func row(_ label: String, _ value: String) -> String {
+        label.padding(toLength: 10, withPad: " ", startingAt: 0) + value
+    }
+
+    /// `status --check`: one line for cron, Nagios-style monitors and systemd timers.
+    public static func checkLine(_ report: StatusReport) -> String {
+        if report.health.status == "ok" {
+            let next = report.nextDue.map { ", next due in \(Formatting.duration(max(0, $0.inSeconds)))" } ?? ""
+            return "OK - \(report.unfinished) unfinished\(next), sending \(report.sending.mode)"
+        }
+        return "ATTENTION - " + report.health.reasons.joined(separator: "; ")
+    }
+}

@@ -1,0 +1,44 @@
+import CancelStore
+
+/// `cancelq status --order`: one job and every attempt, as the audit trail has it.
+public struct TimelineText {
+    let paint: Paint
+
+    public init(colour: Bool) { paint = Paint(enabled: colour) }
+
+    public func render(_ timeline: OrderTimeline, now: Double) -> String {
+        var lines: [String] = []
+        let outcome = timeline.outcome.map { " (\($0))" } ?? ""
+        let state = timeline.state == "failed" ? paint.red(timeline.state) : timeline.state == "succeeded" ? paint.green(timeline.state) : timeline.state
+        lines.append(paint.bold("Order \(timeline.orderNumber)") + "  job \(timeline.id) - \(state)\(outcome)")
+        lines.append("  paid at    " + (timeline.paidAt.map { Formatting.localTime($0) } ?? "not given (counted from the queue time)"))
+        lines.append("  queued     \(Formatting.localTime(timeline.createdAt))")
+        lines.append("  updated    \(Formatting.localTime(timeline.updatedAt))")
+        if let due = timeline.dueAt {
+            let relative = due >= now ? "in \(Formatting.duration(due - now))" : "overdue by \(Formatting.duration(now - due))"
+            lines.append("  next due   \(Formatting.localTime(due)) (\(relative))")
+        }
+        lines.append("  attempts   \(timeline.attemptCount) counted, \(timeline.attempts.count) request(s) sent")
+        if !timeline.attempts.isEmpty { lines.append("") }
+        for attempt in timeline.attempts {
+            var text = "  #\(attempt.attempt)  \(Formatting.localTime(attempt.startedAt))"
+            if let completed = attempt.completedAt {
+                text += "  +\(Formatting.duration(completed - attempt.startedAt))"
+            } else {
+                text += "  " + paint.yellow("in flight (no answer recorded yet)")
+            }
+            if let http = attempt.httpStatus { text += "  HTTP \(http)" }
+            if let status = attempt.status {
+                text += "  \(status)/\(attempt.code ?? "")"
+                if let meaning = attempt.meaning { text += "  \(meaning)" }
+            }
+            if let error = attempt.error { text += "  " + paint.yellow(error) }
+            if let counted = attempt.counted { text += paint.dim(counted ? "  counted" : "  not counted") }
+            lines.append(text)
+        }
+        for action in timeline.operatorActions {
+            lines.append("  operator   \(Formatting.localTime(action.at))  \(action.action): \(action.detail ?? "")")
+        }
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,80 @@
+import CancelCore
+import SQLite
+
+/// What operators do by hand, each recorded in `operator_actions` for the audit trail.
+extension CancelStore {
+    public enum RequeueResult: Equatable, Sendable {
+        case requeued(orderNumber: String, previousOutcome: String?)
+        case refused(orderNumber: String, reason: String)
+    }
+
+    /// Puts `failed` jobs back to `pending` with a fresh attempt budget. Anything else is refused
+    /// with the reason; the refusals do not stop the others.
+    public func requeue(orderNumbers: [String], now: Double = currentTime()) throws(StoreError) -> [RequeueResult] {
+        try storeErrors {
+            try connection.transaction {
+                try orderNumbers.map { order in
+                    guard let record = try job(orderNumber: order) else {
+                        return .refused(orderNumber: order, reason: "no such order in the queue")
+                    }
+                    return try requeue(record, now: now)
+                }
+            }
+        }
+    }
+
+    /// Requeues every failed job.
+    public func requeueAllFailed(now: Double = currentTime()) throws(StoreError) -> [RequeueResult] {
+        try storeErrors {
+            try connection.transaction {
+                let failed = try connection.query(
+                    "SELECT \(JobRecord.columns) FROM cancellations WHERE state = 'failed' ORDER BY id"
+                ) { try JobRecord(row: $0) }
+                return try failed.map { try requeue($0, now: now) }
+            }
+        }
+    }
+
+    private func requeue(_ record: JobRecord, now: Double) throws -> RequeueResult {
+        var job = record.job
+        var gate = SendingGate.open  // requeue never touches the gate
+        var random = SystemRandomNumberGenerator()
+        do {
+            _ = try job.handle(.operatorRequeue, gate: &gate, policy: .standard, now: now, random: &random)
+        } catch {
+            return .refused(orderNumber: record.orderNumber, reason: "it is \(record.state.rawValue): \(error.reason)")
+        }
+        var updated = record
+        updated.job = job
+        try apply(JobWrite(expectedState: .failed, record: updated), now: now)
+        let previous = record.job.outcome?.rawValue
+        try connection.run(
+            "INSERT INTO operator_actions(at, action, cancellation_id, detail) VALUES (?, 'requeue', ?, ?)",
+            now, record.id,
+            "was failed (\(previous ?? "-")) after \(record.job.attemptCount) counted attempt(s); fresh attempt budget")
+        return .requeued(orderNumber: record.orderNumber, previousOutcome: previous)
+    }
+
+    /// Lifts a credential halt or a maintenance pause now; returns what it was.
+    public func resumeSending(now: Double = currentTime()) throws(StoreError) -> SendingGate {
+        try storeErrors {
+            try connection.transaction {
+                let previous = try loadGate()
+                guard previous != .open else { return previous }
+                try save(.open, now: now)
+                // Paused jobs were due at the pause's end: make them due now.
+                try connection.run(
+                    "UPDATE cancellations SET due_at = ?, updated_at = ? WHERE state = 'maintenance-paused' AND due_at > ?",
+                    now, now, now)
+                let detail: String
+                switch previous {
+                case .open: detail = ""
+                case .paused(let until, _, _): detail = "lifted the maintenance pause that ran until \(until)"
+                case .halted(let reason, _): detail = "lifted the halt: \(reason.explanation)"
+                }
+                try connection.run("INSERT INTO operator_actions(at, action, detail) VALUES (?, 'resume', ?)", now, detail)
+                return previous
+            }
+        }
+    }
+}

@@ -1,0 +1,80 @@
+import CancelCore
+
+/// One job and its whole audit trail, for `cancelq status --order`.
+public struct OrderTimeline: Codable, Sendable, Equatable {
+    public var id: Int64
+    public var orderNumber: String
+    public var state: String
+    public var outcome: String?
+    public var paidAt: Double?
+    public var createdAt: Double
+    public var updatedAt: Double
+    public var dueAt: Double?
+    public var attemptCount: Int
+    public var attempts: [Attempt]
+    public var operatorActions: [OperatorAction]
+
+    public struct Attempt: Codable, Sendable, Equatable {
+        public var attempt: Int
+        public var startedAt: Double
+        public var completedAt: Double?
+        public var httpStatus: Int?
+        public var status: String?
+        public var code: String?
+        public var meaning: String?
+        public var error: String?
+        public var counted: Bool?
+
+        enum CodingKeys: String, CodingKey {
+            case attempt, status, code, meaning, error, counted
+            case startedAt = "started_at"
+            case completedAt = "completed_at"
+            case httpStatus = "http_status"
+        }
+    }
+
+    public struct OperatorAction: Codable, Sendable, Equatable {
+        public var at: Double
+        public var action: String
+        public var detail: String?
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, state, outcome, attempts
+        case orderNumber = "order_number"
+        case paidAt = "paid_at"
+        case createdAt = "created_at"
+        case updatedAt = "updated_at"
+        case dueAt = "due_at"
+        case attemptCount = "attempt_count"
+        case operatorActions = "operator_actions"
+    }
+}
+
+extension CancelStore {
+    public func timeline(orderNumber: String) throws(StoreError) -> OrderTimeline? {
+        guard let record = try job(orderNumber: orderNumber) else { return nil }
+        return try storeErrors {
+            let attempts = try connection.query(
+                """
+                SELECT attempt, started_at, completed_at, http_status, result_status, result_code, error, counted
+                FROM cancellation_attempts WHERE cancellation_id = ? ORDER BY attempt
+                """, [record.id]
+            ) {
+                OrderTimeline.Attempt(
+                    attempt: $0.int(0), startedAt: $0.double(1), completedAt: $0.optionalDouble(2),
+                    httpStatus: $0.optionalInt(3), status: $0.optionalString(4), code: $0.optionalString(5),
+                    meaning: $0.optionalString(5).flatMap(CodeTable.meaning(of:)), error: $0.optionalString(6),
+                    counted: $0.optionalInt(7).map { $0 == 1 })
+            }
+            let actions = try connection.query(
+                "SELECT at, action, detail FROM operator_actions WHERE cancellation_id = ? ORDER BY id", [record.id]
+            ) { OrderTimeline.OperatorAction(at: $0.double(0), action: $0.string(1), detail: $0.optionalString(2)) }
+            return OrderTimeline(
+                id: record.id, orderNumber: record.orderNumber, state: record.state.rawValue,
+                outcome: record.job.outcome?.rawValue, paidAt: record.job.paidAt, createdAt: record.createdAt,
+                updatedAt: record.updatedAt, dueAt: record.job.dueAt, attemptCount: record.job.attemptCount,
+                attempts: attempts, operatorActions: actions)
+        }
+    }
+}

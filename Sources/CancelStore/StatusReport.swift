@@ -1,0 +1,127 @@
+import CancelCore
+
+/// Everything `cancelq status` shows, read in one snapshot. Its JSON form is a documented
+/// contract (README, "status --json"): fields are added, never renamed or removed.
+public struct StatusReport: Codable, Sendable, Equatable {
+    public var schema = 1
+    public var generatedAt: Double
+    public var database: String
+    /// Jobs per state, all seven states present.
+    public var counts: [String: Int]
+    public var total: Int
+    public var unfinished: Int
+    public var oldestUnfinished: JobSummary?
+    public var nextDue: DueJob?
+    /// How late the earliest due job is (0 when none is due): the daemon is stopped or stuck when this grows.
+    public var overdueSeconds: Double
+    public var sending: Sending
+    public var today: Today
+    public var recentFailures: [Failure]
+    public var health: Health
+
+    public struct JobSummary: Codable, Sendable, Equatable {
+        public var orderNumber: String
+        public var state: String
+        public var createdAt: Double
+        public var ageSeconds: Double
+    }
+
+    public struct DueJob: Codable, Sendable, Equatable {
+        public var orderNumber: String
+        public var state: String
+        public var dueAt: Double
+        public var inSeconds: Double
+    }
+
+    public struct Sending: Codable, Sendable, Equatable {
+        /// `open`, `paused` (maintenance) or `halted` (credentials rejected).
+        public var mode: String
+        public var since: Double?
+        public var pausedUntil: Double?
+        public var maintenanceStreak: Int
+        public var reason: String?
+        public var code: String?
+    }
+
+    public struct Today: Codable, Sendable, Equatable {
+        /// Local midnight, unix seconds.
+        public var since: Double
+        public var succeeded: Int
+        public var failed: Int
+    }
+
+    public struct Failure: Codable, Sendable, Equatable {
+        public var orderNumber: String
+        public var outcome: String?
+        public var status: String?
+        public var code: String?
+        public var meaning: String?
+        public var error: String?
+        public var attempts: Int
+        public var at: Double
+    }
+
+    public struct Health: Codable, Sendable, Equatable {
+        /// `ok` or `attention`.
+        public var status: String
+        public var reasons: [String]
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case schema, database, counts, total, unfinished, sending, today, health
+        case generatedAt = "generated_at"
+        case oldestUnfinished = "oldest_unfinished"
+        case nextDue = "next_due"
+        case overdueSeconds = "overdue_seconds"
+        case recentFailures = "recent_failures"
+    }
+}
+
+extension StatusReport.JobSummary {
+    enum CodingKeys: String, CodingKey {
+        case state
+        case orderNumber = "order_number"
+        case createdAt = "created_at"
+        case ageSeconds = "age_seconds"
+    }
+}
+
+extension StatusReport.DueJob {
+    enum CodingKeys: String, CodingKey {
+        case state
+        case orderNumber = "order_number"
+        case dueAt = "due_at"
+        case inSeconds = "in_seconds"
+    }
+}
+
+extension StatusReport.Sending {
+    enum CodingKeys: String, CodingKey {
+        case mode, since, reason, code
+        case pausedUntil = "paused_until"
+        case maintenanceStreak = "maintenance_streak"
+    }
+}
+
+extension StatusReport.Failure {
+    enum CodingKeys: String, CodingKey {
+        case outcome, status, code, meaning, error, attempts, at
+        case orderNumber = "order_number"
+    }
+}
+
+/// When `status --check` asks for attention.
+public struct HealthThresholds: Sendable, Equatable {
+    /// A maintenance pause longer than this (seconds since it began).
+    public var maximumPause: Double = 3600
+    /// The earliest due job late by more than this: the daemon is down or stuck.
+    public var maximumOverdue: Double = 300
+    /// Failed jobs updated within this window count.
+    public var failureWindow: Double = 86_400
+
+    public init(maximumPause: Double = 3600, maximumOverdue: Double = 300, failureWindow: Double = 86_400) {
+        self.maximumPause = maximumPause
+        self.maximumOverdue = maximumOverdue
+        self.failureWindow = failureWindow
+    }
+}

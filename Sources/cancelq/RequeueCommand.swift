@@ -1,0 +1,43 @@
+import ArgumentParser
+import CancelStore
+
+struct RequeueCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "requeue",
+        abstract: "Send failed jobs again with a fresh attempt budget (recorded in the audit trail).",
+        discussion: "Only `failed` jobs move; any other is refused with the reason. Exit 1 if any was refused.")
+
+    @OptionGroup var database: DatabaseOption
+
+    @Argument(help: "Order numbers of failed jobs.")
+    var orderNumbers: [String] = []
+
+    @Flag(name: .customLong("all-failed"), help: "Requeue every failed job.")
+    var allFailed = false
+
+    func validate() throws {
+        guard allFailed != !orderNumbers.isEmpty else {
+            throw ValidationError("give order numbers or --all-failed (not both)")
+        }
+    }
+
+    func run() throws {
+        let path = try database.resolved()
+        let store = try CancelStore.openReadOnly(path: path)  // refuses a missing database...
+        _ = store
+        let writer = try CancelStore.open(path: path)  // ...before this one may create it
+        let results = allFailed ? try writer.requeueAllFailed() : try writer.requeue(orderNumbers: orderNumbers)
+        var refused = 0
+        for result in results {
+            switch result {
+            case .requeued(let order, let outcome):
+                emit("requeued \(order) (was failed: \(outcome ?? "-")); the daemon sends it again")
+            case .refused(let order, let reason):
+                refused += 1
+                printError("refused \(order): \(reason)")
+            }
+        }
+        if results.isEmpty { emit("no failed job to requeue") }
+        if refused > 0 { throw ExitCode(1) }
+    }
+}

@@ -1,0 +1,76 @@
+import ArgumentParser
+import CancelConsole
+import CancelStore
+import Foundation
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show the queue, sending state and recent failures (read-only; never blocks the daemon).",
+        discussion: """
+            --check exits 0 when healthy, 1 when attention is needed (halted, paused too long, failed
+            jobs in the window, the earliest due job overdue), 2 when the database cannot be read,
+            and prints one summary line: usable from cron, Nagios-style monitors and systemd timers.
+            """)
+
+    @OptionGroup var database: DatabaseOption
+
+    @Flag(help: "Machine-readable JSON (shape documented in the README).")
+    var json = false
+
+    @Option(help: ArgumentHelp("Show one order and its whole attempt timeline.", valueName: "order-number"))
+    var order: String?
+
+    @Flag(help: "Health check: one line, exit 0 (ok), 1 (attention) or 2 (unreadable).")
+    var check = false
+
+    @Option(name: .customLong("max-pause"), help: ArgumentHelp("--check: a maintenance pause longer than this needs attention.", valueName: "s"))
+    var maxPause: Double = 3600
+
+    @Option(name: .customLong("max-overdue"), help: ArgumentHelp("--check: the earliest due job late by more than this needs attention.", valueName: "s"))
+    var maxOverdue: Double = 300
+
+    @Option(name: .customLong("failure-window"), help: ArgumentHelp("--check: failed jobs updated within this window need attention.", valueName: "s"))
+    var failureWindow: Double = 86_400
+
+    func run() throws {
+        let now = CancelStore.currentTime()
+        let store: CancelStore
+        let report: StatusReport
+        do {
+            store = try CancelStore.openReadOnly(path: try database.resolved())
+            if let order {
+                try show(order: order, store: store, now: now)
+                return
+            }
+            let thresholds = HealthThresholds(maximumPause: maxPause, maximumOverdue: maxOverdue, failureWindow: failureWindow)
+            report = try store.statusReport(
+                now: now, startOfDay: Calendar.current.startOfDay(for: Date()).timeIntervalSince1970, thresholds: thresholds)
+        } catch {
+            guard check else { throw error }
+            emit("UNKNOWN - cannot read the queue: \(error)")
+            throw ExitCode(2)
+        }
+        if json {
+            emit(try encode(report))
+        } else if check {
+            emit(StatusText.checkLine(report))
+        } else {
+            emit(StatusText(colour: standardOutputIsTerminal).render(report))
+        }
+        if check && report.health.status != "ok" { throw ExitCode(1) }
+    }
+
+    private func show(order: String, store: CancelStore, now: Double) throws {
+        guard let timeline = try store.timeline(orderNumber: order) else {
+            throw CommandFailure("no order \(order) in \(store.path)")
+        }
+        emit(json ? try encode(timeline) : TimelineText(colour: standardOutputIsTerminal).render(timeline, now: now))
+    }
+
+    private func encode(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+}
