@@ -76,7 +76,7 @@ struct DurationTextTests {
     @Test("durations read coarse, without zero parts", arguments: [
         (0.25, "0.3 s"), (3, "3 s"), (42, "42 s"), (300, "5 min"), (185, "3 min 5 s"), (7800, "2 h 10 min"),
         (86_400 * 3 + 3600 * 4, "3 d 4 h"), (-90, "1 min 30 s"),
-    ])
+    ] as [(Double, String)])
     func describe(seconds: Double, text: String) {
         #expect(DurationText.describe(seconds) == text)
     }

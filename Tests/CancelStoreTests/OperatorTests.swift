@@ -1,0 +1,93 @@
+import CancelCore
+import Foundation
+import SQLite
+import Testing
+import TestSupport
+
+@testable import CancelStore
+
+@Suite("Status report, requeue and resume")
+struct OperatorTests {
+    let now = 1_800_000_000.0
+
+    func seeded(_ dir: String) throws -> CancelStore {
+        let store = try CancelStore.open(path: dir + "/q.db", now: now - 1000)
+        let db = store.connection
+        try db.run(
+            """
+            INSERT INTO cancellations(order_number, state, outcome, last_status, last_code, attempt_count, request_count, due_at, created_at, updated_at) VALUES
+            ('OK-1', 'succeeded', 'cancelled', 'success', '000', 0, 1, NULL, ?1 - 500, ?1 - 10),
+            ('FAIL-1', 'failed', 'gave-up', 'failure', '02189999', 10, 10, NULL, ?1 - 900, ?1 - 20),
+            ('WAIT-1', 'waiting-delay', NULL, NULL, NULL, 0, 0, ?1 + 12, ?1 - 800, ?1 - 800),
+            ('LATE-1', 'retrying', NULL, 'failure', '02189999', 1, 1, ?1 - 600, ?1 - 700, ?1 - 700)
+            """, now)
+        return store
+    }
+
+    @Test("the report counts every state and finds the oldest, the next due, today's and the failures")
+    func report() async throws {
+        try await withTemporaryDirectory { dir in
+            let report = try seeded(dir).statusReport(now: now, startOfDay: now - 100)
+            #expect(report.counts == ["pending": 0, "waiting-delay": 1, "sent": 0, "succeeded": 1, "failed": 1, "retrying": 1,
+                                      "maintenance-paused": 0])
+            #expect(report.total == 4 && report.unfinished == 2)
+            #expect(report.oldestUnfinished?.orderNumber == "WAIT-1")
+            #expect(report.nextDue?.orderNumber == "LATE-1")
+            #expect(report.overdueSeconds == 600)
+            #expect(report.today == .init(since: now - 100, succeeded: 1, failed: 1))
+            #expect(report.recentFailures.map(\.orderNumber) == ["FAIL-1"])
+            #expect(report.recentFailures.first?.meaning == CodeTable.meaning(of: "02189999"))
+            #expect(report.health.status == "attention")
+            #expect(report.health.reasons.contains { $0.contains("10 min late") })
+            #expect(report.health.reasons.contains { $0.contains("1 job(s) failed") })
+        }
+    }
+
+    @Test("halted, and paused longer than the threshold, need attention; a short pause does not")
+    func gateHealth() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try CancelStore.open(path: dir + "/q.db", now: now)
+            try store.saveGate(.halted(.credentialsRejected(code: "02130210"), since: now - 5), now: now)
+            let halted = try store.statusReport(now: now, startOfDay: now)
+            #expect(halted.sending.mode == "halted" && halted.sending.code == "02130210")
+            #expect(halted.health.reasons.first?.hasPrefix("sending halted") == true)
+            try store.saveGate(.paused(until: now + 100, streak: 1, since: now - 60), now: now)
+            #expect(try store.statusReport(now: now, startOfDay: now).health.status == "ok")
+            try store.saveGate(.paused(until: now + 100, streak: 4, since: now - 7200), now: now)
+            #expect(try store.statusReport(now: now, startOfDay: now).health.reasons.first?.contains("paused for maintenance for 2 h") == true)
+        }
+    }
+
+    @Test("requeue moves a failed job to pending with a fresh budget and an audit row; others are refused with the reason")
+    func requeue() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try seeded(dir)
+            let results = try store.requeue(orderNumbers: ["FAIL-1", "OK-1", "WAIT-1", "NOPE"], now: now)
+            #expect(results[0] == .requeued(orderNumber: "FAIL-1", previousOutcome: "gave-up"))
+            guard case .refused(_, let reason) = results[1] else { Issue.record("OK-1 was requeued"); return }
+            #expect(reason.contains("it is succeeded") && reason.contains("confirmed"))
+            guard case .refused = results[2], case .refused(_, let missing) = results[3] else { Issue.record("refusals"); return }
+            #expect(missing == "no such order in the queue")
+            let job = try #require(try store.job(orderNumber: "FAIL-1"))
+            #expect(job.state == .pending && job.job.attemptCount == 0 && job.job.outcome == nil && job.requestCount == 10)
+            let timeline = try #require(try store.timeline(orderNumber: "FAIL-1"))
+            #expect(timeline.operatorActions.first?.action == "requeue")
+            #expect(try store.requeueAllFailed(now: now).isEmpty)
+        }
+    }
+
+    @Test("resume lifts a halt or a pause, makes paused jobs due now, and records it")
+    func resume() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try CancelStore.open(path: dir + "/q.db", now: now)
+            #expect(try store.resumeSending(now: now) == .open)
+            try store.connection.run(
+                "INSERT INTO cancellations(order_number, state, due_at) VALUES ('P-1', 'maintenance-paused', ?)", now + 300)
+            try store.saveGate(.paused(until: now + 300, streak: 1, since: now), now: now)
+            #expect(try store.resumeSending(now: now + 1) == .paused(until: now + 300, streak: 1, since: now))
+            #expect(try store.loadGate() == .open)
+            #expect(try store.job(orderNumber: "P-1")?.job.dueAt == now + 1)
+            #expect(try store.connection.queryOne("SELECT count(*) FROM operator_actions WHERE action = 'resume'") { $0.int(0) } == 1)
+        }
+    }
+}
