@@ -60,11 +60,23 @@ let package = Package(
             ]
         ),
         // What operators read: the status table, an order's timeline.
-        .target(name: "CancelConsole", dependencies: ["CancelStore", "CancelCore"]),
+        .target(
+            name: "CancelConsole",
+            dependencies: ["CancelStore", "CancelCore", .product(name: "Logging", package: "swift-log")]
+        ),
+        // `cancelq demo`: the daemon against the simulator, self-contained.
+        .target(
+            name: "CancelDemo",
+            dependencies: [
+                "CancelDaemon", "CancelStore", "CancelConsole", "GatewaySimulator", "SQLite",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "cancelq",
             dependencies: [
-                "CancelDaemon", "CancelStore", "CancelConsole", "GatewaySimulator",
+                "CancelDaemon", "CancelStore", "CancelConsole", "CancelDemo", "GatewaySimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -7,7 +7,7 @@ struct TransitionLog {
     let logger: Logger
 
     static func time(_ unix: Double) -> String {
-        Date(timeIntervalSince1970: unix).formatted(.iso8601.year().month().day().time(includingFractionalSeconds: false))
+        Date(timeIntervalSince1970: unix).ISO8601Format()
     }
 
     func describe(_ job: CancellationJob) -> String {

@@ -1,0 +1,116 @@
+import CancelConsole
+import CancelCore
+import CancelDaemon
+import CancelStore
+import Foundation
+import GatewaySimulator
+import Logging
+import SQLite
+import ServiceLifecycle
+
+/// `cancelq demo`: the real daemon, HTTP client and database against the simulator on loopback,
+/// with a handful of orders that show each behaviour of SPEC.md. No credentials, no network.
+public struct DemoScenario {
+    struct DemoOrder {
+        let number: String
+        let story: String
+        let paidAgo: Double
+        let expected: Outcome
+        let setup: @Sendable (SimulatorState) -> Void
+    }
+
+    static let orders: [DemoOrder] = [
+        DemoOrder(number: "DEMO-1001", story: "cancelled on the first try", paidAgo: 60, expected: .cancelled) { _ in },
+        DemoOrder(number: "DEMO-1002", story: "refused once (failure/02189999), retried, cancelled", paidAgo: 60, expected: .cancelled) {
+            $0.addFault(.answer(status: "failure", code: "02189999"), order: "DEMO-1002")
+        },
+        DemoOrder(number: "DEMO-1003", story: "gateway in maintenance: sending pauses, one probe, then all resume", paidAgo: 60, expected: .cancelled) {
+            $0.addFault(.answer(status: "maintenance", code: "02000012"), order: "DEMO-1003")
+        },
+        DemoOrder(number: "DEMO-1004", story: "answer lost (timeout), resent, gateway says already cancelled (02180118)", paidAgo: 60, expected: .alreadyCancelled) {
+            $0.addFault(.hang, order: "DEMO-1004")
+        },
+        DemoOrder(number: "DEMO-1005", story: "paid just now: waits the 5 s delay ZEUS asks for", paidAgo: 0, expected: .cancelled) { _ in },
+    ]
+
+    public let keep: Bool
+    public let colour: Bool
+    private let out: @Sendable (String) -> Void
+
+    public init(keep: Bool, colour: Bool, out: @escaping @Sendable (String) -> Void) {
+        self.keep = keep
+        self.colour = colour
+        self.out = out
+    }
+
+    /// Runs the demo; true when every order ended where SPEC.md says.
+    public func run() async throws -> Bool {
+        let paint = Paint(enabled: colour)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cancelq-demo-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { if !keep { try? FileManager.default.removeItem(atPath: directory) } }
+        let database = directory + "/queue.db"
+
+        let state = SimulatorState(clientIP: "12345", key: "demo-key", latency: 0.05)
+        let simulator = try await GatewaySimulator.start(state: state)
+        defer { Task { await simulator.stop() } }
+        for order in Self.orders { order.setup(state) }
+
+        out(paint.bold("cancelq demo") + ": the daemon against a simulated ZEUS gateway at \(simulator.endpoint)")
+        out("  queue: \(database)")
+        let store = try CancelStore.open(path: database)
+        let now = CancelStore.currentTime()
+        for order in Self.orders {
+            _ = try store.enqueue(orderNumber: order.number, paidAt: now - order.paidAgo, now: now)
+            out("  queued \(order.number): \(order.story)")
+        }
+        do {
+            _ = try store.enqueue(orderNumber: "DEMO 1006", paidAt: nil)
+        } catch {
+            out("  refused \"DEMO 1006\" at the door: \(error)")
+        }
+        out("")
+
+        let configuration = try DaemonConfiguration(
+            databasePath: database, endpoint: simulator.endpoint, clientIP: try ClientIPCode(validating: "12345"),
+            key: try AuthKey(validating: "demo-key"),
+            policy: try RetryPolicy(delayAfterPayment: 5, backoffBase: 1, backoffCap: 2, maintenancePause: 3),
+            requestTimeout: 2, concurrency: 4, pollInterval: 0.2, exitWhenIdle: true)
+        let start = Date()
+        let sink = out
+        let logger = Logger(label: "cancelq") { _ in ProgressLogHandler(start: start, colour: colour, sink: sink) }
+        let daemon = CancellationDaemon(
+            configuration: configuration, store: store,
+            transport: HTTPTransport(endpoint: simulator.endpoint, requestTimeout: 2, concurrency: 4), logger: logger,
+            notifier: nil)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: daemon, successTerminationBehavior: .gracefullyShutdownGroup)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: Logger(label: "demo") { _ in SwiftLogNoOpLogHandler() }))
+        try await group.run()
+
+        out("")
+        let report = try store.statusReport(
+            now: CancelStore.currentTime(), startOfDay: Calendar.current.startOfDay(for: Date()).timeIntervalSince1970)
+        out(StatusText(colour: colour).render(report))
+        out("")
+        var allAsExpected = true
+        for order in Self.orders {
+            let outcome = try store.job(orderNumber: order.number)?.job.outcome
+            let ok = outcome == order.expected
+            allAsExpected = allAsExpected && ok
+            out("  \(ok ? paint.green("ok") : paint.red("UNEXPECTED"))  \(order.number)  \(outcome?.rawValue ?? "unfinished")  (\(order.story))")
+        }
+        out("")
+        let attemptRows = try store.connection.queryOne("SELECT count(*) FROM cancellation_attempts") { $0.int(0) } ?? 0
+        let requestsSeen = state.requests.count
+        allAsExpected = allAsExpected && attemptRows == requestsSeen
+        out("The simulator saw \(requestsSeen) requests; the audit trail has \(attemptRows) attempt rows.")
+        if keep {
+            out("Explore: cancelq status --db \(database) --order DEMO-1004")
+        } else {
+            out(paint.dim("(run `cancelq demo --keep` to keep the database and explore it with `cancelq status --order DEMO-1004`)"))
+        }
+        return allAsExpected
+    }
+}

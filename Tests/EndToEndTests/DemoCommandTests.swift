@@ -1,0 +1,27 @@
+import Foundation
+import Testing
+import TestSupport
+
+@Suite("cancelq demo")
+struct DemoCommandTests {
+    @Test("the demo runs self-contained in under 30 s, every order ends where SPEC.md says, exit 0")
+    func demo() async throws {
+        let start = Date()
+        let result = try runCancelq(["demo"], timeout: 60)
+        let elapsed = Date().timeIntervalSince(start)
+        #expect(result.status == 0, "\(result.output)")
+        #expect(elapsed < 30, "took \(elapsed) s")
+        for line in [
+            "ok  DEMO-1001  cancelled", "ok  DEMO-1002  cancelled", "ok  DEMO-1003  cancelled",
+            "ok  DEMO-1004  already-cancelled", "ok  DEMO-1005  cancelled", "refused \"DEMO 1006\" at the door",
+            "(maintenance probe)", "sending resumed", "Health    OK",
+        ] {
+            #expect(result.stdout.contains(line), "missing: \(line)")
+        }
+        #expect(!result.stdout.contains("\u{1B}["), "no colour when not a terminal")
+        let directory = result.stdout.split(separator: "\n").first { $0.contains("queue: ") }.map {
+            String($0.split(separator: " ").last ?? "")
+        }
+        #expect(directory.map { !FileManager.default.fileExists(atPath: $0) } == true, "the demo left its database behind")
+    }
+}
