@@ -5,7 +5,9 @@ let package = Package(
     name: "cancelq",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "cancelq", targets: ["cancelq"])
+        .executable(name: "cancelq", targets: ["cancelq"]),
+        // For the libFuzzer package in Fuzz/.
+        .library(name: "ZeusAPI", targets: ["ZeusAPI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),

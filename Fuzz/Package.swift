@@ -1,0 +1,17 @@
+// swift-tools-version:6.1
+// libFuzzer targets for the wire format. Build with the fuzzer sanitizer (see README, "Fuzzing"):
+//   swift build --package-path Fuzz -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
+import PackageDescription
+
+let package = Package(
+    name: "cancelq-fuzz",
+    platforms: [.macOS(.v15)],
+    dependencies: [.package(name: "cancelq", path: "..")],
+    targets: [
+        .executableTarget(
+            name: "FuzzResponseDecoder", dependencies: [.product(name: "ZeusAPI", package: "cancelq")]),
+        .executableTarget(
+            name: "FuzzRequestEncoder", dependencies: [.product(name: "ZeusAPI", package: "cancelq")]),
+    ],
+    swiftLanguageModes: [.v6]
+)

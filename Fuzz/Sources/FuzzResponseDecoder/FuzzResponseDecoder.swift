@@ -1,0 +1,12 @@
+import ZeusAPI
+
+/// libFuzzer entry: any bytes must decode to an answer or a typed error, never trap or hang.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzResponseDecoder(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let bytes = Array(UnsafeBufferPointer(start: data, count: size))
+    if let answer = try? PaymentReturnResponse.decode(bytes) {
+        // An accepted answer carries fields of plausible length.
+        precondition(answer.status.count <= 64 && answer.code.count <= 64, "implausible field accepted")
+    }
+    return 0
+}
