@@ -1,4 +1,5 @@
 import Foundation
+import ZeusAPI
 
 #if canImport(FoundationXML)
     import FoundationXML
@@ -14,7 +15,7 @@ struct ParsedRequest {
 
     /// nil when the body is not well-formed UTF-8 XML (the gateway's 02030209).
     static func parse(_ body: [UInt8]) -> ParsedRequest? {
-        guard String(validating: body, as: UTF8.self) != nil else { return nil }
+        guard XMLPrescreen.refusal(body[...]) == nil else { return nil }
         let collector = RequestCollector()
         let parser = XMLParser(data: Data(body))
         parser.shouldResolveExternalEntities = false

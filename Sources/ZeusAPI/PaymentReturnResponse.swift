@@ -18,6 +18,7 @@ public struct PaymentReturnResponse: Hashable, Sendable {
         case empty
         case tooLarge(bytes: Int)
         case doctypeNotAllowed
+        case processingInstructionNotAllowed
         case notUTF8
         case notXML(String)
         case wrongRoot(String)
@@ -30,6 +31,7 @@ public struct PaymentReturnResponse: Hashable, Sendable {
             case .empty: "empty body"
             case .tooLarge(let bytes): "body of \(bytes) bytes exceeds the 64 KiB an answer may have"
             case .doctypeNotAllowed: "body declares a DTD, which no gateway answer does"
+            case .processingInstructionNotAllowed: "body has a processing instruction besides the XML declaration"
             case .notUTF8: "body is not valid UTF-8"
             case .notXML(let detail): "not well-formed XML (\(detail))"
             case .wrongRoot(let name): "root element is <\(name)>, expected <response>"
@@ -51,9 +53,12 @@ public struct PaymentReturnResponse: Hashable, Sendable {
         while start < body.count, [0x20, 0x09, 0x0A, 0x0D].contains(body[start]) { start += 1 }
         guard start < body.count else { throw .empty }
         let content = body[start...]
-        // The answer is UTF-8 by the spec; and FoundationXML on Linux traps on names that are not.
-        guard String(validating: content, as: UTF8.self) != nil else { throw .notUTF8 }
-        if containsDoctype(content) { throw .doctypeNotAllowed }
+        switch XMLPrescreen.refusal(content) {
+        case .none: break
+        case .notUTF8: throw .notUTF8
+        case .doctype: throw .doctypeNotAllowed
+        case .processingInstruction: throw .processingInstructionNotAllowed
+        }
 
         let collector = ResponseCollector()
         let parser = XMLParser(data: Data(content))
@@ -75,24 +80,10 @@ public struct PaymentReturnResponse: Hashable, Sendable {
             status: status.trimmingCharacters(in: .whitespacesAndNewlines),
             code: (collector.code ?? "").trimmingCharacters(in: .whitespacesAndNewlines))
     }
-
-    private static func containsDoctype(_ bytes: ArraySlice<UInt8>) -> Bool {
-        let marker = Array("<!DOCTYPE".utf8)
-        guard bytes.count >= marker.count else { return false }
-        var index = bytes.startIndex
-        while index <= bytes.endIndex - marker.count {
-            if bytes[index] == 0x3C,
-                zip(marker, bytes[index..<(index + marker.count)]).allSatisfy({ $0 == ($1 & 0xDF) || $0 == $1 })
-            {
-                return true
-            }
-            index += 1
-        }
-        return false
-    }
 }
 
-/// Collects the root name and the text of /response/result/{status,code}.
+/// Collects the root name and the text of /response/result/{status,code}. Never aborts the parser:
+/// FoundationXML leaks the error object of an abort; once `error` is set the rest is ignored.
 private final class ResponseCollector: NSObject, XMLParserDelegate {
     var root: String?
     var status: String?
@@ -108,21 +99,17 @@ private final class ResponseCollector: NSObject, XMLParserDelegate {
     ) {
         if path.isEmpty {
             root = elementName
-            if elementName != "response" {
-                error = .wrongRoot(elementName)
-                parser.abortParsing()
-            }
+            if elementName != "response" { fail(.wrongRoot(elementName)) }
         }
         path.append(elementName)
         text = ""
     }
 
     func parser(_ parser: XMLParser, foundCharacters string: String) {
-        guard path.count == 3 else { return }
+        guard path.count == 3, error == nil else { return }
         text += string
         if text.count > PaymentReturnResponse.maximumFieldLength {
-            error = .fieldTooLong("/" + path.joined(separator: "/"))
-            parser.abortParsing()
+            fail(.fieldTooLong("/" + path.joined(separator: "/")))
         }
     }
 
@@ -131,8 +118,8 @@ private final class ResponseCollector: NSObject, XMLParserDelegate {
     ) {
         if path.count == 3, path[0] == "response", path[1] == "result" {
             switch path[2] {
-            case "status": store(&status, "/response/result/status", parser)
-            case "code": store(&code, "/response/result/code", parser)
+            case "status": store(&status, "/response/result/status")
+            case "code": store(&code, "/response/result/code")
             default: break
             }
         }
@@ -141,12 +128,13 @@ private final class ResponseCollector: NSObject, XMLParserDelegate {
         text = ""
     }
 
-    private func store(_ field: inout String?, _ name: String, _ parser: XMLParser) {
-        guard field == nil else {
-            error = .duplicateElement(name)
-            parser.abortParsing()
-            return
-        }
+    private func store(_ field: inout String?, _ name: String) {
+        guard field == nil else { return fail(.duplicateElement(name)) }
         field = text
+    }
+
+    /// Keeps the first problem found.
+    private func fail(_ problem: PaymentReturnResponse.DecodeError) {
+        if error == nil { error = problem }
     }
 }

@@ -79,6 +79,21 @@ struct ResponseDecoderTests {
         }
     }
 
+    @Test(
+        "inputs that crashed or leaked FoundationXML under libFuzzer are refused before the parser",
+        arguments: ["<?x?>", "<response><?pi?><result><status>success</status></result></response>",
+                    "<?xml version=\"1.0\"?><?xml-stylesheet href=\"a\"?><response/>", "<?xml?><response/>",
+                    "<?xml version=\"1.0\" encoding\u{FEFF}="])
+    func fuzzerFindings(_ body: String) {
+        #expect(throws: PaymentReturnResponse.DecodeError.self) { try decode(body) }
+    }
+
+    @Test("a data-less processing instruction is refused as such, the XML declaration still passes")
+    func processingInstructions() throws {
+        #expect(throws: PaymentReturnResponse.DecodeError.processingInstructionNotAllowed) { try decode("<response><?pi?></response>") }
+        #expect(try decode(Self.success).status == "success")
+    }
+
     @Test("100,000 mutated and random bodies never trap the decoder")
     func randomizedBodies() {
         var random = SeededGenerator(seed: 20_261_126)

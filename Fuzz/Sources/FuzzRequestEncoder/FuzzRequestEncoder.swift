@@ -16,3 +16,17 @@ public func fuzzRequestEncoder(_ data: UnsafePointer<UInt8>, _ size: Int) -> CIn
     precondition(!inner.contains("<") && !inner.contains(">") && !inner.contains("\""), "unescaped order number")
     return 0
 }
+
+// SwiftPM links an executable with `main` aliased to `FuzzRequestEncoder_main`; hand control to libFuzzer's driver.
+@_silgen_name("LLVMFuzzerRunDriver")
+func runFuzzerDriver(
+    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
+) -> CInt
+
+@_cdecl("FuzzRequestEncoder_main")
+public func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    var argc = argc
+    var argv = argv
+    return runFuzzerDriver(&argc, &argv) { data, size in fuzzRequestEncoder(data, size) }
+}
