@@ -132,36 +132,56 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
                 "cancelq started: endpoint \(configuration.endpoint), concurrency \(configuration.concurrency), delay \(policy.delayAfterPayment) s, at most \(policy.maxAttempts) attempts")
         }
 
+        /// What one turn of the loop writes: the answers that came back and the jobs it claims,
+        /// committed together (group commit), and what to do once that commit is durable.
+        struct Batch {
+            var writes: [JobWrite] = []
+            var answered: [(CancellationJob, Int, TransportOutcome, [JobAction])] = []
+            var flights: [(Flight, PaymentReturnRequest)] = []
+            var finishedAtDue: [(CancellationJob, Int64)] = []
+        }
+
         mutating func run(group: inout ThrowingDiscardingTaskGroup<any Error>) async throws {
             var needScan = true
             while true {
                 var now = daemon.clock()
+                let stopping = daemon.inbox.isStopping
+                if !stopping {
+                    let version = try store.connection.dataVersion()
+                    if version != lastDataVersion || now >= nextFullScan {
+                        lastDataVersion = version
+                        // An operator's `resume` is a commit by another process: reread the gate
+                        // before this turn's answers change it.
+                        gate = try store.loadGate()
+                        needScan = true
+                    }
+                    if needScan {
+                        try discover(now: now)
+                        nextDue = try store.nextDueTime()
+                        nextFullScan = now + configuration.pollInterval
+                        needScan = false
+                    }
+                }
+                let gateBefore = gate
+                var batch = Batch()
                 let completions = daemon.inbox.drain()
                 if !completions.isEmpty {
-                    try record(completions, now: now)
+                    try record(completions, into: &batch)
                     needScan = true
                 }
-                if daemon.inbox.isStopping {
+                if !stopping, let due = nextDue, due <= now, inFlight.count < configuration.concurrency {
+                    if try claim(now: now, into: &batch) { needScan = true }
+                }
+                // ONE transaction: answers, new states, and the claimed jobs' attempt rows. Only
+                // after it commits does any claimed request leave.
+                try store.apply(batch.writes, gate: gate == gateBefore ? nil : gate, now: now)
+                launch(batch, group: &group)
+                if gate != gateBefore { announce(gate, previous: gateBefore) }
+
+                if stopping {
                     if inFlight.isEmpty { break }
                     await daemon.inbox.wait(seconds: configuration.requestTimeout + 1)
                     continue
-                }
-                let version = try store.connection.dataVersion()
-                if version != lastDataVersion || now >= nextFullScan {
-                    lastDataVersion = version
-                    // An operator's `resume` is a commit by another process: reread the gate.
-                    gate = try store.loadGate()
-                    needScan = true
-                }
-                if needScan {
-                    try discover(now: now)
-                    nextDue = try store.nextDueTime()
-                    nextFullScan = now + configuration.pollInterval
-                    needScan = false
-                }
-                if let due = nextDue, due <= now, inFlight.count < configuration.concurrency {
-                    let claimed = try claim(now: now, group: &group)
-                    if claimed { needScan = true }
                 }
                 heartbeat(now: now)
                 if configuration.exitWhenIdle, inFlight.isEmpty, !needScan, try !store.hasUnfinishedJobs() {
@@ -177,8 +197,8 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
                 if case .paused(let until, _, _) = gate { wake = min(wake, max(until, now)) }
                 await daemon.inbox.wait(seconds: wake - now)
             }
-            logger.info(
-                "cancelq stopped: \(tally.sent) request(s) sent, \(tally.succeeded) succeeded, \(tally.failed) failed in this run")
+            logger.notice(
+                "cancelq stopped: \(tally.sent) request(s) sent, \(tally.succeeded) succeeded, \(tally.failed) failed in this run; \(store.writeTransactions) write transactions")
         }
 
         func mayClaim(now: Double) -> Bool {
@@ -209,8 +229,9 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
             }
         }
 
-        /// Claims due jobs: `sent` and an attempt row, committed, THEN the requests go out.
-        mutating func claim(now: Double, group: inout ThrowingDiscardingTaskGroup<any Error>) throws -> Bool {
+        /// Claims due jobs into `batch`: `sent` and an attempt row each. The requests go out in
+        /// `launch`, after the batch has committed.
+        mutating func claim(now: Double, into batch: inout Batch) throws -> Bool {
             let allowance = gate.allowance(now: now)
             let free = configuration.concurrency - inFlight.count
             let limit: Int
@@ -222,8 +243,6 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
             guard limit > 0 else { return false }
             let due = try store.dueJobs(now: now, limit: limit)
             guard !due.isEmpty else { return false }
-            var writes: [JobWrite] = []
-            var flights: [(Flight, PaymentReturnRequest)] = []
             for record in due {
                 var job = record.job
                 let actions = try job.handle(.due, gate: &gate, policy: policy, now: now, random: &random)
@@ -231,20 +250,32 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
                 updated.job = job
                 guard actions == [.send] else {
                     if job.state == .failed { tally.failed += 1 }
-                    writes.append(JobWrite(expectedState: record.state, record: updated))
-                    daemon.log.discovered(job, id: record.id)
+                    batch.writes.append(JobWrite(expectedState: record.state, record: updated))
+                    batch.finishedAtDue.append((job, record.id))
                     continue
                 }
                 let request = try PaymentReturnRequest(
                     clientIP: configuration.clientIP.value, key: configuration.key.secret, orderNumber: job.orderNumber)
                 updated.requestCount += 1
-                writes.append(
+                batch.writes.append(
                     JobWrite(expectedState: record.state, record: updated, attempt: .start(number: updated.requestCount, at: now)))
-                flights.append((Flight(record: updated, attempt: updated.requestCount, isProbe: allowance == .probe), request))
-            }
-            try store.apply(writes, now: now)
-            for (flight, request) in flights {
+                let flight = Flight(record: updated, attempt: updated.requestCount, isProbe: allowance == .probe)
+                batch.flights.append((flight, request))
+                // Counted as in flight at once, so the same turn never claims past the limit.
                 inFlight[flight.record.id] = flight
+            }
+            return true
+        }
+
+        /// After the batch committed: log the answers, and send the claimed requests.
+        mutating func launch(_ batch: Batch, group: inout ThrowingDiscardingTaskGroup<any Error>) {
+            for (job, attempt, outcome, actions) in batch.answered {
+                daemon.log.answered(job, attempt: attempt, outcome: outcome, actions: actions)
+            }
+            for (job, id) in batch.finishedAtDue {
+                daemon.log.discovered(job, id: id)
+            }
+            for (flight, request) in batch.flights {
                 tally.sent += 1
                 daemon.log.sent(flight.record.job, attempt: flight.attempt, probe: flight.isProbe)
                 let jobID = flight.record.id
@@ -256,14 +287,10 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
                     inbox.push(Completion(jobID: jobID, outcome: outcome, at: clock()))
                 }
             }
-            return true
         }
 
-        /// Answers and transport failures: the attempt row and the job's new state, one transaction.
-        mutating func record(_ completions: [Completion], now: Double) throws {
-            let gateBefore = gate
-            var writes: [JobWrite] = []
-            var logged: [(CancellationJob, Int, TransportOutcome, [JobAction])] = []
+        /// Answers and transport failures into `batch`: each attempt row with its job's new state.
+        mutating func record(_ completions: [Completion], into batch: inout Batch) throws {
             for completion in completions {
                 guard let flight = inFlight.removeValue(forKey: completion.jobID) else { continue }
                 var job = flight.record.job
@@ -285,17 +312,12 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
                 updated.lastStatus = result.status
                 updated.lastCode = result.code
                 updated.lastError = result.error
-                writes.append(
+                batch.writes.append(
                     JobWrite(expectedState: .sent, record: updated, attempt: .complete(number: flight.attempt, at: completion.at, result: result)))
                 if job.state == .succeeded { tally.succeeded += 1 }
                 if job.state == .failed { tally.failed += 1 }
-                logged.append((job, flight.attempt, completion.outcome, actions))
+                batch.answered.append((job, flight.attempt, completion.outcome, actions))
             }
-            try store.apply(writes, gate: gate == gateBefore ? nil : gate, now: now)
-            for (job, attempt, outcome, actions) in logged {
-                daemon.log.answered(job, attempt: attempt, outcome: outcome, actions: actions)
-            }
-            if gate != gateBefore { announce(gate, previous: gateBefore) }
         }
 
         func announce(_ gate: SendingGate, previous: SendingGate) {

@@ -70,6 +70,7 @@ extension CancelStore {
                 if let gate { try save(gate, now: now) }
             }
         }
+        writeTransactions += 1
     }
 
     func apply(_ write: JobWrite, now: Double) throws {

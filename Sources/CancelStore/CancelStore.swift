@@ -13,6 +13,8 @@ import SQLite
 public final class CancelStore {
     public let connection: Connection
     public let path: String
+    /// Write transactions committed through `apply` (for the benchmark's commits per job).
+    public internal(set) var writeTransactions = 0
 
     private init(connection: Connection, path: String) {
         self.connection = connection
