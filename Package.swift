@@ -50,10 +50,12 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        // mallopt, which Swift's Glibc module does not expose (see HeapTuning.swift).
+        .target(name: "CHeapTuning"),
         .target(
             name: "CancelDaemon",
             dependencies: [
-                "CancelCore", "ZeusAPI", "CancelStore",
+                "CancelCore", "ZeusAPI", "CancelStore", "CHeapTuning",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -75,10 +77,12 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // `cancelq bench`: throughput, idle cost, writer contention.
+        .target(name: "CancelBench", dependencies: ["CancelStore", "SQLite", "GatewaySimulator"]),
         .executableTarget(
             name: "cancelq",
             dependencies: [
-                "CancelDaemon", "CancelStore", "CancelConsole", "CancelDemo", "GatewaySimulator",
+                "CancelDaemon", "CancelStore", "CancelConsole", "CancelDemo", "CancelBench", "GatewaySimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -14,6 +14,7 @@ struct CancelQ: AsyncParsableCommand {
         subcommands: [
             MigrateCommand.self, RunCommand.self, EnqueueCommand.self, StatusCommand.self,
             RequeueCommand.self, ResumeCommand.self, GatewaySimCommand.self, DemoCommand.self,
+            BenchCommand.self,
         ]
     )
 }

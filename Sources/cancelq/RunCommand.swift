@@ -69,6 +69,7 @@ struct RunCommand: AsyncParsableCommand {
         let logger = Logger(label: "cancelq")
         if let warning = configuration.keyWarning { logger.warning("\(warning)") }
 
+        HeapTuning.keepFreedMemoryUpTo()
         let lock = try DatabaseLock.acquire(database: path)
         let store = try CancelStore.open(path: path, busyTimeout: configuration.daemon.busyTimeout)
         let transport = HTTPTransport(

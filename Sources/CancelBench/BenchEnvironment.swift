@@ -1,0 +1,124 @@
+import CancelStore
+import Foundation
+import GatewaySimulator
+import SQLite
+
+/// A temporary directory with a simulator, a key and a database, and a way to start `cancelq run`.
+final class BenchEnvironment {
+    static let clientIP = "12345"
+    static let key = "bench-key"
+
+    let directory: String
+    let simulator: GatewaySimulator
+    var database: String { directory + "/queue.db" }
+    var keyFile: String { directory + "/zeus-key" }
+    var daemonLog: String { directory + "/daemon.log" }
+
+    private init(directory: String, simulator: GatewaySimulator) {
+        self.directory = directory
+        self.simulator = simulator
+    }
+
+    private static func make(latency: Double) async throws -> BenchEnvironment {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cancelq-bench-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let simulator = try await GatewaySimulator.start(state: SimulatorState(clientIP: clientIP, key: key, latency: latency))
+        let environment = BenchEnvironment(directory: directory, simulator: simulator)
+        _ = FileManager.default.createFile(atPath: environment.keyFile, contents: Data((key + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        _ = try CancelStore.open(path: environment.database)
+        return environment
+    }
+
+    /// Runs `body` with a fresh environment, torn down afterwards even when `body` throws.
+    static func with<T>(latency: Double, _ body: (BenchEnvironment) async throws -> T) async throws -> T {
+        let environment = try await make(latency: latency)
+        do {
+            let result = try await body(environment)
+            await environment.tearDown()
+            return result
+        } catch {
+            await environment.tearDown()
+            throw error
+        }
+    }
+
+    func tearDown() async {
+        await simulator.stop()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// Finished jobs with three attempts each, to show the cost per job does not grow with the table.
+    func prefill(finished count: Int) throws {
+        guard count > 0 else { return }
+        let db = try Connection(path: database)
+        try db.execute(
+            """
+            BEGIN IMMEDIATE;
+            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < \(count))
+            INSERT INTO cancellations(order_number, paid_at, state, attempt_count, request_count, outcome,
+                                      last_status, last_code, created_at, updated_at)
+            SELECT 'OLD-' || i, 1700000000 + i, 'succeeded', 0, 3, 'cancelled', 'success', '000', 1700000000 + i, 1700000000 + i
+            FROM n;
+            INSERT INTO cancellation_attempts(cancellation_id, attempt, started_at, completed_at, http_status,
+                                              result_status, result_code, counted)
+            SELECT c.id, a.k, c.created_at + a.k, c.created_at + a.k, 200, 'failure', '02189999', 1
+            FROM cancellations c, (SELECT 1 AS k UNION ALL SELECT 2 UNION ALL SELECT 3) a WHERE c.state = 'succeeded';
+            COMMIT;
+            """)
+    }
+
+    /// Queues `count` jobs in one transaction, all due at once.
+    func enqueue(_ count: Int, prefix: String, paidAt: Double) throws {
+        let db = try Connection(path: database)
+        try db.transaction {
+            for index in 0..<count {
+                try db.run("INSERT INTO cancellations(order_number, paid_at) VALUES (?, ?)", "\(prefix)\(index)", paidAt)
+            }
+        }
+    }
+
+    func startDaemon(concurrency: Int, exitWhenIdle: Bool) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Measurements.ownExecutable())
+        process.arguments = [
+            "run", "--db", database, "--endpoint", simulator.endpoint, "--client-ip", Self.clientIP, "--key-file", keyFile,
+            "--concurrency", String(concurrency), "--log-level", "notice",
+        ] + (exitWhenIdle ? ["--exit-when-idle"] : [])
+        _ = FileManager.default.createFile(atPath: daemonLog, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: daemonLog))
+        process.standardOutput = log
+        process.standardError = log
+        var environment = ProcessInfo.processInfo.environment
+        environment.removeValue(forKey: "NOTIFY_SOCKET")
+        process.environment = environment
+        try process.run()
+        return process
+    }
+
+    /// The daemon's write transactions, from its closing log line.
+    func daemonTransactions() -> Int? {
+        guard let log = try? String(contentsOfFile: daemonLog, encoding: .utf8),
+            let range = log.range(of: #"(\d+) write transactions"#, options: .regularExpression)
+        else { return nil }
+        return Int(log[range].split(separator: " ")[0])
+    }
+
+    /// Seconds from each job's due time (paid_at + delay, or its insert if later) to its first request.
+    func dueToSent(prefix: String, delay: Double = 10) throws -> [Double] {
+        let db = try Connection(path: database, options: .reader)
+        return try db.query(
+            """
+            SELECT min(a.started_at) - max(c.paid_at + ?, c.created_at)
+            FROM cancellations c JOIN cancellation_attempts a ON a.cancellation_id = c.id
+            WHERE c.order_number LIKE ? GROUP BY c.id
+            """, [delay, prefix + "%"]
+        ) { $0.double(0) }
+    }
+
+    func unfinished() throws -> Int {
+        let db = try Connection(path: database, options: .reader)
+        return try db.queryOne(
+            "SELECT sum(jobs) FROM cancellation_state_counts WHERE state NOT IN ('succeeded', 'failed')"
+        ) { $0.int(0) } ?? 0
+    }
+}
