@@ -80,6 +80,20 @@ public enum Benchmarks {
         out("  due→sent          \(trickle) jobs becoming due one by one: p50 \(Measurements.milliseconds(Measurements.percentile(latencies, 50)))"
             + ", p99 \(Measurements.milliseconds(Measurements.percentile(latencies, 99)))"
             + ", max \(Measurements.milliseconds(latencies.max() ?? .nan))")
+
+        // Jobs already due when inserted (a backlog): how soon another process's insert is noticed.
+        for index in 0..<trickle {
+            try db.run(
+                "INSERT INTO cancellations(order_number, paid_at) VALUES (?, ?)", "LATE-\(index)", Date().timeIntervalSince1970 - 60)
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
+        while try environment.unfinished() > 0 && Date() < deadline.addingTimeInterval(30) {
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        let late = try environment.dueToSent(prefix: "LATE-")
+        out("  insert→sent       \(trickle) jobs already due when inserted: p50 \(Measurements.milliseconds(Measurements.percentile(late, 50)))"
+            + ", p99 \(Measurements.milliseconds(Measurements.percentile(late, 99)))"
+            + ", max \(Measurements.milliseconds(late.max() ?? .nan))")
         }
     }
 

@@ -20,8 +20,9 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
     private let inbox = Inbox<Completion>()
     private let log: TransitionLog
 
-    /// How often to look at `data_version` for rows committed by other processes.
-    static let changeCheckInterval = 0.1
+    /// Without inotify: how often to look for rows committed by other processes. Jobs with a known
+    /// due time are woken for exactly; this bounds only how late an insert already due is noticed.
+    static let changeCheckInterval = 0.2
 
     struct Completion: Sendable {
         let jobID: Int64
@@ -57,10 +58,16 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
 
     public func run() async throws {
         defer { notifier?.notify("STOPPING=1") }
+        let watcher = ChangeWatcher.start(databasePath: configuration.databasePath) { [inbox] in inbox.nudge() }
+        defer { watcher?.stop() }
+        if watcher == nil {
+            logger.notice("no inotify for \(configuration.databasePath): checking for new rows every \(Self.changeCheckInterval) s")
+        }
+        let changeCheckInterval = watcher == nil ? Self.changeCheckInterval : configuration.pollInterval
         do {
             try await withGracefulShutdownHandler {
                 try await withThrowingDiscardingTaskGroup { group in
-                    var loop = try Loop(daemon: self)
+                    var loop = try Loop(daemon: self, changeCheckInterval: changeCheckInterval)
                     try await loop.run(group: &group)
                 }
             } onGracefulShutdown: { [inbox] in
@@ -81,6 +88,11 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
         var random = SystemRandomNumberGenerator()
         var tally = Tally()
         var lastDataVersion: Int64
+        var lastWAL: CancelStore.WALSignature?
+        /// The WAL grew but no commit is visible yet: a writer is mid-commit (its wal-index update
+        /// raises no inotify event), or it rolled back or checkpointed. Re-checked every 10 ms.
+        var unconfirmedWALChangeSince: Double?
+        let changeCheckInterval: Double
         var nextDue: Double?
         var nextFullScan = 0.0
         var lastWatchdog = 0.0
@@ -92,8 +104,9 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
         var logger: Logger { daemon.logger }
         var probeInFlight: Bool { inFlight.values.contains { $0.isProbe } }
 
-        init(daemon: CancellationDaemon) throws {
+        init(daemon: CancellationDaemon, changeCheckInterval: Double) throws {
             self.daemon = daemon
+            self.changeCheckInterval = changeCheckInterval
             gate = try daemon.store.loadGate()
             lastDataVersion = try daemon.store.connection.dataVersion()
             try startUp()
@@ -147,9 +160,7 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
                 var now = daemon.clock()
                 let stopping = daemon.inbox.isStopping
                 if !stopping {
-                    let version = try store.connection.dataVersion()
-                    if version != lastDataVersion || now >= nextFullScan {
-                        lastDataVersion = version
+                    if try noticeForeignCommit(now: now) || now >= nextFullScan {
                         // An operator's `resume` is a commit by another process: reread the gate
                         // before this turn's answers change it.
                         gate = try store.loadGate()
@@ -175,6 +186,7 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
                 // ONE transaction: answers, new states, and the claimed jobs' attempt rows. Only
                 // after it commits does any claimed request leave.
                 try store.apply(batch.writes, gate: gate == gateBefore ? nil : gate, now: now)
+                if !batch.writes.isEmpty { try markOwnCommitSeen() }
                 launch(batch, group: &group)
                 if gate != gateBefore { announce(gate, previous: gateBefore) }
 
@@ -190,15 +202,49 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
                 }
                 if needScan { continue }
                 now = daemon.clock()
-                var wake = min(nextFullScan, now + CancellationDaemon.changeCheckInterval)
+                var wake = min(nextFullScan, now + changeCheckInterval)
                 if let due = nextDue, inFlight.count < configuration.concurrency, mayClaim(now: due) {
                     wake = min(wake, due)
                 }
                 if case .paused(let until, _, _) = gate { wake = min(wake, max(until, now)) }
+                if unconfirmedWALChangeSince != nil { wake = min(wake, now + 0.01) }
                 await daemon.inbox.wait(seconds: wake - now)
             }
             logger.notice(
                 "cancelq stopped: \(tally.sent) request(s) sent, \(tally.succeeded) succeeded, \(tally.failed) failed in this run; \(store.writeTransactions) write transactions")
+        }
+
+        /// Whether another process committed since we last looked: a `stat` of the WAL first, and
+        /// SQLite's `data_version` only when the WAL changed.
+        mutating func noticeForeignCommit(now: Double) throws -> Bool {
+            let wal = store.walSignature()
+            guard wal != lastWAL else { return false }
+            let version = try store.connection.dataVersion()
+            if version != lastDataVersion {
+                lastDataVersion = version
+                lastWAL = wal
+                unconfirmedWALChangeSince = nil
+                return true
+            }
+            let since = unconfirmedWALChangeSince ?? now
+            unconfirmedWALChangeSince = since
+            if now - since > 0.5 {
+                // Not a commit after all (a rollback or a checkpoint): stop re-checking.
+                lastWAL = wal
+                unconfirmedWALChangeSince = nil
+            }
+            return false
+        }
+
+        /// After our own commit the WAL changed too: note it as seen, and catch a foreign commit
+        /// that landed just before ours (data_version counts only other connections' commits).
+        mutating func markOwnCommitSeen() throws {
+            lastWAL = store.walSignature()
+            let version = try store.connection.dataVersion()
+            if version != lastDataVersion {
+                lastDataVersion = version
+                nextFullScan = 0  // rescan (and reread the gate) on the next turn
+            }
         }
 
         func mayClaim(now: Double) -> Bool {

@@ -6,6 +6,8 @@ final class Inbox<Item: Sendable>: Sendable {
     private struct State {
         var items: [Item] = []
         var stopping = false
+        /// Something changed that the loop should look at (another process wrote the database).
+        var nudged = false
         var waiter: CheckedContinuation<Void, Never>?
         var generation = 0
     }
@@ -28,6 +30,15 @@ final class Inbox<Item: Sendable>: Sendable {
         waiter?.resume()
     }
 
+    /// Wakes a waiting loop without an item; a `wait` that comes next returns at once.
+    func nudge() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.nudged = true
+            return Self.takeWaiter(&state)
+        }
+        waiter?.resume()
+    }
+
     var isStopping: Bool { state.withLock { $0.stopping } }
 
     func drain() -> [Item] {
@@ -41,7 +52,10 @@ final class Inbox<Item: Sendable>: Sendable {
     func wait(seconds: Double) async {
         guard seconds > 0 else { return }
         let generation = state.withLock { state -> Int? in
-            guard state.items.isEmpty && !state.stopping else { return nil }
+            guard state.items.isEmpty && !state.stopping && !state.nudged else {
+                state.nudged = false
+                return nil
+            }
             state.generation += 1
             return state.generation
         }
@@ -53,7 +67,10 @@ final class Inbox<Item: Sendable>: Sendable {
         await withCheckedContinuation { continuation in
             let resumeNow = state.withLock { state -> Bool in
                 // Something arrived, or the timer fired, between the check above and now.
-                guard state.generation == generation, state.items.isEmpty, !state.stopping else { return true }
+                guard state.generation == generation, state.items.isEmpty, !state.stopping, !state.nudged else {
+                    state.nudged = false
+                    return true
+                }
                 state.waiter = continuation
                 return false
             }

@@ -32,7 +32,7 @@ struct ConfigurationTests {
                 "run", "--db", dir + "/queue.db", "--endpoint", "http://127.0.0.1:9/api", "--client-ip", "12345",
                 "--key-file", keyPath,
             ] + testCase.arguments
-            let result = try runCancelq(arguments)
+            let result = try await runCancelq(arguments)
             #expect(result.status != 0, "\(testCase.name): accepted")
             #expect(result.stderr.contains(testCase.message), "\(testCase.name): \(result.stderr)")
             #expect(result.stderr.split(separator: "\n").count <= 3, "\(testCase.name): not one clear line: \(result.stderr)")
@@ -46,7 +46,7 @@ struct ConfigurationTests {
     @Test("no key at all names the three ways to give one")
     func noKey() async throws {
         try await withTemporaryDirectory { dir in
-            let result = try runCancelq(["run", "--db", dir + "/q.db", "--client-ip", "12345"])
+            let result = try await runCancelq(["run", "--db", dir + "/q.db", "--client-ip", "12345"])
             #expect(result.status != 0)
             #expect(result.stderr.contains("pass --key-file PATH, set CANCELQ_KEY_FILE, or run under systemd"))
         }
@@ -58,7 +58,7 @@ struct ConfigurationTests {
             let keyPath = dir + "/zeus-key"
             try Data("demo-key\n".utf8).write(to: URL(fileURLWithPath: keyPath))
             chmod(keyPath, 0o644)
-            let result = try runCancelq(
+            let result = try await runCancelq(
                 ["run", "--db", dir + "/q.db", "--endpoint", "http://127.0.0.1:9/api", "--client-ip", "12345",
                  "--key-file", keyPath, "--exit-when-idle"],
                 environment: [:])
@@ -73,12 +73,12 @@ struct ConfigurationTests {
             let keyPath = dir + "/zeus-key"
             try Data("demo-key".utf8).write(to: URL(fileURLWithPath: keyPath))
             chmod(keyPath, 0o600)
-            let bad = try runCancelq(["run"], environment: [
+            let bad = try await runCancelq(["run"], environment: [
                 "CANCELQ_DB": dir + "/q.db", "CANCELQ_ENDPOINT": "http://127.0.0.1:9/api", "CANCELQ_CLIENT_IP": "12345",
                 "CANCELQ_KEY_FILE": keyPath, "CANCELQ_DELAY": "3",
             ])
             #expect(bad.stderr.contains("ZEUS asks for at least 5 s"))
-            let credentials = try runCancelq(["run", "--exit-when-idle"], environment: [
+            let credentials = try await runCancelq(["run", "--exit-when-idle"], environment: [
                 "CANCELQ_DB": dir + "/q.db", "CANCELQ_ENDPOINT": "http://127.0.0.1:9/api", "CANCELQ_CLIENT_IP": "12345",
                 "CREDENTIALS_DIRECTORY": dir, "CANCELQ_CONCURRENCY": "2",
             ])

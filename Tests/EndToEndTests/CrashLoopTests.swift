@@ -10,7 +10,7 @@ struct CrashLoopTests {
     @Test("SIGKILL at random moments 6 times over a mixed backlog: nothing lost, nothing resent after success")
     func crashLoop() async throws {
         try await DaemonHarness.withHarness(latency: 0.02) { h in
-            try h.migrate()
+            try await h.migrate()
             var random = SeededGenerator(seed: 20_261_127)
             let orders = (1...60).map { "CRASH-\($0)" }
             try h.enqueue(orders)
@@ -29,7 +29,13 @@ struct CrashLoopTests {
             var kills = 0
             while kills < 6 {
                 let daemon = try h.startDaemon(arguments)
-                let lifetime = Double.random(in: 0.15...0.7, using: &random)
+                // A random moment once it is working (start-up time varies with the machine's load).
+                try await eventually(timeout: 15) {
+                    try h.reader().queryOne(
+                        "SELECT count(*) FILTER (WHERE state = 'sent'), count(*) FILTER (WHERE state NOT IN ('succeeded', 'failed')) FROM cancellations"
+                    ) { $0.int(0) > 0 || $0.int(1) == 0 } ?? false
+                }
+                let lifetime = Double.random(in: 0...0.4, using: &random)
                 try await Task.sleep(nanoseconds: UInt64(lifetime * 1e9))
                 daemon.signal(SIGKILL)
                 _ = await daemon.waitForExit(timeout: 5)

@@ -55,8 +55,8 @@ struct DaemonHarness {
         }
     }
 
-    func migrate() throws {
-        let result = try runCancelq(["migrate", "--db", database])
+    func migrate() async throws {
+        let result = try await runCancelq(["migrate", "--db", database])
         guard result.status == 0 else { throw TestFailure("migrate failed: \(result.output)") }
     }
 

@@ -10,7 +10,7 @@ struct DaemonTests {
     @Test("success on the first try: one request, one attempt row, succeeded")
     func successFirstTry() async throws {
         try await DaemonHarness.withHarness { h in
-            try h.migrate()
+            try await h.migrate()
             try h.enqueue(["ORDER-1"])
             let daemon = try h.startDaemon(["--exit-when-idle"])
             #expect(await daemon.waitForExit(timeout: 15) == 0, "\(daemon.output)")
@@ -24,7 +24,7 @@ struct DaemonTests {
     @Test("failure twice, then success: three attempts, two counted")
     func failureTwiceThenSuccess() async throws {
         try await DaemonHarness.withHarness { h in
-            try h.migrate()
+            try await h.migrate()
             try h.enqueue(["ORDER-2"])
             h.state.addFault(.answer(status: "failure", code: "02189999"), times: 2, order: "ORDER-2")
             let daemon = try h.startDaemon(["--exit-when-idle"])
@@ -38,7 +38,7 @@ struct DaemonTests {
     @Test("lost answer: timeout, resend, 02180118, succeeded as already cancelled with two attempt rows")
     func lostAnswer() async throws {
         try await DaemonHarness.withHarness { h in
-            try h.migrate()
+            try await h.migrate()
             try h.enqueue(["ORDER-3"])
             h.state.addFault(.hang, order: "ORDER-3")
             let daemon = try h.startDaemon(["--exit-when-idle", "--request-timeout", "1"])
@@ -52,7 +52,7 @@ struct DaemonTests {
     @Test("order never found: failed as order-not-found after the attempt limit")
     func orderNeverFound() async throws {
         try await DaemonHarness.withHarness { h in
-            try h.migrate()
+            try await h.migrate()
             try h.enqueue(["GHOST-1"])
             h.state.markMissing("GHOST-1")
             let daemon = try h.startDaemon(["--exit-when-idle", "--max-attempts", "3"])
@@ -66,7 +66,7 @@ struct DaemonTests {
     @Test("maintenance: no request while paused except one probe per pause; all resume after")
     func maintenancePauseAndProbe() async throws {
         try await DaemonHarness.withHarness { h in
-            try h.migrate()
+            try await h.migrate()
             try h.enqueue(["M-1", "M-2", "M-3"])
             h.state.setMaintenance(true)
             let daemon = try h.startDaemon(["--exit-when-idle", "--maintenance-pause", "1", "--concurrency", "1"])
@@ -89,7 +89,7 @@ struct DaemonTests {
     @Test("wrong key: sending halts after one request, no job consumed, the halt is recorded")
     func wrongKeyHalts() async throws {
         try await DaemonHarness.withHarness(daemonKey: "WRONG-KEY-99") { h in
-            try h.migrate()
+            try await h.migrate()
             try h.enqueue(["K-1", "K-2", "K-3"])
             let daemon = try h.startDaemon(["--concurrency", "1"])
             #expect(await daemon.waitForOutput("SENDING HALTED", timeout: 10), "\(daemon.output)")
@@ -107,7 +107,7 @@ struct DaemonTests {
     @Test("a fresh payment is not sent before paid_at + delay")
     func freshPaymentWaits() async throws {
         try await DaemonHarness.withHarness { h in
-            try h.migrate()
+            try await h.migrate()
             let paidAt = Date().timeIntervalSince1970
             try h.enqueue(["FRESH-1"], paidAgo: 0)
             let daemon = try h.startDaemon(["--exit-when-idle", "--delay", "5"])
@@ -124,7 +124,7 @@ struct DaemonTests {
     @Test("SIGTERM: exit 0, in-flight requests finish and are recorded, nothing left sent")
     func sigtermIsClean() async throws {
         try await DaemonHarness.withHarness(latency: 0.8) { h in
-            try h.migrate()
+            try await h.migrate()
             try h.enqueue((1...6).map { "TERM-\($0)" })
             let daemon = try h.startDaemon()
             #expect(await daemon.waitForOutput("attempt 1 sent", timeout: 10))
@@ -141,10 +141,10 @@ struct DaemonTests {
     @Test("a second daemon on the same database is refused, naming the database and the holder's pid")
     func secondDaemonRefused() async throws {
         try await DaemonHarness.withHarness { h in
-            try h.migrate()
+            try await h.migrate()
             let first = try h.startDaemon()
             #expect(await first.waitForOutput("cancelq started", timeout: 10))
-            let second = try runCancelq(h.runArguments())
+            let second = try await runCancelq(h.runArguments())
             #expect(second.status != 0)
             #expect(second.stderr.contains("another cancelq run (pid \(first.pid)) is already working on \(h.database)"))
             first.signal(SIGTERM)
@@ -155,13 +155,16 @@ struct DaemonTests {
     @Test("SIGKILL mid-flight, then restart: every job finishes, every request seen has an attempt row")
     func sigkillThenRestart() async throws {
         try await DaemonHarness.withHarness(latency: 0.3) { h in
-            try h.migrate()
+            try await h.migrate()
             let orders = (1...12).map { "KILL-\($0)" }
             try h.enqueue(orders)
             h.state.addFault(.hang, times: 2, order: nil)
             let first = try h.startDaemon(["--request-timeout", "1"])
-            #expect(await first.waitForOutput("attempt 1 sent", timeout: 10))
-            try await Task.sleep(nanoseconds: 400_000_000)
+            // Kill only once requests are provably in flight: rows in `sent`.
+            let inFlight = try await eventually(timeout: 10) {
+                try h.reader().queryOne("SELECT count(*) FROM cancellations WHERE state = 'sent'") { $0.int(0) } ?? 0 > 0
+            }
+            #expect(inFlight, "\(first.output)")
             first.signal(SIGKILL)
             _ = await first.waitForExit(timeout: 5)
             let stuck = try h.reader().queryOne("SELECT count(*) FROM cancellations WHERE state = 'sent'") { $0.int(0) } ?? 0
@@ -189,7 +192,7 @@ struct DaemonTests {
     @Test("the key appears in no log line and no database row")
     func keyNeverLeaks() async throws {
         try await DaemonHarness.withHarness { h in
-            try h.migrate()
+            try await h.migrate()
             try h.enqueue(["LEAK-1", "LEAK-2"])
             h.state.addFault(.answer(status: "failure", code: "02189999"), order: "LEAK-1")
             h.state.addFault(.garbage, order: "LEAK-2")

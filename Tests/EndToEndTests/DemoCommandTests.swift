@@ -7,7 +7,7 @@ struct DemoCommandTests {
     @Test("the demo runs self-contained in under 30 s, every order ends where SPEC.md says, exit 0")
     func demo() async throws {
         let start = Date()
-        let result = try runCancelq(["demo"], timeout: 60)
+        let result = try await runCancelq(["demo"], timeout: 60)
         let elapsed = Date().timeIntervalSince(start)
         #expect(result.status == 0, "\(result.output)")
         #expect(elapsed < 30, "took \(elapsed) s")

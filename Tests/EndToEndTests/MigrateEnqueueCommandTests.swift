@@ -28,10 +28,10 @@ struct MigrateEnqueueCommandTests {
     func enqueueIdempotent() async throws {
         try await withTemporaryDirectory { dir in
             let db = dir + "/q.db"
-            let first = try runCancelq(["enqueue", "--db", db, "ORDER-1", "--paid-at", "1700000000"])
+            let first = try await runCancelq(["enqueue", "--db", db, "ORDER-1", "--paid-at", "1700000000"])
             #expect(first.status == 0, "\(first.output)")
             #expect(first.stdout.contains("queued ORDER-1 as job 1 (state pending)"))
-            let second = try runCancelq(["enqueue", "ORDER-1"], environment: ["CANCELQ_DB": db])
+            let second = try await runCancelq(["enqueue", "ORDER-1"], environment: ["CANCELQ_DB": db])
             #expect(second.status == 0)
             #expect(second.stdout.contains("already queued: ORDER-1 is job 1 (state pending)"))
             let reader = try Connection(path: db, options: .reader)
@@ -42,21 +42,21 @@ struct MigrateEnqueueCommandTests {
     @Test("bad input: a clear message and a non-zero exit, nothing written")
     func badInput() async throws {
         try await withTemporaryDirectory { dir in
-            let malformed = try runCancelq(["enqueue", "--db", dir + "/q.db", "bad order"])
+            let malformed = try await runCancelq(["enqueue", "--db", dir + "/q.db", "bad order"])
             #expect(malformed.status != 0)
             #expect(malformed.stderr.contains("invalid order number: order number has character ' ' (space) at position 4"))
 
-            let unwritable = try runCancelq(["migrate", "--db", dir + "/no/such/dir/q.db"])
+            let unwritable = try await runCancelq(["migrate", "--db", dir + "/no/such/dir/q.db"])
             #expect(unwritable.status != 0)
             #expect(unwritable.stderr.contains("cannot open"))
 
             try Data("definitely not sqlite, but long enough to have a header page......".utf8)
                 .write(to: URL(fileURLWithPath: dir + "/junk.db"))
-            let notADatabase = try runCancelq(["enqueue", "--db", dir + "/junk.db", "A"])
+            let notADatabase = try await runCancelq(["enqueue", "--db", dir + "/junk.db", "A"])
             #expect(notADatabase.status != 0)
             #expect(notADatabase.stderr.contains("is not an SQLite database"))
 
-            let noDatabase = try runCancelq(["enqueue", "A"])
+            let noDatabase = try await runCancelq(["enqueue", "A"])
             #expect(noDatabase.status != 0)
             #expect(noDatabase.stderr.contains("pass --db PATH or set CANCELQ_DB"))
         }
@@ -67,7 +67,7 @@ struct MigrateEnqueueCommandTests {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3") else { return }
         try await withTemporaryDirectory { dir in
             let db = dir + "/q.db"
-            #expect(try runCancelq(["migrate", "--db", db]).status == 0)
+            #expect(try await runCancelq(["migrate", "--db", db]).status == 0)
             let shell = Process()
             shell.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
             shell.arguments = [

@@ -40,7 +40,7 @@ struct SystemdNotifyTests {
     func notifyProtocol() async throws {
         try await DaemonHarness.withHarness { h in
             let socket = try NotifySocket(path: h.directory + "/notify.sock")
-            try h.migrate()
+            try await h.migrate()
             try h.enqueue(["SD-1", "SD-2"])
             let daemon = try h.startDaemon(
                 ["--exit-when-idle"], environment: ["NOTIFY_SOCKET": socket.path, "WATCHDOG_USEC": "200000"])
@@ -58,7 +58,7 @@ struct SystemdNotifyTests {
     @Test("without NOTIFY_SOCKET nothing is sent and nothing fails")
     func noSocket() async throws {
         try await DaemonHarness.withHarness { h in
-            try h.migrate()
+            try await h.migrate()
             try h.enqueue(["SD-3"])
             let daemon = try h.startDaemon(["--exit-when-idle"])
             #expect(await daemon.waitForExit(timeout: 15) == 0)

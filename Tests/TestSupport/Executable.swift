@@ -21,10 +21,12 @@ public struct ProcessResult: Sendable {
     public var output: String { stdout + stderr }
 }
 
-/// Runs `cancelq` with `arguments` to completion (killed after `timeout` seconds).
+/// Runs `cancelq` with `arguments` to completion (killed after `timeout` seconds). Async, and it
+/// sleeps rather than blocks: a blocked thread of the cooperative pool (two on two cores) starves
+/// every other test running meanwhile.
 public func runCancelq(
     _ arguments: [String], environment: [String: String] = [:], directory: String? = nil, timeout: Double = 20
-) throws -> ProcessResult {
+) async throws -> ProcessResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: cancelqExecutable())
     process.arguments = arguments
@@ -53,13 +55,13 @@ public func runCancelq(
         group.leave()
     }
     let deadline = Date().addingTimeInterval(timeout)
-    while process.isRunning && Date() < deadline { usleep(10_000) }
+    while process.isRunning && Date() < deadline { try? await Task.sleep(nanoseconds: 10_000_000) }
     if process.isRunning {
         process.terminate()
         kill(process.processIdentifier, SIGKILL)
     }
     process.waitUntilExit()
-    group.wait()
+    await withCheckedContinuation { continuation in group.notify(queue: .global()) { continuation.resume() } }
     return ProcessResult(
         status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
         stderr: String(decoding: errData, as: UTF8.self))
