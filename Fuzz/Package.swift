@@ -8,10 +8,11 @@ let package = Package(
     platforms: [.macOS(.v15)],
     dependencies: [.package(name: "cancelq", path: "..")],
     targets: [
+        .target(name: "FuzzDriver"),
         .executableTarget(
-            name: "FuzzResponseDecoder", dependencies: [.product(name: "ZeusAPI", package: "cancelq")]),
+            name: "FuzzResponseDecoder", dependencies: ["FuzzDriver", .product(name: "ZeusAPI", package: "cancelq")]),
         .executableTarget(
-            name: "FuzzRequestEncoder", dependencies: [.product(name: "ZeusAPI", package: "cancelq")]),
+            name: "FuzzRequestEncoder", dependencies: ["FuzzDriver", .product(name: "ZeusAPI", package: "cancelq")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -29,12 +29,7 @@ public final class CancelStore {
         var options = Connection.Options()
         options.busyTimeout = busyTimeout
         options.synchronous = synchronous
-        let connection: Connection
-        do {
-            connection = try Connection(path: path, options: options)
-        } catch {
-            throw .sqlite(error)
-        }
+        let connection = try connect(path, options)
         try Migrator().migrate(connection, now: now)
         return CancelStore(connection: connection, path: path)
     }
@@ -44,14 +39,17 @@ public final class CancelStore {
         guard access(path, F_OK) == 0 else { throw .databaseMissing(path: path) }
         var options = Connection.Options.reader
         options.busyTimeout = busyTimeout
-        let connection: Connection
+        let connection = try connect(path, options)
+        guard try Migrator().isUpToDate(connection) else { throw .notMigrated(path: path) }
+        return CancelStore(connection: connection, path: path)
+    }
+
+    private static func connect(_ path: String, _ options: Connection.Options) throws(StoreError) -> Connection {
         do {
-            connection = try Connection(path: path, options: options)
+            return try Connection(path: path, options: options)
         } catch {
             throw .sqlite(error)
         }
-        guard try Migrator().isUpToDate(connection) else { throw .notMigrated(path: path) }
-        return CancelStore(connection: connection, path: path)
     }
 
     public struct EnqueueResult: Sendable, Equatable {

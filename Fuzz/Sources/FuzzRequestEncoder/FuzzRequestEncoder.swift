@@ -1,3 +1,4 @@
+import FuzzDriver
 import ZeusAPI
 
 /// libFuzzer entry: the input is split at NUL bytes into client IP, key and order number. The
@@ -17,16 +18,8 @@ public func fuzzRequestEncoder(_ data: UnsafePointer<UInt8>, _ size: Int) -> CIn
     return 0
 }
 
-// SwiftPM links an executable with `main` aliased to `FuzzRequestEncoder_main`; hand control to libFuzzer's driver.
-@_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(
-    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
-) -> CInt
-
+// SwiftPM links an executable with `main` aliased to `FuzzRequestEncoder_main`; hand control to libFuzzer.
 @_cdecl("FuzzRequestEncoder_main")
 public func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
-    var argc = argc
-    var argv = argv
-    return runFuzzerDriver(&argc, &argv) { data, size in fuzzRequestEncoder(data, size) }
+    runFuzzer(argc: argc, argv: argv) { data, size in fuzzRequestEncoder(data, size) }
 }

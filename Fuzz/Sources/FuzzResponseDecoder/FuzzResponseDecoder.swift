@@ -1,3 +1,4 @@
+import FuzzDriver
 import ZeusAPI
 
 /// libFuzzer entry: any bytes must decode to an answer or a typed error, never trap or hang.
@@ -11,16 +12,8 @@ public func fuzzResponseDecoder(_ data: UnsafePointer<UInt8>, _ size: Int) -> CI
     return 0
 }
 
-// SwiftPM links an executable with `main` aliased to `FuzzResponseDecoder_main`; hand control to libFuzzer's driver.
-@_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(
-    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
-) -> CInt
-
+// SwiftPM links an executable with `main` aliased to `FuzzResponseDecoder_main`; hand control to libFuzzer.
 @_cdecl("FuzzResponseDecoder_main")
 public func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
-    var argc = argc
-    var argv = argv
-    return runFuzzerDriver(&argc, &argv) { data, size in fuzzResponseDecoder(data, size) }
+    runFuzzer(argc: argc, argv: argv) { data, size in fuzzResponseDecoder(data, size) }
 }
