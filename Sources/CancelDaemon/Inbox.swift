@@ -22,9 +22,12 @@ final class Inbox<Item: Sendable>: Sendable {
         waiter?.resume()
     }
 
+    /// Stops the loop for good; wakes it once (a nudge), after which `wait` sleeps normally again
+    /// so that a loop draining its last requests does not spin.
     func requestStop() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             state.stopping = true
+            state.nudged = true
             return Self.takeWaiter(&state)
         }
         waiter?.resume()
@@ -48,11 +51,11 @@ final class Inbox<Item: Sendable>: Sendable {
         }
     }
 
-    /// Returns when an item or a stop arrives, or after `seconds`; at once if one is already there.
+    /// Returns when an item, a nudge or a stop arrives, or after `seconds`; at once if one is already there.
     func wait(seconds: Double) async {
         guard seconds > 0 else { return }
         let generation = state.withLock { state -> Int? in
-            guard state.items.isEmpty && !state.stopping && !state.nudged else {
+            guard state.items.isEmpty && !state.nudged else {
                 state.nudged = false
                 return nil
             }
@@ -67,7 +70,7 @@ final class Inbox<Item: Sendable>: Sendable {
         await withCheckedContinuation { continuation in
             let resumeNow = state.withLock { state -> Bool in
                 // Something arrived, or the timer fired, between the check above and now.
-                guard state.generation == generation, state.items.isEmpty, !state.stopping, !state.nudged else {
+                guard state.generation == generation, state.items.isEmpty, !state.nudged else {
                     state.nudged = false
                     return true
                 }
