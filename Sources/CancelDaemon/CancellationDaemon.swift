@@ -151,7 +151,7 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
             var writes: [JobWrite] = []
             var answered: [(CancellationJob, Int, TransportOutcome, [JobAction])] = []
             var flights: [(Flight, PaymentReturnRequest)] = []
-            var finishedAtDue: [(CancellationJob, Int64)] = []
+            var endedAtDue: [CancellationJob] = []
         }
 
         mutating func run(group: inout ThrowingDiscardingTaskGroup<any Error>) async throws {
@@ -297,7 +297,7 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
                 guard actions == [.send] else {
                     if job.state == .failed { tally.failed += 1 }
                     batch.writes.append(JobWrite(expectedState: record.state, record: updated))
-                    batch.finishedAtDue.append((job, record.id))
+                    batch.endedAtDue.append(job)
                     continue
                 }
                 let request = try PaymentReturnRequest(
@@ -318,8 +318,8 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
             for (job, attempt, outcome, actions) in batch.answered {
                 daemon.log.answered(job, attempt: attempt, outcome: outcome, actions: actions)
             }
-            for (job, id) in batch.finishedAtDue {
-                daemon.log.discovered(job, id: id)
+            for job in batch.endedAtDue {
+                daemon.log.endedAtDue(job)
             }
             for (flight, request) in batch.flights {
                 tally.sent += 1

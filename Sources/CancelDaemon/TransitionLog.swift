@@ -34,6 +34,14 @@ struct TransitionLog {
         logger.log(level: level, "\(message)")
     }
 
+    /// A job that ended when it came due, without a request (the order number or the deadline).
+    func endedAtDue(_ job: CancellationJob) {
+        let why = job.outcome == .pastDeadline
+            ? "the payment is now older than the 240 days ZEUS allows a cancellation for"
+            : "the order number no longer passes ZEUS's field rules"
+        logger.error("order \(job.orderNumber): not sent: \(why) -> \(describe(job))")
+    }
+
     func sent(_ job: CancellationJob, attempt: Int, probe: Bool) {
         logger.info("order \(job.orderNumber): attempt \(attempt) sent\(probe ? " (maintenance probe)" : "")")
     }
