@@ -94,6 +94,11 @@ let package = Package(
         .testTarget(name: "ZeusAPITests", dependencies: ["ZeusAPI", "TestSupport"]),
         .testTarget(name: "CancelStoreTests", dependencies: ["CancelStore", "SQLite", "TestSupport"]),
         .testTarget(name: "CancelConsoleTests", dependencies: ["CancelConsole", "CancelStore", "TestSupport"]),
+        .testTarget(name: "GatewaySimulatorTests", dependencies: ["GatewaySimulator", "ZeusAPI", "TestSupport"]),
+        .testTarget(
+            name: "CancelDaemonTests",
+            dependencies: ["CancelDaemon", "CancelStore", "CancelCore", "GatewaySimulator", "ZeusAPI", "SQLite", "TestSupport"]
+        ),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["GatewaySimulator", "SQLite", "ZeusAPI", "TestSupport"]

@@ -1,0 +1,78 @@
+import CancelCore
+import Foundation
+import GatewaySimulator
+import Testing
+import ZeusAPI
+
+@testable import CancelDaemon
+
+/// The transport against the simulator: every kind of failure maps to what the state machine knows.
+@Suite("HTTP transport")
+struct HTTPTransportTests {
+    let request = try! PaymentReturnRequest(clientIP: "12345", key: "demo-key", orderNumber: "T-1")
+
+    func withSimulator(_ body: (SimulatorState, HTTPTransport) async throws -> Void) async throws {
+        let state = SimulatorState(clientIP: "12345", key: "demo-key")
+        let simulator = try await GatewaySimulator.start(state: state)
+        let transport = HTTPTransport(endpoint: simulator.endpoint, requestTimeout: 1, concurrency: 2)
+        do {
+            try await body(state, transport)
+        } catch {
+            await transport.shutdown()
+            await simulator.stop()
+            throw error
+        }
+        await transport.shutdown()
+        await simulator.stop()
+    }
+
+    @Test("an answer decodes; the exact headers pass the gateway's checks")
+    func answered() async throws {
+        try await withSimulator { state, transport in
+            #expect(await transport.send(request) == .answered(httpStatus: 200, .init(status: "success", code: "000")))
+            #expect(await transport.send(request) == .answered(httpStatus: 200, .init(status: "invalid", code: "02180118")))
+        }
+    }
+
+    @Test("no answer before the timeout is a timeout; the gateway did process it")
+    func hang() async throws {
+        try await withSimulator { state, transport in
+            state.addFault(.hang)
+            #expect(await transport.send(request) == .failed(.timeout, httpStatus: nil))
+            #expect(state.isCancelled("T-1"))
+        }
+    }
+
+    @Test("a cut connection is a reset")
+    func cut() async throws {
+        try await withSimulator { state, transport in
+            state.addFault(.cut)
+            #expect(await transport.send(request) == .failed(.connectionReset, httpStatus: nil))
+        }
+    }
+
+    @Test("HTML or garbage with HTTP 200 is an undecodable body")
+    func undecodable() async throws {
+        try await withSimulator { state, transport in
+            state.addFault(.html)
+            state.addFault(.garbage)
+            for _ in 0..<2 {
+                guard case .failed(.undecodableBody, 200) = await transport.send(request) else {
+                    Issue.record("expected an undecodable body")
+                    return
+                }
+            }
+        }
+    }
+
+    @Test("nothing listening is connection refused")
+    func refused() async throws {
+        let simulator = try await GatewaySimulator.start(state: SimulatorState(clientIP: "12345", key: "demo-key"))
+        let endpoint = simulator.endpoint
+        await simulator.stop()
+        let transport = HTTPTransport(endpoint: endpoint, requestTimeout: 2, concurrency: 1)
+        let outcome = await transport.send(request)
+        await transport.shutdown()
+        #expect(outcome == .failed(.connectionRefused, httpStatus: nil), "\(outcome)")
+    }
+}
