@@ -167,7 +167,13 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
                         needScan = true
                     }
                     if needScan {
-                        try discover(now: now)
+                        do {
+                            try discover(now: now)
+                        } catch let error as StoreError {
+                            // Locked: the rows stay pending and the next scan picks them up.
+                            guard error.isLocked else { throw error }
+                            logger.warning("could not pick up new rows: \(error)")
+                        }
                         nextDue = try store.nextDueTime()
                         nextFullScan = now + configuration.pollInterval
                         needScan = false
@@ -185,7 +191,7 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
                 }
                 // ONE transaction: answers, new states, and the claimed jobs' attempt rows. Only
                 // after it commits does any claimed request leave.
-                try store.apply(batch.writes, gate: gate == gateBefore ? nil : gate, now: now)
+                try await commitHoldingOn(batch.writes, gate: gate == gateBefore ? nil : gate, now: now)
                 if !batch.writes.isEmpty { try markOwnCommitSeen() }
                 launch(batch, group: &group)
                 if gate != gateBefore { announce(gate, previous: gateBefore) }
@@ -252,6 +258,25 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
             case .any: true
             case .probe: !probeInFlight
             case .none: false
+            }
+        }
+
+        /// Commits a turn's batch, waiting out another writer that holds the lock past the busy
+        /// timeout: the batch holds answers that exist nowhere else, so it is never dropped.
+        func commitHoldingOn(_ writes: [JobWrite], gate: SendingGate?, now: Double) async throws {
+            var waited = 0.0
+            while true {
+                do throws(StoreError) {
+                    try store.apply(writes, gate: gate, now: now)
+                    if waited > 0 { logger.notice("the database is writable again after \(DurationText.describe(waited)); answers recorded") }
+                    return
+                } catch {
+                    guard error.isLocked else { throw error }
+                    logger.warning(
+                        "another process has held the database's write lock for over \(DurationText.describe(configuration.busyTimeout + waited)); keeping \(writes.count) change(s) in memory and retrying. Find the long transaction (an application holding BEGIN open)")
+                    try await Task.sleep(nanoseconds: 1_000_000_000)
+                    waited += configuration.busyTimeout + 1
+                }
             }
         }
 

@@ -13,6 +13,12 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case jobChangedUnderneath(id: Int64, expected: State)
     case sqlite(SQLiteError)
 
+    /// Another connection held the lock past the busy timeout; retrying later can succeed.
+    public var isLocked: Bool {
+        if case .sqlite(let error) = self { return error.isLocked }
+        return false
+    }
+
     public var description: String {
         switch self {
         case .databaseMissing(let path):

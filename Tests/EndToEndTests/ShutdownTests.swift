@@ -1,4 +1,5 @@
 import Foundation
+import SQLite
 import Testing
 import TestSupport
 
@@ -30,5 +31,28 @@ struct ShutdownTests {
         else { return 0 }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         return ((Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+}
+
+@Suite("A writer holding the lock")
+struct LongWriterTests {
+    @Test("an application holding the write lock past the busy timeout delays the daemon; nothing is lost or resent")
+    func daemonWaitsOutALongWriter() async throws {
+        try await DaemonHarness.withHarness(latency: 1) { h in
+            try await h.migrate()
+            try h.enqueue(["HOLD-1", "HOLD-2"])
+            let daemon = try h.startDaemon(["--exit-when-idle"])
+            #expect(await daemon.waitForOutput("attempt 1 sent", timeout: 10))
+            // The answers come back while this connection holds the lock for 7 s (busy timeout 5 s).
+            let blocker = try Connection(path: h.database)
+            try blocker.execute("BEGIN IMMEDIATE")
+            try await Task.sleep(nanoseconds: 7_000_000_000)
+            try blocker.execute("COMMIT")
+            #expect(await daemon.waitForExit(timeout: 20) == 0, "\(daemon.output)")
+            #expect(daemon.output.contains("retrying"))
+            #expect(try h.jobs() == ["HOLD-1": "succeeded/cancelled", "HOLD-2": "succeeded/cancelled"])
+            #expect(try h.attempts() == ["HOLD-1": ["success/000"], "HOLD-2": ["success/000"]], "resent after a lock?")
+            #expect(h.state.requests.count == 2)
+        }
     }
 }
