@@ -25,10 +25,10 @@ struct EnqueueCommand: ParsableCommand {
         let result = try store.enqueue(orderNumber: orderNumber, paidAt: paidAt)
         let record = result.record
         if result.created {
-            print("queued \(record.orderNumber) as job \(record.id) (state \(record.state.rawValue))")
+            emit("queued \(record.orderNumber) as job \(record.id) (state \(record.state.rawValue))")
         } else {
             let outcome = record.job.outcome.map { ", outcome \($0.rawValue)" } ?? ""
-            print("already queued: \(record.orderNumber) is job \(record.id) (state \(record.state.rawValue)\(outcome))")
+            emit("already queued: \(record.orderNumber) is job \(record.id) (state \(record.state.rawValue)\(outcome))")
         }
     }
 }

@@ -10,9 +10,7 @@ struct MigrateCommand: ParsableCommand {
 
     func run() throws {
         let path = try database.resolved()
-        let store = try CancelStore.open(path: path)
-        let version = Migrator().latestVersion
-        _ = store
-        print("\(path): schema at version \(version), up to date")
+        _ = try CancelStore.open(path: path)  // creates the file when missing, then migrates it
+        emit("\(path): schema at version \(Migrator().latestVersion), up to date")
     }
 }

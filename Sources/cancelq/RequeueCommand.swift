@@ -23,9 +23,8 @@ struct RequeueCommand: ParsableCommand {
 
     func run() throws {
         let path = try database.resolved()
-        let store = try CancelStore.openReadOnly(path: path)  // refuses a missing database...
-        _ = store
-        let writer = try CancelStore.open(path: path)  // ...before this one may create it
+        _ = try CancelStore.openReadOnly(path: path)  // refuses a missing database...
+        let writer = try CancelStore.open(path: path)  // ...before this one could create it
         let results = allFailed ? try writer.requeueAllFailed() : try writer.requeue(orderNumbers: orderNumbers)
         var refused = 0
         for result in results {

@@ -1,4 +1,5 @@
 import CancelCore
+import Testing
 import TestSupport
 
 let t0 = 1_700_000_000.0
@@ -33,4 +34,3 @@ struct Script {
     }
 }
 
-import Testing
