@@ -30,6 +30,8 @@ public final class CancelStore {
         options.busyTimeout = busyTimeout
         options.synchronous = synchronous
         let connection = try connect(path, options)
+        // After a checkpoint, truncate the WAL back to 64 MiB: a busy day does not leave a huge file.
+        try storeErrors { try connection.execute("PRAGMA journal_size_limit = \(64 << 20)") }
         try Migrator().migrate(connection, now: now)
         return CancelStore(connection: connection, path: path)
     }

@@ -162,6 +162,7 @@ public final class Connection {
     }
 
     /// Runs `body` in a transaction; commits when it returns, rolls back when it throws.
+    @discardableResult
     public func transaction<T>(_ kind: TransactionKind = .immediate, _ body: () throws -> T) throws -> T {
         // Prepared once and reused: transaction control is on the daemon's hot path.
         do {

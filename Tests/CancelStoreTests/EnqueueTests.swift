@@ -44,9 +44,19 @@ struct EnqueueTests {
         }
     }
 
-    @Test("a read-only open of a missing file is an error and creates nothing")
-    func readOnlyMissing() async throws {
+    @Test("the store's connection is WAL, synchronous=FULL, with a bounded WAL file")
+    func durabilitySettings() async throws {
         try await withTemporaryDirectory { dir in
+            let store = try CancelStore.open(path: dir + "/q.db")
+            #expect(try store.connection.queryOne("PRAGMA journal_mode") { $0.string(0) } == "wal")
+            #expect(try store.connection.queryOne("PRAGMA synchronous") { $0.int(0) } == 2)
+            #expect(try store.connection.queryOne("PRAGMA journal_size_limit") { $0.int(0) } == 64 << 20)
+        }
+    }
+
+    @Test("a read-only open of a missing file is an error and creates nothing")
+    func readOnlyMissing() async {
+        await withTemporaryDirectory { dir in
             #expect(throws: StoreError.databaseMissing(path: dir + "/none.db")) {
                 try CancelStore.openReadOnly(path: dir + "/none.db")
             }

@@ -8,7 +8,7 @@ public final class RunningProcess: @unchecked Sendable {
 
     public init(_ arguments: [String], environment: [String: String] = [:], directory: String) throws {
         outputPath = directory + "/process-\(UUID().uuidString.prefix(8)).log"
-        FileManager.default.createFile(atPath: outputPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
         let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
         process = Process()
         process.executableURL = URL(fileURLWithPath: cancelqExecutable())
