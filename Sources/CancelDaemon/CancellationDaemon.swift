@@ -97,6 +97,8 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
         var nextFullScan = 0.0
         var lastWatchdog = 0.0
         var lastStatus = ""
+        var lastStatusAt = -Double.infinity
+        var lastStatusGate: SendingGate?
 
         var store: CancelStore { daemon.store }
         var configuration: DaemonConfiguration { daemon.configuration }
@@ -216,6 +218,7 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
                 if unconfirmedWALChangeSince != nil { wake = min(wake, now + 0.01) }
                 await daemon.inbox.wait(seconds: wake - now)
             }
+            heartbeat(now: daemon.clock(), final: true)
             logger.notice(
                 "cancelq stopped: \(tally.sent) request(s) sent, \(tally.succeeded) succeeded, \(tally.failed) failed in this run; \(store.writeTransactions) write transactions")
         }
@@ -405,12 +408,16 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
         }
 
         /// systemd: WATCHDOG=1 proves the loop turns; STATUS= shows live counts in `systemctl status`.
-        mutating func heartbeat(now: Double) {
+        mutating func heartbeat(now: Double, final: Bool = false) {
             guard let notifier = daemon.notifier else { return }
             if let interval = notifier.watchdogInterval, now - lastWatchdog >= interval / 2 {
                 notifier.notify("WATCHDOG=1")
                 lastWatchdog = now
             }
+            // Counts at most once a second (this runs every loop turn); a gate change at once.
+            guard final || gate != lastStatusGate || now - lastStatusAt >= 1 else { return }
+            lastStatusAt = now
+            lastStatusGate = gate
             let gateText: String
             switch gate {
             case .open: gateText = "sending"

@@ -37,8 +37,12 @@ public final class HTTPTransport: Transport {
         do {
             let response = try await client.execute(http, timeout: timeout)
             status = Int(response.status.code)
+            guard response.status == .ok else {
+                // Drained (bounded) so the connection can be reused; its content does not matter.
+                _ = try? await response.body.collect(upTo: ZeusLimits.maximumResponseBytes)
+                return .failed(.httpStatus(Int(response.status.code)), httpStatus: status)
+            }
             let body = try await response.body.collect(upTo: ZeusLimits.maximumResponseBytes)
-            guard response.status == .ok else { return .failed(.httpStatus(Int(response.status.code)), httpStatus: status) }
             do {
                 let answer = try PaymentReturnResponse.decode(Array(buffer: body))
                 return .answered(httpStatus: 200, answer)

@@ -12,6 +12,8 @@ public enum SimulatorFault: Hashable, Sendable {
     case html
     /// Answer bytes that are not XML; not processed.
     case garbage
+    /// Answer this HTTP status with a 70 KiB error page (a proxy or load balancer failing); not processed.
+    case httpStatus(Int)
 
     /// Parses the control API's `kind` (with `code`, `status`, `seconds` where they apply).
     public init?(kind: String, status: String?, code: String?, seconds: Double?) {
@@ -29,6 +31,9 @@ public enum SimulatorFault: Hashable, Sendable {
         case "cut": self = .cut
         case "html": self = .html
         case "garbage": self = .garbage
+        case "status":
+            guard let code, let status = Int(code), (100...599).contains(status) else { return nil }
+            self = .httpStatus(status)
         default: return nil
         }
     }

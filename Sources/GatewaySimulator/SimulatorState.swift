@@ -131,6 +131,10 @@ public final class SimulatorState: Sendable {
             case .garbage:
                 record("garbage", cancelled: false)
                 return .raw(httpStatus: 200, contentType: "application/xml", body: Array("\u{1}\u{2}<<status>".utf8), delay: latency)
+            case .httpStatus(let status):
+                record("http \(status)", cancelled: false)
+                let page = "<html><body>" + String(repeating: "error ", count: 12_000) + "</body></html>"
+                return .raw(httpStatus: status, contentType: "text/html", body: Array(page.utf8), delay: latency)
             case .delay(let seconds):
                 delay = seconds
             case .hang, .cut, .none:

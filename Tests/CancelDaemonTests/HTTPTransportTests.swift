@@ -65,6 +65,16 @@ struct HTTPTransportTests {
         }
     }
 
+    @Test("a non-200 status is reported as such, even with a body over the 64 KiB answer limit")
+    func httpStatus() async throws {
+        try await withSimulator { state, transport in
+            state.addFault(.httpStatus(503))
+            #expect(await transport.send(request) == .failed(.httpStatus(503), httpStatus: 503))
+            // The connection was drained and is usable for the next request.
+            #expect(await transport.send(request) == .answered(httpStatus: 200, .init(status: "success", code: "000")))
+        }
+    }
+
     @Test("nothing listening is connection refused")
     func refused() async throws {
         let simulator = try await GatewaySimulator.start(state: SimulatorState(clientIP: "12345", key: "demo-key"))

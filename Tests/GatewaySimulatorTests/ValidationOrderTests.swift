@@ -113,6 +113,8 @@ struct ValidationOrderTests {
         #expect(SimulatorFault(kind: "delay", status: nil, code: nil, seconds: 1.5) == .delay(1.5))
         #expect(SimulatorFault(kind: "delay", status: nil, code: nil, seconds: nil) == nil)
         #expect(SimulatorFault(kind: "answer", status: "invalid", code: "02999999", seconds: nil) == .answer(status: "invalid", code: "02999999"))
+        #expect(SimulatorFault(kind: "status", status: nil, code: "503", seconds: nil) == .httpStatus(503))
+        #expect(SimulatorFault(kind: "status", status: nil, code: "99", seconds: nil) == nil)
         #expect(SimulatorFault(kind: "explode", status: nil, code: nil, seconds: nil) == nil)
     }
 }
