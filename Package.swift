@@ -101,7 +101,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["GatewaySimulator", "SQLite", "ZeusAPI", "TestSupport"]
+            dependencies: ["GatewaySimulator", "SQLite", "ZeusAPI", "CancelBench", "TestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Small helpers for the benchmark: percentiles, resource usage, a child process's CPU and memory.
-enum Measurements {
+public enum Measurements {
     static func percentile(_ values: [Double], _ p: Double) -> Double {
         guard !values.isEmpty else { return .nan }
         let sorted = values.sorted()
@@ -21,7 +21,7 @@ enum Measurements {
     }
 
     /// CPU seconds used so far by a running process (from /proc).
-    static func cpuSeconds(pid: Int32) -> Double {
+    public static func cpuSeconds(pid: Int32) -> Double {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
             let close = stat.lastIndex(of: ")")
         else { return .nan }

@@ -1,3 +1,4 @@
+import CancelBench
 import Foundation
 import SQLite
 import Testing
@@ -15,23 +16,15 @@ struct ShutdownTests {
             #expect(await daemon.waitForOutput("attempt 1 sent", timeout: 10))
             daemon.signal(SIGTERM)
             try await Task.sleep(nanoseconds: 500_000_000)
-            let before = cpuSeconds(daemon.pid)
+            let before = Measurements.cpuSeconds(pid: daemon.pid)
             try await Task.sleep(nanoseconds: 1_500_000_000)
-            let used = cpuSeconds(daemon.pid) - before
+            let used = Measurements.cpuSeconds(pid: daemon.pid) - before
             #expect(used < 0.3, "used \(used) s of CPU in 1.5 s while waiting for one request")
             #expect(await daemon.waitForExit(timeout: 10) == 0, "\(daemon.output)")
             #expect(try h.jobs() == ["SLOW-1": "succeeded/cancelled"])
         }
     }
 
-    /// CPU seconds of a running process, from /proc.
-    func cpuSeconds(_ pid: Int32) -> Double {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")")
-        else { return 0 }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        return ((Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)) / Double(sysconf(Int32(_SC_CLK_TCK)))
-    }
 }
 
 @Suite("A writer holding the lock")
