@@ -45,7 +45,8 @@ public enum CodeTable {
     public static func classify(_ answer: GatewayAnswer) -> AnswerClass {
         switch answer.status {
         case "success":
-            return .cancelled
+            // Only `000` is the spec's "cancelled"; success with another code is not in the table.
+            return answer.code == "000" ? .cancelled : .unrecognised
         case "maintenance":
             // Public copies of the manual list dozens of maintenance codes: the status decides.
             return .maintenance

@@ -17,26 +17,30 @@ public struct PaymentReturnResponse: Hashable, Sendable {
     public enum DecodeError: Error, Hashable, Sendable, CustomStringConvertible {
         case empty
         case tooLarge(bytes: Int)
-        case doctypeNotAllowed
-        case processingInstructionNotAllowed
-        case notUTF8
+        /// Refused before any parser saw it (encoding, DTD, entity, processing instruction).
+        case refused(XMLPrescreen.Refusal)
         case notXML(String)
         case wrongRoot(String)
-        case missingStatus
+        /// The root is `response` but not for `secure_link` / `payment_return`.
+        case wrongService(attribute: String, value: String?)
+        case missingElement(String)
         case duplicateElement(String)
+        case unexpectedElement(String)
         case fieldTooLong(String)
 
         public var description: String {
             switch self {
             case .empty: "empty body"
             case .tooLarge(let bytes): "body of \(bytes) bytes exceeds the 64 KiB an answer may have"
-            case .doctypeNotAllowed: "body declares a DTD, which no gateway answer does"
-            case .processingInstructionNotAllowed: "body has a processing instruction besides the XML declaration"
-            case .notUTF8: "body is not valid UTF-8"
-            case .notXML(let detail): "not well-formed XML (\(detail))"
-            case .wrongRoot(let name): "root element is <\(name)>, expected <response>"
-            case .missingStatus: "no <result><status> in the answer"
+            case .refused(let refusal): refusal.description
+            case .notXML(let detail): "not well-formed XML (\(LogText.escaped(detail, limit: 120)))"
+            case .wrongRoot(let name): "root element is <\(LogText.escaped(name, limit: 40))>, expected <response>"
+            case .wrongService(let attribute, let value):
+                "<response> has \(attribute)=\(value.map { "\"\(LogText.escaped($0, limit: 40))\"" } ?? "missing"), expected "
+                    + (attribute == "service" ? "\"secure_link\"" : "\"payment_return\"")
+            case .missingElement(let path): "no \(path) in the answer"
             case .duplicateElement(let path): "\(path) appears more than once"
+            case .unexpectedElement(let path): "unexpected element \(LogText.escaped(path, limit: 80))"
             case .fieldTooLong(let path): "\(path) is implausibly long"
             }
         }
@@ -53,12 +57,7 @@ public struct PaymentReturnResponse: Hashable, Sendable {
         while start < body.count, [0x20, 0x09, 0x0A, 0x0D].contains(body[start]) { start += 1 }
         guard start < body.count else { throw .empty }
         let content = body[start...]
-        switch XMLPrescreen.refusal(content) {
-        case .none: break
-        case .notUTF8: throw .notUTF8
-        case .doctype: throw .doctypeNotAllowed
-        case .processingInstruction: throw .processingInstructionNotAllowed
-        }
+        if let refusal = XMLPrescreen.refusal(content) { throw .refused(refusal) }
 
         let collector = ResponseCollector()
         let parser = XMLParser(data: Data(content))
@@ -75,10 +74,11 @@ public struct PaymentReturnResponse: Hashable, Sendable {
         guard root == "response" else { throw .wrongRoot(root) }
         // FoundationXML on Linux reports success for a document cut short: check it was closed.
         guard collector.rootClosed else { throw .notXML("document ends before </response>") }
-        guard let status = collector.status else { throw .missingStatus }
+        guard let status = collector.status else { throw .missingElement("<result><status>") }
+        guard let code = collector.code else { throw .missingElement("<result><code>") }
         return PaymentReturnResponse(
             status: status.trimmingCharacters(in: .whitespacesAndNewlines),
-            code: (collector.code ?? "").trimmingCharacters(in: .whitespacesAndNewlines))
+            code: code.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 }
 
@@ -100,6 +100,13 @@ private final class ResponseCollector: NSObject, XMLParserDelegate {
         if path.isEmpty {
             root = elementName
             if elementName != "response" { fail(.wrongRoot(elementName)) }
+            for (name, expected) in [("service", "secure_link"), ("action", "payment_return")]
+            where attributes[name] != expected {
+                fail(.wrongService(attribute: name, value: attributes[name]))
+            }
+        } else if path.count == 3 {
+            // status and code hold text only: a child element would hide part of the value.
+            fail(.unexpectedElement("/" + (path + [elementName]).joined(separator: "/")))
         }
         path.append(elementName)
         text = ""

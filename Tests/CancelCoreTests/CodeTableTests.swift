@@ -130,9 +130,11 @@ struct CodeTableTests {
         #expect(try script.on(.transportFailed(failure), at: now) == [.finish(.gaveUp)])
     }
 
-    @Test("classification is by status first: success and maintenance ignore the code")
+    @Test("classification is by status first: maintenance ignores the code; success means cancelled only with 000")
     func statusFirst() {
-        #expect(CodeTable.classify(.success("123")) == .cancelled)
+        #expect(CodeTable.classify(.success("000")) == .cancelled)
+        #expect(CodeTable.classify(.success("123")) == .unrecognised)
+        #expect(CodeTable.classify(.success("")) == .unrecognised)
         #expect(CodeTable.classify(.maintenance("02180118")) == .maintenance)
         #expect(CodeTable.classify(.failure("02180118")) == .paymentRefused)
         #expect(CodeTable.classify(.invalid("02180118")) == .alreadyCancelled)
