@@ -35,6 +35,7 @@ let package = Package(
                 // One line per migration, in order; EmbeddedMigrationsTests checks none is missing.
                 .embedInCode("0001_initial.sql"),
                 .embedInCode("0002_state_counts.sql"),
+                .embedInCode("0003_hardening.sql"),
             ]
         ),
         .target(

@@ -4,5 +4,6 @@ public enum EmbeddedMigrations {
     public static let all: [(version: Int, name: String, sql: [UInt8])] = [
         (1, "0001_initial.sql", PackageResources._001_initial_sql),
         (2, "0002_state_counts.sql", PackageResources._002_state_counts_sql),
+        (3, "0003_hardening.sql", PackageResources._003_hardening_sql),
     ]
 }

@@ -25,7 +25,7 @@ final class BenchEnvironment {
         let simulator = try await GatewaySimulator.start(state: SimulatorState(clientIP: clientIP, key: key, latency: latency))
         let environment = BenchEnvironment(directory: directory, simulator: simulator)
         _ = FileManager.default.createFile(atPath: environment.keyFile, contents: Data((key + "\n").utf8), attributes: [.posixPermissions: 0o600])
-        _ = try CancelStore.open(path: environment.database)
+        _ = try CancelStore.open(path: environment.database, create: true)
         return environment
     }
 
@@ -55,10 +55,9 @@ final class BenchEnvironment {
             """
             BEGIN IMMEDIATE;
             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < \(count))
-            INSERT INTO cancellations(order_number, paid_at, state, attempt_count, request_count, outcome,
-                                      last_status, last_code, created_at, updated_at)
-            SELECT 'OLD-' || i, 1700000000 + i, 'succeeded', 0, 3, 'cancelled', 'success', '000', 1700000000 + i, 1700000000 + i
-            FROM n;
+            INSERT INTO cancellations(order_number, paid_at) SELECT 'OLD-' || i, 1700000000 + i FROM n;
+            UPDATE cancellations SET state = 'succeeded', request_count = 3, outcome = 'cancelled', last_status = 'success',
+                last_code = '000', created_at = paid_at, updated_at = paid_at WHERE order_number LIKE 'OLD-%';
             INSERT INTO cancellation_attempts(cancellation_id, attempt, started_at, completed_at, http_status,
                                               result_status, result_code, counted)
             SELECT c.id, a.k, c.created_at + a.k, c.created_at + a.k, 200, 'failure', '02189999', 1
@@ -118,7 +117,7 @@ final class BenchEnvironment {
     func unfinished() throws -> Int {
         let db = try Connection(path: database, options: .reader)
         return try db.queryOne(
-            "SELECT sum(jobs) FROM cancellation_state_counts WHERE state NOT IN ('succeeded', 'failed')"
+            "SELECT sum(jobs) FROM cancellation_state_counts WHERE state NOT IN ('succeeded', 'failed', 'withdrawn')"
         ) { $0.int(0) } ?? 0
     }
 }

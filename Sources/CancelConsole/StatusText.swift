@@ -13,7 +13,7 @@ public struct StatusText {
         lines.append(paint.bold("cancelq status") + "  \(report.database)  " + paint.dim(Formatting.localTime(report.generatedAt)))
         lines.append("")
         lines.append(row("Sending", sending(report)))
-        let order: [State] = [.pending, .waitingDelay, .sent, .retrying, .maintenancePaused, .succeeded, .failed]
+        let order: [State] = [.pending, .waitingDelay, .sent, .retrying, .maintenancePaused, .succeeded, .failed, .withdrawn]
         let counts = order.map { state -> String in
             let value = report.counts[state.rawValue] ?? 0
             let text = "\(state.rawValue) \(Formatting.count(value))"

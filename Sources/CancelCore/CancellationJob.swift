@@ -68,7 +68,7 @@ public struct CancellationJob: Hashable, Sendable {
             return []
 
         case (.pending, _), (.waitingDelay, _), (.retrying, _), (.maintenancePaused, _), (.sent, _),
-            (.succeeded, _), (.failed, _):
+            (.succeeded, _), (.failed, _), (.withdrawn, _):
             throw impossible(event, reasonForImpossible(event))
         }
     }
@@ -153,6 +153,7 @@ public struct CancellationJob: Hashable, Sendable {
         switch state {
         case .succeeded: "the gateway confirmed the cancellation; nothing may change it"
         case .failed: "a failed job moves only by an operator's requeue"
+        case .withdrawn: "the job was withdrawn before a request left; nothing may change it"
         case .sent: "a request is in flight; only its answer, a transport failure or a crash recovery follows"
         case .pending: "a new job must first be discovered"
         case .waitingDelay, .retrying, .maintenancePaused:

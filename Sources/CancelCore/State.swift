@@ -7,11 +7,14 @@ public enum State: String, Sendable, CaseIterable, Codable {
     case failed
     case retrying
     case maintenancePaused = "maintenance-paused"
+    /// Taken back by its application or an operator before a request left.
+    case withdrawn
 
-    /// `succeeded` and `failed` never change again (only an operator's requeue moves `failed`).
+    /// `succeeded`, `failed` and `withdrawn` never change again (only an operator's requeue moves
+    /// `failed`).
     public var isFinal: Bool {
         switch self {
-        case .succeeded, .failed: true
+        case .succeeded, .failed, .withdrawn: true
         case .pending, .waitingDelay, .sent, .retrying, .maintenancePaused: false
         }
     }
@@ -20,7 +23,7 @@ public enum State: String, Sendable, CaseIterable, Codable {
     public var isAwaitingSend: Bool {
         switch self {
         case .waitingDelay, .retrying, .maintenancePaused: true
-        case .pending, .sent, .succeeded, .failed: false
+        case .pending, .sent, .succeeded, .failed, .withdrawn: false
         }
     }
 }
@@ -43,11 +46,16 @@ public enum Outcome: String, Sendable, CaseIterable, Codable {
     case unrecognisedAnswer = "unrecognised-answer"
     /// The payment is older than ZEUS allows a cancellation for.
     case pastDeadline = "past-deadline"
+    /// In flight at three abnormal stops in a row: set aside so it cannot crash the daemon again.
+    case quarantined
+    /// Taken back before a request left.
+    case withdrawn
 
     public var isSuccess: Bool {
         switch self {
         case .cancelled, .alreadyCancelled: true
-        case .rejectedOrderNumber, .orderNotFound, .requestRejected, .gaveUp, .unrecognisedAnswer, .pastDeadline:
+        case .rejectedOrderNumber, .orderNotFound, .requestRejected, .gaveUp, .unrecognisedAnswer, .pastDeadline,
+            .quarantined, .withdrawn:
             false
         }
     }

@@ -12,7 +12,7 @@ struct TransitionLog {
 
     func describe(_ job: CancellationJob) -> String {
         switch job.state {
-        case .succeeded, .failed:
+        case .succeeded, .failed, .withdrawn:
             return "\(job.state.rawValue) (\(job.outcome?.rawValue ?? "-"))"
         case .retrying:
             return "retrying, next attempt at \(job.dueAt.map(Self.time) ?? "once sending resumes")"

@@ -58,10 +58,10 @@ public struct DemoScenario {
 
         out(paint.bold("cancelq demo") + ": the daemon against a simulated ZEUS gateway at \(simulator.endpoint)")
         out("  queue: \(database)")
-        let store = try CancelStore.open(path: database)
+        let store = try CancelStore.open(path: database, create: true)
         let now = CancelStore.currentTime()
         for order in Self.orders {
-            _ = try store.enqueue(orderNumber: order.number, paidAt: now - order.paidAgo, now: now)
+            _ = try store.enqueue(orderNumber: order.number, paidAt: now - order.paidAgo)
             out("  queued \(order.number): \(order.story)")
         }
         do {

@@ -21,29 +21,43 @@ public final class CancelStore {
         self.path = path
     }
 
-    /// Opens for writing, creating and migrating the database when needed.
+    /// Opens for writing and migrates. `create` makes a missing file (group-writable, see
+    /// `DatabaseFile`); without it a missing database is an error, never a new empty queue.
+    /// `alongsideOtherTables` lets cancelq's tables join a database that already has others.
     public static func open(
         path: String, busyTimeout: Double = 5, synchronous: Connection.Options.Synchronous = .full,
-        now: Double = currentTime()
+        create: Bool = false, alongsideOtherTables: Bool = false, now: Double = currentTime()
     ) throws(StoreError) -> CancelStore {
+        if create { try DatabaseFile.createIfMissing(path) } else { try DatabaseFile.requireExisting(path) }
         var options = Connection.Options()
         options.busyTimeout = busyTimeout
         options.synchronous = synchronous
+        options.create = false
         let connection = try connect(path, options)
+        let migrator = Migrator()
+        if !alongsideOtherTables {
+            let others = try migrator.foreignTables(connection)
+            guard others.isEmpty else { throw .foreignDatabase(path: path, tables: others) }
+        }
         // After a checkpoint, truncate the WAL back to 64 MiB: a busy day does not leave a huge file.
         try storeErrors { try connection.execute("PRAGMA journal_size_limit = \(64 << 20)") }
-        try Migrator().migrate(connection, now: now)
+        try migrator.migrate(connection, now: now)
         return CancelStore(connection: connection, path: path)
     }
 
     /// Opens an existing, migrated database for reading only: never creates a file by accident.
     public static func openReadOnly(path: String, busyTimeout: Double = 5) throws(StoreError) -> CancelStore {
-        guard access(path, F_OK) == 0 else { throw .databaseMissing(path: path) }
+        try DatabaseFile.requireExisting(path)
         var options = Connection.Options.reader
         options.busyTimeout = busyTimeout
         let connection = try connect(path, options)
         guard try Migrator().isUpToDate(connection) else { throw .notMigrated(path: path) }
         return CancelStore(connection: connection, path: path)
+    }
+
+    /// What differs from the schema the migrations made (a dropped audit trigger, say).
+    public func schemaProblems() throws(StoreError) -> [SchemaCheck.Problem] {
+        try SchemaCheck.problems(connection)
     }
 
     private static func connect(_ path: String, _ options: Connection.Options) throws(StoreError) -> Connection {
@@ -61,8 +75,7 @@ public final class CancelStore {
     }
 
     /// Queues a cancellation. Idempotent: the same order again returns the existing job and its state.
-    public func enqueue(orderNumber: String, paidAt: Double?, now: Double = currentTime()) throws(StoreError)
-        -> EnqueueResult
+    public func enqueue(orderNumber: String, paidAt: Double?) throws(StoreError) -> EnqueueResult
     {
         do {
             _ = try OrderNumber(validating: orderNumber)
@@ -72,11 +85,10 @@ public final class CancelStore {
         if let paidAt, !(paidAt >= 0 && paidAt.isFinite) { throw .invalidPaidAt(paidAt) }
         return try storeErrors {
             try connection.transaction {
+                // The same statement as an application's: the database sets the enqueue time.
                 let inserted = try connection.run(
-                    """
-                    INSERT INTO cancellations(order_number, paid_at, created_at, updated_at) VALUES (?, ?, ?, ?)
-                    ON CONFLICT(order_number) DO NOTHING
-                    """, orderNumber, paidAt, now, now)
+                    "INSERT INTO cancellations(order_number, paid_at) VALUES (?, ?) ON CONFLICT(order_number) DO NOTHING",
+                    orderNumber, paidAt)
                 guard let record = try job(orderNumber: orderNumber) else {
                     throw StoreError.sqlite(
                         SQLiteError(

@@ -44,6 +44,10 @@ public struct Migrator {
         try verifyApplied(db)
         var applied: [String] = []
         for migration in migrations {
+            // SQLite's procedure for a table rebuild: foreign keys off outside the transaction,
+            // checked inside it before the commit.
+            try storeErrors { try db.execute("PRAGMA foreign_keys = OFF") }
+            defer { try? db.execute("PRAGMA foreign_keys = \(db.options.foreignKeys ? "ON" : "OFF")") }
             let didApply: Bool = try storeErrors {
                 try db.transaction {
                     // Checked again under the write lock: another process may have just applied it.
@@ -56,6 +60,14 @@ public struct Migrator {
                     } catch {
                         throw StoreError.migrationFailed(name: migration.name, error)
                     }
+                    let dangling = try db.queryOne("SELECT count(*) FROM pragma_foreign_key_check") { $0.int(0) } ?? 0
+                    guard dangling == 0 else {
+                        throw StoreError.migrationFailed(
+                            name: migration.name,
+                            SQLiteError(
+                                extendedCode: 787, message: "\(dangling) row(s) would reference a missing job", sql: nil,
+                                path: db.path, busyTimeout: 0))
+                    }
                     try db.run(
                         "INSERT INTO schema_migrations(version, name, checksum, applied_at) VALUES (?, ?, ?, ?)",
                         migration.version, migration.name, migration.checksum, now)
@@ -66,6 +78,20 @@ public struct Migrator {
             if didApply { applied.append(migration.name) }
         }
         return applied
+    }
+
+    /// The tables of a database that are not cancelq's: a database with such tables and no
+    /// cancelq schema is probably not the queue (a mistyped --db), so only `migrate` with
+    /// `--alongside-other-tables` adds cancelq's tables to it.
+    public func foreignTables(_ db: Connection) throws(StoreError) -> [String] {
+        try storeErrors {
+            let hasSchema = try db.queryOne(
+                "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'") { _ in true }
+            guard hasSchema == nil else { return [] }
+            return try db.query(
+                "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+            ) { $0.string(0) }
+        }
     }
 
     /// Refuses a database migrated by a newer binary, or whose applied migrations differ from ours.

@@ -4,6 +4,13 @@ import SQLite
 /// What can go wrong with the queue's database, said so an operator knows what to do.
 public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case databaseMissing(path: String)
+    case isDirectory(path: String)
+    case parentDirectoryMissing(path: String, directory: String)
+    case cannotAccess(path: String, reason: String)
+    /// A database with other tables and no cancelq schema: probably not the queue.
+    case foreignDatabase(path: String, tables: [String])
+    /// Triggers, constraints or indexes differ from what the migrations made.
+    case schemaDamaged(path: String, problems: [String])
     case invalidOrderNumber(FieldError)
     case invalidPaidAt(Double)
     case migrationChanged(version: Int, name: String)
@@ -23,6 +30,19 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .databaseMissing(let path):
             return "no database at \(path); create it with `cancelq migrate --db \(path)` (or start `cancelq run`)"
+        case .isDirectory(let path):
+            return "\(path) is a directory; --db takes the database file, e.g. \(path.hasSuffix("/") ? path : path + "/")queue.db"
+        case .parentDirectoryMissing(let path, let directory):
+            return "cannot use \(path): the directory \(directory) does not exist"
+        case .cannotAccess(let path, let reason):
+            return "cannot use \(path): \(reason); check the path and that this user may read and write it"
+        case .foreignDatabase(let path, let tables):
+            let shown = tables.prefix(5).joined(separator: ", ") + (tables.count > 5 ? ", …" : "")
+            return "\(path) already holds \(tables.count) other table(s) (\(shown)) and no cancelq schema: is --db the right file? "
+                + "To add cancelq's tables to it on purpose: cancelq migrate --db \(path) --alongside-other-tables"
+        case .schemaDamaged(let path, let problems):
+            return "the schema of \(path) is not what cancelq made: \(problems.joined(separator: "; ")). "
+                + "`cancelq migrate --db \(path)` restores triggers and indexes; a changed table needs the backup"
         case .invalidOrderNumber(let error):
             return "invalid order number: \(error)"
         case .invalidPaidAt(let value):

@@ -23,8 +23,7 @@ struct RequeueCommand: ParsableCommand {
 
     func run() throws {
         let path = try database.resolved()
-        _ = try CancelStore.openReadOnly(path: path)  // refuses a missing database...
-        let writer = try CancelStore.open(path: path)  // ...before this one could create it
+        let writer = try CancelStore.open(path: path)  // refuses a missing database
         let results = allFailed ? try writer.requeueAllFailed() : try writer.requeue(orderNumbers: orderNumbers)
         var refused = 0
         for result in results {

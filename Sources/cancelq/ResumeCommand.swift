@@ -10,7 +10,6 @@ struct ResumeCommand: ParsableCommand {
 
     func run() throws {
         let path = try database.resolved()
-        _ = try CancelStore.openReadOnly(path: path)
         let previous = try CancelStore.open(path: path).resumeSending()
         switch previous {
         case .open:

@@ -11,7 +11,7 @@ struct StatusTextTests {
         StatusReport(
             generatedAt: now, database: "/var/lib/cancelq/queue.db",
             counts: ["pending": 1, "waiting-delay": 2, "sent": 0, "succeeded": 1234, "failed": failures.count,
-                     "retrying": 1, "maintenance-paused": 0],
+                     "retrying": 1, "maintenance-paused": 0, "withdrawn": 0],
             total: 1238 + failures.count, unfinished: 4,
             oldestUnfinished: .init(orderNumber: "OLD-1", state: "retrying", createdAt: now - 7800, ageSeconds: 7800),
             nextDue: .init(orderNumber: "NEXT-1", state: "waiting-delay", dueAt: now + 12, inSeconds: 12), overdueSeconds: 0,
@@ -27,7 +27,7 @@ struct StatusTextTests {
     func table() {
         let text = StatusText(colour: false).render(Self.report())
         #expect(text.contains("Sending   open"))
-        #expect(text.contains("pending 1 · waiting-delay 2 · sent 0 · retrying 1 · maintenance-paused 0 · succeeded 1,234 · failed 0  (total 1,238)"))
+        #expect(text.contains("pending 1 · waiting-delay 2 · sent 0 · retrying 1 · maintenance-paused 0 · succeeded 1,234 · failed 0 · withdrawn 0  (total 1,238)"))
         #expect(text.contains("Oldest    OLD-1 (retrying), queued 2 h 10 min ago"))
         #expect(text.contains("Next due  NEXT-1 (waiting-delay) in 12 s"))
         #expect(text.contains("Today     1,200 succeeded · 0 failed"))

@@ -31,7 +31,7 @@ struct WakeupTests {
     @Test("another connection's commit wakes the watcher; unrelated files do not")
     func changeWatcher() async throws {
         try await withTemporaryDirectory { dir in
-            let store = try CancelStore.open(path: dir + "/q.db")
+            let store = try CancelStore.open(path: dir + "/q.db", create: true)
             let changes = Mutex(0)
             let watcher = try #require(ChangeWatcher.start(databasePath: dir + "/q.db") { changes.withLock { $0 += 1 } })
             defer { watcher.stop() }

@@ -10,11 +10,11 @@ struct EnqueueTests {
     @Test("the same order again returns the existing job and its state instead of an error")
     func idempotent() async throws {
         try await withTemporaryDirectory { dir in
-            let store = try CancelStore.open(path: dir + "/q.db", now: 100)
-            let first = try store.enqueue(orderNumber: "ORDER-1", paidAt: 50, now: 100)
+            let store = try CancelStore.open(path: dir + "/q.db", create: true, now: 100)
+            let first = try store.enqueue(orderNumber: "ORDER-1", paidAt: 50)
             #expect(first.created)
             try store.connection.run("UPDATE cancellations SET state = 'succeeded', outcome = 'cancelled'")
-            let again = try store.enqueue(orderNumber: "ORDER-1", paidAt: 99, now: 200)
+            let again = try store.enqueue(orderNumber: "ORDER-1", paidAt: 99)
             #expect(!again.created)
             #expect(again.record.id == first.record.id)
             #expect(again.record.state == .succeeded)
@@ -25,7 +25,7 @@ struct EnqueueTests {
     @Test("a malformed order number is refused before it reaches the database", arguments: ["", "a b", "ｚｅｎｋａｋｕ"])
     func validation(_ order: String) async throws {
         try await withTemporaryDirectory { dir in
-            let store = try CancelStore.open(path: dir + "/q.db")
+            let store = try CancelStore.open(path: dir + "/q.db", create: true)
             let error = #expect(throws: StoreError.self) { try store.enqueue(orderNumber: order, paidAt: nil) }
             guard case .invalidOrderNumber = error else {
                 Issue.record("expected invalidOrderNumber, got \(String(describing: error))")
@@ -38,7 +38,7 @@ struct EnqueueTests {
     @Test("a negative or infinite paid-at is refused")
     func paidAtValidation() async throws {
         try await withTemporaryDirectory { dir in
-            let store = try CancelStore.open(path: dir + "/q.db")
+            let store = try CancelStore.open(path: dir + "/q.db", create: true)
             #expect(throws: StoreError.invalidPaidAt(-1)) { try store.enqueue(orderNumber: "A", paidAt: -1) }
             #expect(throws: StoreError.self) { try store.enqueue(orderNumber: "A", paidAt: .infinity) }
         }
@@ -47,7 +47,7 @@ struct EnqueueTests {
     @Test("the store's connection is WAL, synchronous=FULL, with a bounded WAL file")
     func durabilitySettings() async throws {
         try await withTemporaryDirectory { dir in
-            let store = try CancelStore.open(path: dir + "/q.db")
+            let store = try CancelStore.open(path: dir + "/q.db", create: true)
             #expect(try store.connection.queryOne("PRAGMA journal_mode") { $0.string(0) } == "wal")
             #expect(try store.connection.queryOne("PRAGMA synchronous") { $0.int(0) } == 2)
             #expect(try store.connection.queryOne("PRAGMA journal_size_limit") { $0.int(0) } == 64 << 20)

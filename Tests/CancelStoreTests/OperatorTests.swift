@@ -11,15 +11,21 @@ struct OperatorTests {
     let now = 1_800_000_000.0
 
     func seeded(_ dir: String) throws -> CancelStore {
-        let store = try CancelStore.open(path: dir + "/q.db", now: now - 1000)
+        let store = try CancelStore.open(path: dir + "/q.db", create: true, now: now - 1000)
         let db = store.connection
+        // Applications insert order numbers only; the daemon's columns are set as it would.
+        try db.run("INSERT INTO cancellations(order_number) VALUES ('OK-1'), ('FAIL-1'), ('WAIT-1'), ('LATE-1')")
         try db.run(
             """
-            INSERT INTO cancellations(order_number, state, outcome, last_status, last_code, attempt_count, request_count, due_at, created_at, updated_at) VALUES
-            ('OK-1', 'succeeded', 'cancelled', 'success', '000', 0, 1, NULL, ?1 - 500, ?1 - 10),
-            ('FAIL-1', 'failed', 'gave-up', 'failure', '02189999', 10, 10, NULL, ?1 - 900, ?1 - 20),
-            ('WAIT-1', 'waiting-delay', NULL, NULL, NULL, 0, 0, ?1 + 12, ?1 - 800, ?1 - 800),
-            ('LATE-1', 'retrying', NULL, 'failure', '02189999', 1, 1, ?1 - 600, ?1 - 700, ?1 - 700)
+            UPDATE cancellations SET state = v.column2, outcome = v.column3, last_status = v.column4, last_code = v.column5,
+                attempt_count = v.column6, request_count = v.column7, due_at = v.column8, created_at = v.column9,
+                updated_at = v.column10
+            FROM (VALUES
+                ('OK-1', 'succeeded', 'cancelled', 'success', '000', 0, 1, NULL, ?1 - 500, ?1 - 10),
+                ('FAIL-1', 'failed', 'gave-up', 'failure', '02189999', 10, 10, NULL, ?1 - 900, ?1 - 20),
+                ('WAIT-1', 'waiting-delay', NULL, NULL, NULL, 0, 0, ?1 + 12, ?1 - 800, ?1 - 800),
+                ('LATE-1', 'retrying', NULL, 'failure', '02189999', 1, 1, ?1 - 600, ?1 - 700, ?1 - 700)) AS v
+            WHERE order_number = v.column1
             """, now)
         return store
     }
@@ -29,7 +35,7 @@ struct OperatorTests {
         try await withTemporaryDirectory { dir in
             let report = try seeded(dir).statusReport(now: now, startOfDay: now - 100)
             #expect(report.counts == ["pending": 0, "waiting-delay": 1, "sent": 0, "succeeded": 1, "failed": 1, "retrying": 1,
-                                      "maintenance-paused": 0])
+                                      "maintenance-paused": 0, "withdrawn": 0])
             #expect(report.total == 4 && report.unfinished == 2)
             #expect(report.oldestUnfinished?.orderNumber == "WAIT-1")
             #expect(report.nextDue?.orderNumber == "LATE-1")
@@ -46,7 +52,7 @@ struct OperatorTests {
     @Test("halted, and paused longer than the threshold, need attention; a short pause does not")
     func gateHealth() async throws {
         try await withTemporaryDirectory { dir in
-            let store = try CancelStore.open(path: dir + "/q.db", now: now)
+            let store = try CancelStore.open(path: dir + "/q.db", create: true, now: now)
             try store.saveGate(.halted(.credentialsRejected(code: "02130210"), since: now - 5), now: now)
             let halted = try store.statusReport(now: now, startOfDay: now)
             #expect(halted.sending.mode == "halted" && halted.sending.code == "02130210")
@@ -79,10 +85,10 @@ struct OperatorTests {
     @Test("resume lifts a halt or a pause, makes paused jobs due now, and records it")
     func resume() async throws {
         try await withTemporaryDirectory { dir in
-            let store = try CancelStore.open(path: dir + "/q.db", now: now)
+            let store = try CancelStore.open(path: dir + "/q.db", create: true, now: now)
             #expect(try store.resumeSending(now: now) == .open)
-            try store.connection.run(
-                "INSERT INTO cancellations(order_number, state, due_at) VALUES ('P-1', 'maintenance-paused', ?)", now + 300)
+            try store.connection.run("INSERT INTO cancellations(order_number) VALUES ('P-1')")
+            try store.connection.run("UPDATE cancellations SET state = 'maintenance-paused', due_at = ? WHERE order_number = 'P-1'", now + 300)
             try store.saveGate(.paused(until: now + 300, streak: 1, since: now), now: now)
             #expect(try store.resumeSending(now: now + 1) == .paused(until: now + 300, streak: 1, since: now))
             #expect(try store.loadGate() == .open)

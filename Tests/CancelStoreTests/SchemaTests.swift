@@ -70,7 +70,57 @@ struct SchemaTests {
             let state = #expect(throws: SQLiteError.self) {
                 try db.run("INSERT INTO cancellations(order_number, state) VALUES ('D', 'done')")
             }
-            #expect(state?.description.contains("state_must_be_one_of_the_seven_states") == true)
+            #expect(state?.description.contains("insert_sets_only_order_number_and_paid_at") == true)
+        }
+    }
+
+    @Test(
+        "an insert that sets anything but order_number and paid_at is refused, naming the rule",
+        arguments: [
+            "state = 'waiting-delay'", "state = 'succeeded'", "attempt_count = 3", "request_count = 1", "due_at = 0",
+            "outcome = 'cancelled'", "last_status = 'success'", "last_code = '000'", "last_error = 'x'",
+            "interruptions = 2", "created_at = 1", "updated_at = 1e10",
+        ])
+    func insertSetsOnlyTheApplicationsColumns(_ assignment: String) async throws {
+        try await withTemporaryDirectory { dir in
+            let db = try migrated(dir)
+            let parts = assignment.components(separatedBy: " = ")
+            let error = #expect(throws: SQLiteError.self) {
+                try db.execute("INSERT INTO cancellations(order_number, \(parts[0])) VALUES ('SNEAKY-1', \(parts[1]))")
+            }
+            #expect(error?.description.contains("insert_sets_only_order_number_and_paid_at") == true, "\(String(describing: error))")
+            #expect(try db.queryOne("SELECT count(*) FROM cancellations") { $0.int(0) } == 0)
+        }
+    }
+
+    @Test("paid_at in milliseconds, infinite or more than 5 minutes ahead is refused; NaN arrives as NULL")
+    func paidAtRules() async throws {
+        try await withTemporaryDirectory { dir in
+            let db = try migrated(dir)
+            let now = Date().timeIntervalSince1970
+            for (order, paidAt) in [("MS-1", now * 1000), ("FUTURE-1", now + 600), ("INF-1", Double.infinity)] {
+                let error = #expect(throws: SQLiteError.self) {
+                    try db.run("INSERT INTO cancellations(order_number, paid_at) VALUES (?, ?)", order, paidAt)
+                }
+                #expect(error?.description.contains("paid_at_must_not_be_in_the_future") == true, "\(order): \(String(describing: error))")
+                #expect(error?.description.contains("milliseconds by mistake?") == true)
+            }
+            #expect(throws: SQLiteError.self) { try db.run("INSERT INTO cancellations(order_number, paid_at) VALUES ('NEG-1', ?)", -Double.infinity) }
+            try db.run("INSERT INTO cancellations(order_number, paid_at) VALUES ('SOON-1', ?)", now + 60)  // clocks differ a little
+            // SQLite stores a NaN as NULL: the delay then counts from the insert, which is never early.
+            try db.run("INSERT INTO cancellations(order_number, paid_at) VALUES ('NAN-1', ?)", Double.nan)
+            #expect(try db.queryOne("SELECT paid_at IS NULL FROM cancellations WHERE order_number = 'NAN-1'") { $0.int(0) } == 1)
+        }
+    }
+
+    @Test("an order number never changes once queued, so the audit trail names the order each attempt was for")
+    func orderNumberImmutable() async throws {
+        try await withTemporaryDirectory { dir in
+            let db = try migrated(dir)
+            try db.run("INSERT INTO cancellations(order_number) VALUES ('RIGHT-1')")
+            let error = #expect(throws: SQLiteError.self) { try db.run("UPDATE cancellations SET order_number = 'OTHER-1'") }
+            #expect(error?.description.contains("order_number never changes") == true)
+            try db.run("UPDATE cancellations SET order_number = 'RIGHT-1', paid_at = 5")  // unchanged: allowed
         }
     }
 
@@ -101,7 +151,7 @@ struct SchemaTests {
             try db.run("INSERT INTO cancellation_attempts(cancellation_id, attempt, started_at) VALUES (1, 1, 10)")
             let error = #expect(throws: SQLiteError.self) { try db.run("DELETE FROM cancellations WHERE id = 1") }
             #expect(error?.description.contains("cannot be deleted") == true)
-            // A job never attempted may still be withdrawn by its application.
+            // A job never attempted may still be deleted by its application.
             #expect(try db.run("DELETE FROM cancellations WHERE id = 2") == 1)
         }
     }
