@@ -51,12 +51,12 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
-        // mallopt, which Swift's Glibc module does not expose (see HeapTuning.swift).
-        .target(name: "CHeapTuning"),
+        // mallopt and prctl, which Swift cannot call (see HeapTuning.swift).
+        .target(name: "CProcess"),
         .target(
             name: "CancelDaemon",
             dependencies: [
-                "CancelCore", "ZeusAPI", "CancelStore", "CHeapTuning",
+                "CancelCore", "ZeusAPI", "CancelStore", "CProcess",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

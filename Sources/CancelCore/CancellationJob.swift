@@ -12,11 +12,21 @@ public struct CancellationJob: Hashable, Sendable {
     public private(set) var attemptCount: Int
     public private(set) var dueAt: Double?
     public private(set) var outcome: Outcome?
+    /// Abnormal stops (crash, SIGKILL) this job was in flight at, in a row.
+    public private(set) var interruptions: Int
+    /// What the gateway already confirmed for this job, by its audit trail (`cancelled` or
+    /// `already-cancelled`): such a job is never sent again, even if its row was edited back.
+    public let confirmed: Outcome?
+
+    /// A job in flight at this many abnormal stops in a row is quarantined instead of resent.
+    public static let quarantineAfterInterruptions = 3
 
     public init(
         orderNumber: String, paidAt: Double?, enqueuedAt: Double, state: State = .pending,
-        attemptCount: Int = 0, dueAt: Double? = nil, outcome: Outcome? = nil
+        attemptCount: Int = 0, dueAt: Double? = nil, outcome: Outcome? = nil, interruptions: Int = 0,
+        confirmed: Outcome? = nil
     ) {
+        self.confirmed = confirmed
         self.orderNumber = orderNumber
         self.paidAt = paidAt
         self.enqueuedAt = enqueuedAt
@@ -24,7 +34,12 @@ public struct CancellationJob: Hashable, Sendable {
         self.attemptCount = attemptCount
         self.dueAt = dueAt
         self.outcome = outcome
+        self.interruptions = interruptions
     }
+
+    /// The earliest time a request may leave: the payment (or the enqueue) plus the delay ZEUS
+    /// asks for. Checked at every send, whatever the stored due time says.
+    public func earliestSend(_ policy: RetryPolicy) -> Double { paymentTime + policy.delayAfterPayment }
 
     /// The time the delay and the deadline count from.
     public var paymentTime: Double { paidAt ?? enqueuedAt }
@@ -40,10 +55,18 @@ public struct CancellationJob: Hashable, Sendable {
             return discover(policy: policy, now: now)
 
         case (.waitingDelay, .due), (.retrying, .due), (.maintenancePaused, .due):
-            if let dueAt, now < dueAt {
-                throw impossible(event, "not due before \(dueAt)")
+            // Checked again at the last moment: a row edited after discovery (its due time set to
+            // the past, say) is never sent early.
+            if let confirmed {
+                // The audit trail holds the gateway's confirmation: another request would be a
+                // second cancellation of the same order.
+                return finish(.succeeded, confirmed, now: now)
             }
-            // Checked again at the last moment: a row edited after discovery is never sent.
+            let notBefore = max(dueAt ?? -Double.infinity, earliestSend(policy))
+            if now < notBefore {
+                dueAt = notBefore
+                return [.schedule(at: notBefore)]
+            }
             guard (try? OrderNumber(validating: orderNumber)) != nil else {
                 return finish(.failed, .rejectedOrderNumber, now: now)
             }
@@ -55,14 +78,25 @@ public struct CancellationJob: Hashable, Sendable {
             return [.send]
 
         case (.sent, .answered(let gatewayAnswer)):
+            interruptions = 0
             return answer(gatewayAnswer, gate: &gate, policy: policy, now: now, random: &random)
 
-        case (.sent, .transportFailed), (.sent, .recoveredAfterCrash):
+        case (.sent, .transportFailed):
+            interruptions = 0
+            return countFailure(giveUpAs: .gaveUp, policy: policy, now: now, random: &random)
+
+        case (.sent, .recoveredAfterCrash):
+            interruptions = Self.saturatingIncrement(interruptions)
+            if interruptions >= Self.quarantineAfterInterruptions {
+                // Whatever stopped the daemon with this job in flight may stop it again.
+                return finish(.failed, .quarantined, now: now)
+            }
             return countFailure(giveUpAs: .gaveUp, policy: policy, now: now, random: &random)
 
         case (.failed, .operatorRequeue):
             state = .pending
             attemptCount = 0
+            interruptions = 0
             dueAt = nil
             outcome = nil
             return []
@@ -81,7 +115,7 @@ public struct CancellationJob: Hashable, Sendable {
             return finish(.failed, .pastDeadline, now: now)
         }
         state = .waitingDelay
-        let due = paymentTime + policy.delayAfterPayment
+        let due = earliestSend(policy)
         dueAt = due
         return [.schedule(at: due)]
     }
@@ -127,7 +161,7 @@ public struct CancellationJob: Hashable, Sendable {
         giveUpAs finalOutcome: Outcome, policy: RetryPolicy, now: Double,
         random: inout some RandomNumberGenerator
     ) -> [JobAction] {
-        attemptCount += 1
+        attemptCount = Self.saturatingIncrement(attemptCount)
         guard attemptCount < policy.maxAttempts else {
             return finish(.failed, finalOutcome, now: now)
         }
@@ -144,6 +178,9 @@ public struct CancellationJob: Hashable, Sendable {
         dueAt = nil
         return [.finish(outcome)]
     }
+
+    /// Counts come from a database any writer can edit: one at `Int.max` must not trap the daemon.
+    static func saturatingIncrement(_ value: Int) -> Int { value == .max ? .max : max(0, value) + 1 }
 
     private func impossible(_ event: JobEvent, _ reason: String) -> ImpossibleEvent {
         ImpossibleEvent(state: state, event: event, reason: reason)

@@ -54,8 +54,9 @@ public enum SendingGate: Hashable, Sendable {
             return until
         case .paused(let until, let streak, let since):
             guard now >= until else { return until }
-            let next = now + policy.maintenancePause(streak: streak + 1)
-            self = .paused(until: next, streak: streak + 1, since: since)
+            let nextStreak = streak == .max ? streak : streak + 1
+            let next = now + policy.maintenancePause(streak: nextStreak)
+            self = .paused(until: next, streak: nextStreak, since: since)
             return next
         case .halted:
             // The halt needs an operator anyway; the job retries after a standard pause.

@@ -19,6 +19,7 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
     private let clock: @Sendable () -> Double
     private let inbox = Inbox<Completion>()
     private let log: TransitionLog
+    private let lock: DatabaseLock?
 
     /// Without inotify: how often to look for rows committed by other processes. Jobs with a known
     /// due time are woken for exactly; this bounds only how late an insert already due is noticed.
@@ -43,10 +44,14 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
         var failed = 0
     }
 
+    /// `lock` is the daemon's lock on the database file: the watcher and the files guard follow the
+    /// file it resolved.
     public init(
         configuration: DaemonConfiguration, store: CancelStore, transport: any Transport, logger: Logger,
-        notifier: SystemdNotifier? = SystemdNotifier(), clock: @escaping @Sendable () -> Double = CancelStore.currentTime
+        lock: DatabaseLock? = nil, notifier: SystemdNotifier? = SystemdNotifier(),
+        clock: @escaping @Sendable () -> Double = CancelStore.currentTime
     ) {
+        self.lock = lock
         self.configuration = configuration
         self.store = store
         self.transport = transport
@@ -58,17 +63,24 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
 
     public func run() async throws {
         defer { notifier?.notify("STOPPING=1") }
-        let watcher = ChangeWatcher.start(databasePath: configuration.databasePath) { [inbox] in inbox.nudge() }
+        let watchedPath = lock?.realPath ?? configuration.databasePath
+        let watcher = ChangeWatcher.start(databasePath: watchedPath) { [inbox] in inbox.nudge() }
         defer { watcher?.stop() }
         if watcher == nil {
-            logger.notice("no inotify for \(configuration.databasePath): checking for new rows every \(Self.changeCheckInterval) s")
+            logger.notice("no inotify for \(watchedPath): checking for new rows every \(Self.changeCheckInterval) s")
         }
         let changeCheckInterval = watcher == nil ? Self.changeCheckInterval : configuration.pollInterval
         do {
             try await withGracefulShutdownHandler {
                 try await withThrowingDiscardingTaskGroup { group in
                     var loop = try Loop(daemon: self, changeCheckInterval: changeCheckInterval)
-                    try await loop.run(group: &group)
+                    do {
+                        try await loop.run(group: &group)
+                    } catch {
+                        // SQLite may notice a replaced -wal first (an I/O error): say what happened.
+                        if let problem = loop.filesGuard?.check() { throw DaemonStop.databaseFilesChanged(problem) }
+                        throw error
+                    }
                 }
             } onGracefulShutdown: { [inbox] in
                 inbox.requestStop()
@@ -99,6 +111,8 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
         var lastStatus = ""
         var lastStatusAt = -Double.infinity
         var lastStatusGate: SendingGate?
+        var filesGuard: DatabaseFilesGuard?
+        var announcedStop = false
 
         var store: CancelStore { daemon.store }
         var configuration: DaemonConfiguration { daemon.configuration }
@@ -111,6 +125,7 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
             self.changeCheckInterval = changeCheckInterval
             gate = try daemon.store.loadGate()
             lastDataVersion = try daemon.store.connection.dataVersion()
+            filesGuard = daemon.lock.map(DatabaseFilesGuard.init)
             try startUp()
         }
 
@@ -138,10 +153,15 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
                 let result = AttemptResult(error: "outcome unknown after restart", counted: job.attemptCount > before)
                 writes.append(
                     JobWrite(expectedState: .sent, record: updated, attempt: .complete(number: record.requestCount, at: now, result: result)))
-                logger.warning(
-                    "order \(job.orderNumber): attempt \(record.requestCount) was in flight when the previous run stopped; outcome unknown -> \(daemon.log.describe(job)) (a repeat answers 02180118 if it went through)")
+                if job.outcome == .quarantined {
+                    logger.error(
+                        "order \(job.orderNumber): in flight at \(job.interruptions) abnormal stops in a row; quarantined (failed) so it cannot stop the daemon again. Look at its timeline (cancelq status --order), then `cancelq requeue` it")
+                } else {
+                    logger.warning(
+                        "order \(job.orderNumber): attempt \(record.requestCount) was in flight when the previous run stopped; outcome unknown -> \(daemon.log.describe(job)) (a repeat answers 02180118 if it went through)")
+                }
             }
-            try store.apply(writes, now: now)
+            daemon.log.skipped(try store.apply(writes, now: now))
             daemon.notifier?.notify("READY=1\nSTATUS=started; recovered \(stuck.count) interrupted job(s)")
             logger.info(
                 "cancelq started: endpoint \(configuration.endpoint), concurrency \(configuration.concurrency), delay \(policy.delayAfterPayment) s, at most \(policy.maxAttempts) attempts")
@@ -153,7 +173,8 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
             var writes: [JobWrite] = []
             var answered: [(CancellationJob, Int, TransportOutcome, [JobAction])] = []
             var flights: [(Flight, PaymentReturnRequest)] = []
-            var endedAtDue: [CancellationJob] = []
+            /// Jobs that came due but were not sent: (as read, as decided).
+            var endedAtDue: [(CancellationJob, CancellationJob)] = []
         }
 
         mutating func run(group: inout ThrowingDiscardingTaskGroup<any Error>) async throws {
@@ -161,6 +182,11 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
             while true {
                 var now = daemon.clock()
                 let stopping = daemon.inbox.isStopping
+                if stopping && !announcedStop {
+                    announcedStop = true
+                    logger.notice(
+                        "stopping: no new request leaves; waiting for \(inFlight.count) request(s) in flight to be answered and recorded (at most \(DurationText.describe(configuration.requestTimeout)))")
+                }
                 if !stopping {
                     if try noticeForeignCommit(now: now) || now >= nextFullScan {
                         // An operator's `resume` is a commit by another process: reread the gate
@@ -193,8 +219,18 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
                 }
                 // ONE transaction: answers, new states, and the claimed jobs' attempt rows. Only
                 // after it commits does any claimed request leave.
-                try await commitHoldingOn(batch.writes, gate: gate == gateBefore ? nil : gate, now: now)
-                if !batch.writes.isEmpty { try markOwnCommitSeen() }
+                let skipped = try await commitHoldingOn(batch.writes, gate: gate == gateBefore ? nil : gate, now: now)
+                if !batch.writes.isEmpty {
+                    try markOwnCommitSeen()
+                    // Before any claimed request leaves: a commit into a deleted WAL went nowhere.
+                    if let problem = filesGuard?.check() { throw DaemonStop.databaseFilesChanged(problem) }
+                }
+                if !skipped.isEmpty {
+                    daemon.log.skipped(skipped)
+                    // A claim whose job moved under us did not commit: its request never leaves.
+                    let unclaimed = Set(skipped.map(\.id))
+                    batch.flights.removeAll { unclaimed.contains($0.0.record.id) && inFlight.removeValue(forKey: $0.0.record.id) != nil }
+                }
                 launch(batch, group: &group)
                 if gate != gateBefore { announce(gate, previous: gateBefore) }
 
@@ -227,7 +263,11 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
         /// SQLite's `data_version` only when the WAL changed.
         mutating func noticeForeignCommit(now: Double) throws -> Bool {
             let wal = store.walSignature()
-            guard wal != lastWAL else { return false }
+            guard wal != lastWAL else {
+                // Seen already (by our own commit, say): nothing left to confirm.
+                unconfirmedWALChangeSince = nil
+                return false
+            }
             let version = try store.connection.dataVersion()
             if version != lastDataVersion {
                 lastDataVersion = version
@@ -249,6 +289,8 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
         /// that landed just before ours (data_version counts only other connections' commits).
         mutating func markOwnCommitSeen() throws {
             lastWAL = store.walSignature()
+            // Left set, the 10 ms re-check would run forever after a backlog (~94 wake-ups a second).
+            unconfirmedWALChangeSince = nil
             let version = try store.connection.dataVersion()
             if version != lastDataVersion {
                 lastDataVersion = version
@@ -266,15 +308,17 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
 
         /// Commits a turn's batch, waiting out another writer that holds the lock past the busy
         /// timeout: the batch holds answers that exist nowhere else, so it is never dropped.
-        func commitHoldingOn(_ writes: [JobWrite], gate: SendingGate?, now: Double) async throws {
+        func commitHoldingOn(_ writes: [JobWrite], gate: SendingGate?, now: Double) async throws -> [CancelStore.SkippedWrite] {
             var waited = 0.0
             while true {
                 do throws(StoreError) {
-                    try store.apply(writes, gate: gate, now: now)
+                    let skipped = try store.apply(writes, gate: gate, now: now)
                     if waited > 0 { logger.notice("the database is writable again after \(DurationText.describe(waited)); answers recorded") }
-                    return
+                    return skipped
                 } catch {
                     guard error.isLocked else { throw error }
+                    // Waiting is the loop working as intended: systemd must not restart it.
+                    if let notifier = daemon.notifier, notifier.watchdogInterval != nil { notifier.notify("WATCHDOG=1") }
                     logger.warning(
                         "another process has held the database's write lock for over \(DurationText.describe(configuration.busyTimeout + waited)); keeping \(writes.count) change(s) in memory and retrying. Find the long transaction (an application holding BEGIN open)")
                     try await Task.sleep(nanoseconds: 1_000_000_000)
@@ -289,7 +333,9 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
                 let pending = try store.pendingJobs(limit: configuration.batchLimit)
                 if pending.isEmpty { return }
                 var writes: [JobWrite] = []
-                for record in pending {
+                // A row set back to pending by another process while its request is in flight
+                // waits for that answer: the same order is never in flight twice.
+                for record in pending where inFlight[record.id] == nil {
                     var job = record.job
                     _ = try job.handle(.discovered, gate: &gate, policy: policy, now: now, random: &random)
                     var updated = record
@@ -298,7 +344,8 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
                     writes.append(JobWrite(expectedState: .pending, record: updated))
                     daemon.log.discovered(job, id: record.id)
                 }
-                try store.apply(writes, now: now)
+                if writes.isEmpty { return }
+                daemon.log.skipped(try store.apply(writes, now: now))
                 if pending.count < configuration.batchLimit { return }
             }
         }
@@ -317,15 +364,17 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
             guard limit > 0 else { return false }
             let due = try store.dueJobs(now: now, limit: limit)
             guard !due.isEmpty else { return false }
-            for record in due {
+            // Never a second request for a job already in flight, whatever its row says now.
+            for record in due where inFlight[record.id] == nil {
                 var job = record.job
                 let actions = try job.handle(.due, gate: &gate, policy: policy, now: now, random: &random)
                 var updated = record
                 updated.job = job
                 guard actions == [.send] else {
                     if job.state == .failed { tally.failed += 1 }
+                    if job.state == .succeeded { tally.succeeded += 1 }
                     batch.writes.append(JobWrite(expectedState: record.state, record: updated))
-                    batch.endedAtDue.append(job)
+                    batch.endedAtDue.append((record.job, job))
                     continue
                 }
                 let request = try PaymentReturnRequest(
@@ -346,8 +395,8 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
             for (job, attempt, outcome, actions) in batch.answered {
                 daemon.log.answered(job, attempt: attempt, outcome: outcome, actions: actions)
             }
-            for job in batch.endedAtDue {
-                daemon.log.endedAtDue(job)
+            for (before, job) in batch.endedAtDue {
+                daemon.log.notSentAtDue(before: before, after: job)
             }
             for (flight, request) in batch.flights {
                 tally.sent += 1
@@ -367,6 +416,7 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
         mutating func record(_ completions: [Completion], into batch: inout Batch) throws {
             for completion in completions {
                 guard let flight = inFlight.removeValue(forKey: completion.jobID) else { continue }
+                DebugCrash.ifRequested(answering: flight.record.orderNumber)
                 var job = flight.record.job
                 var result: AttemptResult
                 let event: JobEvent
@@ -429,6 +479,19 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
                 notifier.notify("STATUS=\(status)")
                 lastStatus = status
             }
+        }
+    }
+}
+
+/// Why the daemon stops on its own, with a non-zero exit.
+enum DaemonStop: Error, CustomStringConvertible {
+    case databaseFilesChanged(String)
+
+    var description: String {
+        switch self {
+        case .databaseFilesChanged(let what):
+            "\(what) while the daemon was running; stopping before any further request leaves. "
+                + "Commits since then may be lost: restore the database files, then restart (jobs left in sent are resent safely)"
         }
     }
 }

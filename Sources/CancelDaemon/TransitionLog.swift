@@ -1,6 +1,8 @@
 import CancelCore
 import Foundation
+import CancelStore
 import Logging
+import ZeusAPI
 
 /// One readable journal line per transition: order, attempt, what happened, where it goes next.
 struct TransitionLog {
@@ -34,12 +36,32 @@ struct TransitionLog {
         logger.log(level: level, "\(message)")
     }
 
-    /// A job that ended when it came due, without a request (the order number or the deadline).
-    func endedAtDue(_ job: CancellationJob) {
-        let why = job.outcome == .pastDeadline
-            ? "the payment is now older than the 240 days ZEUS allows a cancellation for"
-            : "the order number no longer passes ZEUS's field rules"
-        logger.error("order \(job.orderNumber): not sent: \(why) -> \(describe(job))")
+    /// A job that came due but was not sent: it ended (order number, deadline, a confirmation
+    /// already in its audit trail) or its row promised a due time earlier than the delay allows.
+    func notSentAtDue(before: CancellationJob, after job: CancellationJob) {
+        switch job.state {
+        case .succeeded:
+            logger.warning(
+                "order \(job.orderNumber): not sent: its audit trail already holds the gateway's confirmation (\(job.outcome?.rawValue ?? "-")), but its row was set back to \(before.state.rawValue) by another process -> \(describe(job))")
+        case .failed:
+            let why = job.outcome == .pastDeadline
+                ? "the payment is now older than the 240 days ZEUS allows a cancellation for"
+                : "the order number no longer passes ZEUS's field rules"
+            logger.error("order \(job.orderNumber): not sent: \(why) -> \(describe(job))")
+        default:
+            logger.warning(
+                "order \(job.orderNumber): its row said due at \(before.dueAt.map(Self.time) ?? "-"), earlier than the payment time + the delay allows (changed by another process?); not sent before \(job.dueAt.map(Self.time) ?? "-")")
+        }
+    }
+
+    /// Writes the daemon skipped because another process had changed the job meanwhile.
+    func skipped(_ writes: [CancelStore.SkippedWrite]) {
+        for write in writes {
+            let now = write.found.map { "is now \(LogText.escaped($0, limit: 40))" } ?? "was deleted"
+            let answer = write.attempt.map { "; its answer: \($0)" } ?? ""
+            logger.error(
+                "order \(write.orderNumber) (job \(write.id)): changed behind the daemon's back: expected \(write.expected.rawValue), the row \(now). Left as the other writer set it\(answer). Only cancelq should change job states")
+        }
     }
 
     func sent(_ job: CancellationJob, attempt: Int, probe: Bool) {
@@ -52,15 +74,15 @@ struct TransitionLog {
         switch outcome {
         case .answered(_, let response):
             let meaning = CodeTable.meaning(of: response.code).map { " (\($0))" } ?? ""
-            what = "\(response.status)/\(response.code)\(meaning)"
+            what = "\(LogText.escaped(response.status, limit: 40))/\(LogText.escaped(response.code, limit: 40))\(meaning)"
         case .failed(let failure, _):
-            what = "no answer: \(failure)"
+            what = "no answer: \(LogText.escaped(failure.description))"
             level = .warning
         }
         for action in actions {
             if case .reportRequestRejected(let code) = action {
                 logger.error(
-                    "order \(job.orderNumber): the gateway rejected our request itself (\(code): \(CodeTable.meaning(of: code) ?? "?")); this is a bug or a proxy altering requests: report it with this line")
+                    "order \(job.orderNumber): the gateway rejected our request itself (\(LogText.escaped(code, limit: 40)): \(CodeTable.meaning(of: code) ?? "?")); this is a bug or a proxy altering requests: report it with this line")
             }
         }
         if job.state == .failed { level = .error }

@@ -81,6 +81,10 @@ extension CancelStore {
                     "the earliest due job is \(DurationText.describe(overdue)) late (threshold \(DurationText.describe(thresholds.maximumOverdue))): is cancelq run up?")
             }
         }
+        // A dropped audit trigger or insert guard is not a healthy queue, however it runs.
+        for problem in try SchemaCheck.problems(connection) {
+            reasons.append("schema: \(problem.description)")
+        }
         let recentFailed = try countSince(.failed, now - thresholds.failureWindow)
         if recentFailed > 0 {
             reasons.append("\(recentFailed) job(s) failed in the last \(DurationText.describe(thresholds.failureWindow))")

@@ -18,8 +18,15 @@ public struct JobRecord: Hashable, Sendable {
 
     static let columns = """
         id, order_number, paid_at, state, attempt_count, request_count, due_at, outcome,
-        last_status, last_code, last_error, created_at, updated_at
+        last_status, last_code, last_error, created_at, updated_at, interruptions,
+        (SELECT coalesce(max(attempt), 0) FROM cancellation_attempts WHERE cancellation_id = cancellations.id),
+        (SELECT max(CASE WHEN result_status = 'success' AND result_code = '000' THEN 2
+                         WHEN result_status = 'invalid' AND result_code = '02180118' THEN 1 ELSE 0 END)
+         FROM cancellation_attempts WHERE cancellation_id = cancellations.id)
         """
+
+    /// Counts beyond this are an edited row, not history: clamped so arithmetic cannot overflow.
+    static let countLimit = 1_000_000_000
 
     /// Reads a row selected with `columns`. An unknown state or outcome (a hand-edited row) is refused.
     init(row: Row) throws(StoreError) {
@@ -32,15 +39,21 @@ public struct JobRecord: Hashable, Sendable {
         }
         let outcome = row.optionalString(7).flatMap(Outcome.init(rawValue:))
         id = row.int64(0)
-        createdAt = row.double(11)
+        // A non-finite time (an edited row) reads as the epoch: due at once, and never early,
+        // because the state machine checks the delay from the payment time at every send.
+        func time(_ value: Double?) -> Double? { value.map { $0.isFinite ? $0 : 0 } }
+        func count(_ column: Int) -> Int { min(max(row.int(column), 0), Self.countLimit) }
+        createdAt = time(row.double(11)) ?? 0
         job = CancellationJob(
-            orderNumber: row.string(1), paidAt: row.optionalDouble(2), enqueuedAt: createdAt, state: state,
-            attemptCount: row.int(4), dueAt: row.optionalDouble(6), outcome: outcome)
-        requestCount = row.int(5)
+            orderNumber: row.string(1), paidAt: time(row.optionalDouble(2)), enqueuedAt: createdAt, state: state,
+            attemptCount: count(4), dueAt: time(row.optionalDouble(6)), outcome: outcome, interruptions: count(13),
+            confirmed: [2: .cancelled, 1: .alreadyCancelled][row.optionalInt(15) ?? 0])
+        // The audit trail wins over an edited request_count: the next attempt number is always free.
+        requestCount = max(count(5), count(14))
         lastStatus = row.optionalString(8)
         lastCode = row.optionalString(9)
         lastError = row.optionalString(10)
-        updatedAt = row.double(12)
+        updatedAt = time(row.double(12)) ?? 0
     }
 }
 

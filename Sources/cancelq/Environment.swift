@@ -22,21 +22,60 @@ func environment(_ name: String) -> String? {
 /// An option given on the command line, else its environment variable, else nil.
 func option(_ value: String?, env name: String) -> String? { value ?? environment(name) }
 
-/// A number from the command line or the environment; refuses garbage with the variable's name.
-func number(_ value: Double?, env name: String, default fallback: Double, flag: String) throws -> Double {
-    if let value { return value }
-    guard let text = environment(name) else { return fallback }
-    guard let parsed = Double(text), parsed.isFinite else {
-        throw CommandFailure("\(name)=\(text) is not a number of seconds (used for \(flag))")
+/// The range every duration and count option must fall in: "inf" and "nan" parse as numbers, and
+/// an absurd value (a timeout of 300 years) would start a daemon that never sends, or overflow.
+enum Limits {
+    static let day: ClosedRange<Double> = 0.001...86_400
+    static let delay: ClosedRange<Double> = 5...31_536_000
+    static let pollInterval: ClosedRange<Double> = 0.001...3600
+    static let attempts: ClosedRange<Int> = 1...1000
+    static let concurrency: ClosedRange<Int> = 1...1024
+    /// `status --check` thresholds: 0 up to ten years.
+    static let threshold: ClosedRange<Double> = 0...315_360_000
+}
+
+/// A number of seconds from the command line or the environment, within `range`; anything else is
+/// refused in one line naming the option (and the variable when it came from there).
+func number(
+    _ value: Double?, env name: String, default fallback: Double, flag: String, within range: ClosedRange<Double>
+) throws -> Double {
+    var source = flag
+    var parsed = fallback
+    if let value {
+        parsed = value
+    } else if let text = environment(name) {
+        guard let number = Double(text) else { throw CommandFailure("\(name)=\(text) is not a number of seconds (used for \(flag))") }
+        parsed = number
+        source = "\(name) (\(flag))"
+    }
+    try requireWithin(parsed, range, source: source)
+    return parsed
+}
+
+func requireWithin(_ value: Double, _ range: ClosedRange<Double>, source: String) throws {
+    guard value.isFinite, range.contains(value) else {
+        throw CommandFailure("\(source) must be a number of seconds from \(format(range.lowerBound)) to \(format(range.upperBound)) (got \(value))")
+    }
+}
+
+func integer(_ value: Int?, env name: String, default fallback: Int, flag: String, within range: ClosedRange<Int>) throws -> Int {
+    var source = flag
+    var parsed = fallback
+    if let value {
+        parsed = value
+    } else if let text = environment(name) {
+        guard let number = Int(text) else { throw CommandFailure("\(name)=\(text) is not a whole number (used for \(flag))") }
+        parsed = number
+        source = "\(name) (\(flag))"
+    }
+    guard range.contains(parsed) else {
+        throw CommandFailure("\(source) must be a whole number from \(range.lowerBound) to \(range.upperBound) (got \(parsed))")
     }
     return parsed
 }
 
-func integer(_ value: Int?, env name: String, default fallback: Int, flag: String) throws -> Int {
-    if let value { return value }
-    guard let text = environment(name) else { return fallback }
-    guard let parsed = Int(text) else { throw CommandFailure("\(name)=\(text) is not a whole number (used for \(flag))") }
-    return parsed
+private func format(_ value: Double) -> String {
+    value == value.rounded() ? String(Int(value)) : String(value)
 }
 
 /// `--db PATH`, or `CANCELQ_DB`.

@@ -48,7 +48,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Requests in flight at once (env: CANCELQ_CONCURRENCY). Default: 4.", valueName: "n"))
     var concurrency: Int?
 
-    @Option(name: .customLong("poll-interval"), help: ArgumentHelp("Longest time between full scans for new rows; commits are noticed within ~0.1 s anyway (env: CANCELQ_POLL_INTERVAL). Default: 1.", valueName: "s"))
+    @Option(name: .customLong("poll-interval"), help: ArgumentHelp("Longest time between full scans for new rows; inserts wake the daemon at once through inotify, or within 0.2 s without it (env: CANCELQ_POLL_INTERVAL). Default: 1.", valueName: "s"))
     var pollInterval: Double?
 
     @Flag(name: .customLong("exit-when-idle"), help: "Exit 0 once no job is left unfinished (env: CANCELQ_EXIT_WHEN_IDLE=1).")
@@ -69,14 +69,18 @@ struct RunCommand: AsyncParsableCommand {
         let logger = Logger(label: "cancelq")
         if let warning = configuration.keyWarning { logger.warning("\(warning)") }
 
+        if let refusal = CoreDumps.disable() { logger.warning("could not disable core dumps: \(refusal)") }
         HeapTuning.keepFreedMemoryUpTo()
         let lock = try DatabaseLock.acquire(database: path)
-        let store = try CancelStore.open(path: path, busyTimeout: configuration.daemon.busyTimeout)
+        let store = try CancelStore.open(path: lock.realPath, busyTimeout: configuration.daemon.busyTimeout)
+        // The audit trail's triggers and the insert guard are part of the contract: no start without them.
+        let problems = try store.schemaProblems()
+        guard problems.isEmpty else { throw StoreError.schemaDamaged(path: path, problems: problems.map(\.description)) }
         let transport = HTTPTransport(
             endpoint: configuration.daemon.endpoint, requestTimeout: configuration.daemon.requestTimeout,
             concurrency: configuration.daemon.concurrency)
         let daemon = CancellationDaemon(
-            configuration: configuration.daemon, store: store, transport: transport, logger: logger)
+            configuration: configuration.daemon, store: store, transport: transport, logger: logger, lock: lock)
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: daemon, successTerminationBehavior: .gracefullyShutdownGroup)],
@@ -104,12 +108,14 @@ struct RunCommand: AsyncParsableCommand {
         let loaded = try KeyFile.load(path: try keyFilePath())
         let policy: RetryPolicy
         do {
-            let pause = try number(maintenancePause, env: "CANCELQ_MAINTENANCE_PAUSE", default: 300, flag: "--maintenance-pause")
+            let pause = try number(
+                maintenancePause, env: "CANCELQ_MAINTENANCE_PAUSE", default: 300, flag: "--maintenance-pause", within: Limits.day)
             policy = try RetryPolicy(
-                delayAfterPayment: try number(delay, env: "CANCELQ_DELAY", default: 10, flag: "--delay"),
-                maxAttempts: try integer(maxAttempts, env: "CANCELQ_MAX_ATTEMPTS", default: 10, flag: "--max-attempts"),
-                backoffBase: try number(retryBase, env: "CANCELQ_RETRY_BASE", default: 30, flag: "--retry-base"),
-                backoffCap: try number(retryMax, env: "CANCELQ_RETRY_MAX", default: 1800, flag: "--retry-max"),
+                delayAfterPayment: try number(delay, env: "CANCELQ_DELAY", default: 10, flag: "--delay", within: Limits.delay),
+                maxAttempts: try integer(
+                    maxAttempts, env: "CANCELQ_MAX_ATTEMPTS", default: 10, flag: "--max-attempts", within: Limits.attempts),
+                backoffBase: try number(retryBase, env: "CANCELQ_RETRY_BASE", default: 30, flag: "--retry-base", within: Limits.day),
+                backoffCap: try number(retryMax, env: "CANCELQ_RETRY_MAX", default: 1800, flag: "--retry-max", within: Limits.day),
                 maintenancePause: pause,
                 maintenancePauseCap: max(3600, pause))
         } catch let error as RetryPolicy.Invalid {
@@ -119,9 +125,12 @@ struct RunCommand: AsyncParsableCommand {
             databasePath: path,
             endpoint: option(endpoint, env: "CANCELQ_ENDPOINT") ?? ZeusLimits.productionEndpoint,
             clientIP: clientIPCode, key: loaded.key, policy: policy,
-            requestTimeout: try number(requestTimeout, env: "CANCELQ_REQUEST_TIMEOUT", default: 30, flag: "--request-timeout"),
-            concurrency: try integer(concurrency, env: "CANCELQ_CONCURRENCY", default: 4, flag: "--concurrency"),
-            pollInterval: try number(pollInterval, env: "CANCELQ_POLL_INTERVAL", default: 1, flag: "--poll-interval"),
+            requestTimeout: try number(
+                requestTimeout, env: "CANCELQ_REQUEST_TIMEOUT", default: 30, flag: "--request-timeout", within: Limits.day),
+            concurrency: try integer(
+                concurrency, env: "CANCELQ_CONCURRENCY", default: 4, flag: "--concurrency", within: Limits.concurrency),
+            pollInterval: try number(
+                pollInterval, env: "CANCELQ_POLL_INTERVAL", default: 1, flag: "--poll-interval", within: Limits.pollInterval),
             exitWhenIdle: exitWhenIdle || ["1", "true", "yes"].contains(environment("CANCELQ_EXIT_WHEN_IDLE") ?? ""))
         return Resolved(daemon: daemon, keyWarning: loaded.warning)
     }

@@ -33,6 +33,12 @@ struct StatusCommand: ParsableCommand {
     @Option(name: .customLong("failure-window"), help: ArgumentHelp("--check: failed jobs updated within this window need attention.", valueName: "s"))
     var failureWindow: Double = 86_400
 
+    func validate() throws {
+        for (value, flag) in [(maxPause, "--max-pause"), (maxOverdue, "--max-overdue"), (failureWindow, "--failure-window")] {
+            try requireWithin(value, Limits.threshold, source: flag)
+        }
+    }
+
     func run() throws {
         let now = CancelStore.currentTime()
         let store: CancelStore

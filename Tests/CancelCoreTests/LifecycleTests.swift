@@ -10,7 +10,9 @@ struct LifecycleTests {
         var script = Script(policy: .standard, seed: 42)
         #expect(try script.on(.discovered, at: t0) == [.schedule(at: t0 + 10)])
         #expect(script.job.state == .waitingDelay)
-        #expect(throws: ImpossibleEvent.self) { try script.on(.due, at: t0 + 9.9) }
+        // Due too early (a row edited behind the daemon's back): never sent, rescheduled.
+        #expect(try script.on(.due, at: t0 + 9.9) == [.schedule(at: t0 + 10)])
+        #expect(script.job.state == .waitingDelay)
         #expect(try script.on(.due, at: t0 + 10) == [.send])
         #expect(script.job.state == .sent)
         let actions = try script.on(.answered(.failure("02189999")), at: t0 + 11)
@@ -146,5 +148,61 @@ struct LifecycleTests {
         try done.on(.answered(.success()), at: sentAt)
         let error = #expect(throws: ImpossibleEvent.self) { try done.on(.operatorRequeue, at: sentAt + 1) }
         #expect(error?.description.contains("confirmed") == true)
+    }
+
+    @Test("whatever the stored due time says, nothing is sent before the payment (or the enqueue) + the delay")
+    func sendTimeDelayCheck() throws {
+        let tampered = CancellationJob(orderNumber: "EARLY-1", paidAt: t0, enqueuedAt: t0, state: .retrying, dueAt: 0)
+        var script = Script()
+        script.job = tampered
+        #expect(try script.on(.due, at: t0 + 1) == [.schedule(at: t0 + 10)])
+        var unknownPayment = Script()
+        unknownPayment.job = CancellationJob(orderNumber: "EARLY-2", paidAt: nil, enqueuedAt: t0, state: .waitingDelay, dueAt: t0 - 999)
+        #expect(try unknownPayment.on(.due, at: t0 + 5) == [.schedule(at: t0 + 10)])
+        #expect(try unknownPayment.on(.due, at: t0 + 10) == [.send])
+    }
+
+    @Test("a job edited back from succeeded is never sent again: its audit trail holds the confirmation")
+    func confirmedNeverResent() throws {
+        var script = Script()
+        script.job = CancellationJob(
+            orderNumber: "DONE-1", paidAt: t0 - 60, enqueuedAt: t0 - 60, state: .retrying, dueAt: t0, confirmed: .alreadyCancelled)
+        #expect(try script.on(.due, at: t0) == [.finish(.alreadyCancelled)])
+        #expect(script.job.state == .succeeded)
+    }
+
+    @Test("in flight at three abnormal stops in a row: quarantined instead of resent; an answer resets the count")
+    func poisonJob() throws {
+        var script = Script(policy: try RetryPolicy(maxAttempts: 100, jitter: 0))
+        var now = try script.sendFirst()
+        for stop in 1...2 {
+            #expect(try script.on(.recoveredAfterCrash, at: now).first != .finish(.quarantined))
+            #expect(script.job.interruptions == stop)
+            now = try #require(script.job.dueAt)
+            #expect(try script.on(.due, at: now) == [.send])
+        }
+        #expect(try script.on(.recoveredAfterCrash, at: now) == [.finish(.quarantined)])
+        #expect(script.job.state == .failed)
+        #expect(try script.on(.operatorRequeue, at: now) == [])
+        #expect(script.job.interruptions == 0)
+
+        var answered = Script()
+        now = try answered.sendFirst()
+        try answered.on(.recoveredAfterCrash, at: now)
+        now = try #require(answered.job.dueAt)
+        try answered.on(.due, at: now)
+        try answered.on(.answered(.failure("02189999")), at: now)
+        #expect(answered.job.interruptions == 0, "a recorded answer ends the run of interruptions")
+    }
+
+    @Test("counts at Int.max from an edited row saturate instead of trapping")
+    func saturatingCounts() throws {
+        var script = Script(policy: try RetryPolicy(maxAttempts: 1000, jitter: 0))
+        script.job = CancellationJob(
+            orderNumber: "HUGE-1", paidAt: t0, enqueuedAt: t0, state: .sent, attemptCount: .max, interruptions: .max)
+        #expect(try script.on(.answered(.failure("02189999")), at: t0 + 20) == [.finish(.gaveUp)])
+        var gate = SendingGate.paused(until: t0, streak: .max, since: t0)
+        _ = gate.maintenanceAnswered(now: t0 + 1, policy: exactPolicy)
+        #expect(gate == .paused(until: t0 + 1 + 3600, streak: .max, since: t0))
     }
 }

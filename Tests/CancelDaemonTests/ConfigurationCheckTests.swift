@@ -45,16 +45,21 @@ struct ConfigurationCheckTests {
         }
     }
 
-    @Test("a second lock on the same database is refused with the holder's pid; released on close")
-    func lock() async throws {
+    @Test("the lock is on the database file itself: a symlink, a hard link or `..` reach the same lock, naming the holder")
+    func lockFollowsTheFile() async throws {
         try await withTemporaryDirectory { dir in
-            var first: DatabaseLock? = try DatabaseLock.acquire(database: dir + "/q.db")
-            #expect(throws: DatabaseLock.Failure.heldByAnotherDaemon(database: dir + "/q.db", pid: "\(getpid())")) {
-                try DatabaseLock.acquire(database: dir + "/q.db")
+            try FileManager.default.createDirectory(atPath: dir + "/sub", withIntermediateDirectories: true)
+            let first = try DatabaseLock.acquire(database: dir + "/q.db")
+            #expect(first.realPath.hasSuffix("/q.db") && !first.realPath.contains("//"))
+            try FileManager.default.createSymbolicLink(atPath: dir + "/link.db", withDestinationPath: dir + "/q.db")
+            #expect(link(dir + "/q.db", dir + "/hard.db") == 0)
+            for other in [dir + "/q.db", dir + "/link.db", dir + "/hard.db", dir + "/sub/../q.db"] {
+                #expect(throws: DatabaseLock.Failure.heldByAnotherDaemon(database: other, pid: "\(getpid())")) {
+                    try DatabaseLock.acquire(database: other)
+                }
             }
-            _ = first
-            first = nil
-            #expect(throws: Never.self) { try DatabaseLock.acquire(database: dir + "/q.db") }
+            #expect(!FileManager.default.fileExists(atPath: dir + "/q.db.lock"), "no lock file beside the database")
+            withExtendedLifetime(first) {}
         }
     }
 }

@@ -12,11 +12,17 @@ struct ConfigurationTests {
         ("empty key file", [], "", "is empty"),
         ("key over 40", [], String(repeating: "k", count: 41), "holds 41 bytes; a ZEUS key has at most 40"),
         ("key with a space", [], "has space", "authentication key has a character at position 4"),
-        ("delay below 5 s", ["--delay", "4"], "demo-key", "ZEUS asks for at least 5 s"),
+        ("delay below 5 s", ["--delay", "4"], "demo-key", "--delay must be a number of seconds from 5 to 31536000 (got 4.0)"),
+        ("infinite delay", ["--delay", "inf"], "demo-key", "--delay must be a number of seconds from 5 to 31536000 (got inf)"),
+        ("NaN delay", ["--delay", "nan"], "demo-key", "--delay must be a number of seconds from 5 to 31536000 (got nan)"),
+        ("absurd request timeout", ["--request-timeout", "1e10"], "demo-key", "--request-timeout must be a number of seconds from 0.001 to 86400"),
+        ("infinite poll interval", ["--poll-interval", "inf"], "demo-key", "--poll-interval must be a number of seconds"),
+        ("absurd retry max", ["--retry-max", "1e300"], "demo-key", "--retry-max must be a number of seconds"),
+        ("huge concurrency", ["--concurrency", "100000"], "demo-key", "--concurrency must be a whole number from 1 to 1024"),
         ("plain http to a remote host", ["--endpoint", "http://example.com/api"], "demo-key", "would send the key unencrypted"),
-        ("zero concurrency", ["--concurrency", "0"], "demo-key", "--concurrency must be greater than 0"),
-        ("negative request timeout", ["--request-timeout=-1"], "demo-key", "--request-timeout must be greater than 0"),
-        ("zero max attempts", ["--max-attempts", "0"], "demo-key", "max attempts must be greater than 0"),
+        ("zero concurrency", ["--concurrency", "0"], "demo-key", "--concurrency must be a whole number from 1 to 1024 (got 0)"),
+        ("negative request timeout", ["--request-timeout=-1"], "demo-key", "--request-timeout must be a number of seconds from 0.001 to 86400 (got -1.0)"),
+        ("zero max attempts", ["--max-attempts", "0"], "demo-key", "--max-attempts must be a whole number from 1 to 1000 (got 0)"),
         ("unknown log level", ["--log-level", "loud"], "demo-key", "unknown log level loud"),
     ]
 
@@ -77,7 +83,12 @@ struct ConfigurationTests {
                 "CANCELQ_DB": dir + "/q.db", "CANCELQ_ENDPOINT": "http://127.0.0.1:9/api", "CANCELQ_CLIENT_IP": "12345",
                 "CANCELQ_KEY_FILE": keyPath, "CANCELQ_DELAY": "3",
             ])
-            #expect(bad.stderr.contains("ZEUS asks for at least 5 s"))
+            #expect(bad.stderr.contains("CANCELQ_DELAY (--delay) must be a number of seconds from 5 to 31536000 (got 3.0)"))
+            let infinite = try await runCancelq(["run"], environment: [
+                "CANCELQ_DB": dir + "/q.db", "CANCELQ_ENDPOINT": "http://127.0.0.1:9/api", "CANCELQ_CLIENT_IP": "12345",
+                "CANCELQ_KEY_FILE": keyPath, "CANCELQ_REQUEST_TIMEOUT": "inf",
+            ])
+            #expect(infinite.stderr.contains("CANCELQ_REQUEST_TIMEOUT (--request-timeout) must be a number of seconds"))
             let credentials = try await runCancelq(["run", "--exit-when-idle"], environment: [
                 "CANCELQ_DB": dir + "/q.db", "CANCELQ_ENDPOINT": "http://127.0.0.1:9/api", "CANCELQ_CLIENT_IP": "12345",
                 "CREDENTIALS_DIRECTORY": dir, "CANCELQ_CONCURRENCY": "2",

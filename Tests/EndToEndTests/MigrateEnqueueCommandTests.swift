@@ -28,6 +28,11 @@ struct MigrateEnqueueCommandTests {
     func enqueueIdempotent() async throws {
         try await withTemporaryDirectory { dir in
             let db = dir + "/q.db"
+            let missing = try await runCancelq(["enqueue", "--db", db, "ORDER-1"])
+            #expect(missing.status != 0)
+            #expect(missing.stderr.contains("no database at \(db); create it with `cancelq migrate"))
+            #expect(!FileManager.default.fileExists(atPath: db), "enqueue must not create a database")
+            #expect(try await runCancelq(["migrate", "--db", db]).status == 0)
             let first = try await runCancelq(["enqueue", "--db", db, "ORDER-1", "--paid-at", "1700000000"])
             #expect(first.status == 0, "\(first.output)")
             #expect(first.stdout.contains("queued ORDER-1 as job 1 (state pending)"))
@@ -42,13 +47,14 @@ struct MigrateEnqueueCommandTests {
     @Test("bad input: a clear message and a non-zero exit, nothing written")
     func badInput() async throws {
         try await withTemporaryDirectory { dir in
+            #expect(try await runCancelq(["migrate", "--db", dir + "/q.db"]).status == 0)
             let malformed = try await runCancelq(["enqueue", "--db", dir + "/q.db", "bad order"])
             #expect(malformed.status != 0)
             #expect(malformed.stderr.contains("invalid order number: order number has character ' ' (space) at position 4"))
 
             let unwritable = try await runCancelq(["migrate", "--db", dir + "/no/such/dir/q.db"])
             #expect(unwritable.status != 0)
-            #expect(unwritable.stderr.contains("cannot open"))
+            #expect(unwritable.stderr.contains("the directory \(dir)/no/such/dir does not exist"))
 
             try Data("definitely not sqlite, but long enough to have a header page......".utf8)
                 .write(to: URL(fileURLWithPath: dir + "/junk.db"))

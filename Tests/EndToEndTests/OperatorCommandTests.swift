@@ -25,7 +25,7 @@ struct OperatorCommandTests {
                         let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
                         let counts = object?["counts"] as? [String: Int] ?? [:]
                         #expect(counts.values.reduce(0, +) == orders.count, "\(counts)")
-                        #expect(counts.count == 7)
+                        #expect(counts.count == 8)
                     }
                 }
                 rounds += 1

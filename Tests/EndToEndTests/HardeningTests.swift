@@ -1,0 +1,226 @@
+import CancelBench
+import Foundation
+import SQLite
+import Testing
+import TestSupport
+
+/// The hardening issue: each defence of `cancelq run`, tried the way an attacker or a careless
+/// application would get around it.
+@Suite("Defences of the daemon, tried from outside", .timeLimit(.minutes(2)))
+struct HardeningTests {
+    @Test("a second daemon through a symlink, a hard link or `..` is refused: one daemon per database file")
+    func secondDaemonThroughAnotherPath() async throws {
+        try await DaemonHarness.withHarness { h in
+            try await h.migrate()
+            let first = try h.startDaemon()
+            #expect(await first.waitForOutput("cancelq started", timeout: 10), "\(first.output)")
+            try FileManager.default.createDirectory(atPath: h.directory + "/sub", withIntermediateDirectories: true)
+            try FileManager.default.createSymbolicLink(atPath: h.directory + "/link.db", withDestinationPath: h.database)
+            #expect(link(h.database, h.directory + "/hard.db") == 0)
+            for other in [h.directory + "/link.db", h.directory + "/hard.db", h.directory + "/sub/../queue.db"] {
+                var arguments = h.runArguments()
+                arguments[arguments.firstIndex(of: h.database)!] = other
+                let second = try await runCancelq(arguments)
+                #expect(second.status != 0, "\(other): \(second.output)")
+                #expect(second.stderr.contains("another cancelq run (pid \(first.pid)) is already working on \(other)"), "\(second.stderr)")
+            }
+            first.signal(SIGTERM)
+            #expect(await first.waitForExit(timeout: 10) == 0)
+        }
+    }
+
+    @Test("the -wal deleted under a running daemon: its next commit goes nowhere, so it stops non-zero before sending")
+    func walDeletedBeforeOwnCommit() async throws {
+        try await DaemonHarness.withHarness { h in
+            try await h.migrate()
+            let daemon = try h.startDaemon(["--concurrency", "1"])
+            #expect(await daemon.waitForOutput("cancelq started", timeout: 10))
+            // Due 2 s from now (delay 10 s): the daemon claims it long after the WAL is gone.
+            try h.enqueue(["AFTER-WAL-1"], paidAgo: 8)
+            #expect(await daemon.waitForOutput("order AFTER-WAL-1: queued", timeout: 5))
+            try FileManager.default.removeItem(atPath: h.database + "-wal")
+            #expect(await daemon.waitForExit(timeout: 10).map { $0 != 0 } == true, "\(daemon.output)")
+            #expect(daemon.output.contains("queue.db-wal was deleted while the daemon was running"), "\(daemon.output)")
+            #expect(h.state.requests.isEmpty, "a claim committed into a deleted WAL must not be sent")
+        }
+    }
+
+    @Test("the -wal deleted and an application writing a new one: the daemon stops non-zero and says what happened")
+    func walReplacedByAnotherWriter() async throws {
+        try await DaemonHarness.withHarness { h in
+            try await h.migrate()
+            let daemon = try h.startDaemon(["--concurrency", "1"])
+            #expect(await daemon.waitForOutput("cancelq started", timeout: 10))
+            try FileManager.default.removeItem(atPath: h.database + "-wal")
+            try h.enqueue(["AFTER-WAL-2"])
+            #expect(await daemon.waitForExit(timeout: 10).map { $0 != 0 } == true, "\(daemon.output)")
+            #expect(daemon.output.contains("queue.db-wal was replaced while the daemon was running"), "\(daemon.output)")
+            #expect(h.state.requests.isEmpty)
+        }
+    }
+
+    @Test("run refuses a database with other tables and no cancelq schema; migrate adds it only when asked")
+    func foreignDatabase() async throws {
+        try await DaemonHarness.withHarness { h in
+            let shop = try Connection(path: h.database)
+            try shop.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, total REAL)")
+            let refused = try await runCancelq(h.runArguments(["--exit-when-idle"]))
+            #expect(refused.status != 0)
+            #expect(refused.stderr.contains("already holds 1 other table(s) (orders) and no cancelq schema"), "\(refused.stderr)")
+            #expect(try shop.queryOne("SELECT count(*) FROM sqlite_schema WHERE name = 'cancellations'") { $0.int(0) } == 0)
+            #expect(try await runCancelq(["migrate", "--db", h.database]).status != 0)
+            let explicit = try await runCancelq(["migrate", "--db", h.database, "--alongside-other-tables"])
+            #expect(explicit.status == 0, "\(explicit.output)")
+            #expect(try await runCancelq(h.runArguments(["--exit-when-idle"])).status == 0)
+        }
+    }
+
+    @Test("a dropped audit trigger: status --check says attention, run refuses to start, migrate restores it")
+    func droppedTrigger() async throws {
+        try await DaemonHarness.withHarness { h in
+            try await h.migrate()
+            try Connection(path: h.database).execute("DROP TRIGGER cancellation_attempts_completed_are_immutable")
+            let check = try await runCancelq(["status", "--check", "--db", h.database])
+            #expect(check.status == 1, "\(check.output)")
+            #expect(check.stdout.contains("trigger cancellation_attempts_completed_are_immutable is missing"), "\(check.stdout)")
+            let run = try await runCancelq(h.runArguments(["--exit-when-idle"]))
+            #expect(run.status != 0)
+            #expect(run.stderr.contains("is not what cancelq made"), "\(run.stderr)")
+            let repair = try await runCancelq(["migrate", "--db", h.database])
+            #expect(repair.stdout.contains("repaired: trigger cancellation_attempts_completed_are_immutable is missing"), "\(repair.output)")
+            #expect(try await runCancelq(["status", "--check", "--db", h.database]).status == 0)
+        }
+    }
+
+    @Test("wrong paths and thresholds get one line saying what is wrong")
+    func wrongPathsAndThresholds() async throws {
+        try await withTemporaryDirectory { dir in
+            let directory = try await runCancelq(["status", "--db", dir])
+            #expect(directory.stderr.contains("\(dir) is a directory; --db takes the database file"), "\(directory.stderr)")
+            let nan = try await runCancelq(["status", "--check", "--db", dir + "/q.db", "--max-overdue", "nan"])
+            #expect(nan.status != 0)
+            #expect(nan.stderr.contains("--max-overdue must be a number of seconds"), "\(nan.stderr)")
+        }
+    }
+
+    @Test("jobs changed behind the daemon's back affect only themselves: every answer is recorded, the daemon goes on")
+    func tamperedJobsInFlight() async throws {
+        try await DaemonHarness.withHarness(latency: 0.6) { h in
+            try await h.migrate()
+            let orders = (1...6).map { "TAMPER-\($0)" }
+            try h.enqueue(orders)
+            let daemon = try h.startDaemon(["--concurrency", "6", "--exit-when-idle"])
+            let allSent = try await eventually(timeout: 10) {
+                try h.reader().queryOne("SELECT count(*) FROM cancellations WHERE state = 'sent'") { $0.int(0) } == 6
+            }
+            #expect(allSent, "\(daemon.output)")
+            let app = try Connection(path: h.database)
+            try app.run("UPDATE cancellations SET state = 'failed', outcome = 'gave-up' WHERE order_number = 'TAMPER-1'")
+            try app.run("UPDATE cancellations SET state = 'pending' WHERE order_number = 'TAMPER-2'")
+            try app.run("UPDATE cancellations SET attempt_count = 9223372036854775807, request_count = 0, interruptions = 9223372036854775807 WHERE order_number = 'TAMPER-3'")
+            #expect(await daemon.waitForExit(timeout: 20) == 0, "\(daemon.output)")
+            #expect(daemon.output.contains("order TAMPER-1 (job 1): changed behind the daemon's back"), "\(daemon.output)")
+            let jobs = try h.jobs()
+            #expect(jobs["TAMPER-1"] == "failed/gave-up", "left as the other writer set it")
+            for order in ["TAMPER-3", "TAMPER-4", "TAMPER-5", "TAMPER-6"] {
+                #expect(jobs[order] == "succeeded/cancelled", "\(order): \(jobs[order] ?? "-")")
+            }
+            // TAMPER-2 was put back to pending after its cancellation: its audit trail holds the
+            // confirmation, so it is never sent again.
+            #expect(jobs["TAMPER-2"] == "succeeded/cancelled", "\(jobs)")
+            #expect(h.state.requests.filter { $0.orderNumber == "TAMPER-2" }.count == 1)
+            // Every request the gateway saw has its answer in the audit trail.
+            let attempts = try h.attempts()
+            for order in orders {
+                #expect(attempts[order] == ["success/000"], "\(order): \(attempts[order] ?? [])")
+            }
+        }
+    }
+
+    @Test("a row edited to be due long before its payment time + delay is not sent early")
+    func notSentEarly() async throws {
+        try await DaemonHarness.withHarness { h in
+            try await h.migrate()
+            let daemon = try h.startDaemon(["--delay", "5"])
+            #expect(await daemon.waitForOutput("cancelq started", timeout: 10))
+            try h.enqueue(["EARLY-1"], paidAgo: 0)
+            #expect(await daemon.waitForOutput("order EARLY-1: queued", timeout: 5))
+            let app = try Connection(path: h.database)
+            try app.run("UPDATE cancellations SET due_at = 0, state = 'retrying' WHERE order_number = 'EARLY-1'")
+            try await Task.sleep(nanoseconds: 2_500_000_000)
+            #expect(h.state.requests.isEmpty, "sent before paid_at + delay: \(daemon.output)")
+            #expect(await eventually(timeout: 8) { h.state.requests.count == 1 })
+            let paid = try #require(try h.reader().queryOne("SELECT paid_at FROM cancellations") { $0.double(0) })
+            let sent = try #require(try h.reader().queryOne("SELECT started_at FROM cancellation_attempts") { $0.double(0) })
+            #expect(sent >= paid + 5)
+            daemon.signal(SIGTERM)
+            #expect(await daemon.waitForExit(timeout: 10) == 0)
+        }
+    }
+
+    @Test("a poison answer that crashes the daemon three times is quarantined; the fourth start drains the rest")
+    func poisonJobQuarantined() async throws {
+        try await DaemonHarness.withHarness(latency: 0.05) { h in
+            try await h.migrate()
+            try h.enqueue(["POISON-1", "FINE-1", "FINE-2"])
+            let crash = ["CANCELQ_DEBUG_CRASH_ON_ANSWER": "POISON-1"]
+            for run in 1...3 {
+                let daemon = try h.startDaemon(["--concurrency", "1"], environment: crash)
+                let status = await daemon.waitForExit(timeout: 20)
+                #expect(status != nil && status != 0, "run \(run) should have crashed: \(daemon.output)")
+            }
+            let last = try h.startDaemon(["--exit-when-idle"], environment: crash)
+            #expect(await last.waitForExit(timeout: 20) == 0, "\(last.output)")
+            #expect(last.output.contains("order POISON-1: in flight at 3 abnormal stops in a row; quarantined"), "\(last.output)")
+            let jobs = try h.jobs()
+            #expect(jobs["POISON-1"] == "failed/quarantined")
+            #expect(jobs["FINE-1"] == "succeeded/cancelled" && jobs["FINE-2"] == "succeeded/cancelled", "\(jobs)")
+            #expect(h.state.requests.filter { $0.orderNumber == "POISON-1" }.count == 3, "never sent a fourth time")
+            let check = try await runCancelq(["status", "--check", "--db", h.database])
+            #expect(check.status == 1)
+            let requeue = try await runCancelq(["requeue", "--db", h.database, "POISON-1"])
+            #expect(requeue.stdout.contains("requeued POISON-1 (was failed: quarantined)"), "\(requeue.output)")
+        }
+    }
+
+    @Test("SIGTERM is logged with what the daemon waits for")
+    func sigtermLogLine() async throws {
+        try await DaemonHarness.withHarness(latency: 1) { h in
+            try await h.migrate()
+            try h.enqueue(["SLOW-1"])
+            let daemon = try h.startDaemon()
+            #expect(await daemon.waitForOutput("attempt 1 sent", timeout: 10))
+            daemon.signal(SIGTERM)
+            #expect(await daemon.waitForExit(timeout: 10) == 0)
+            #expect(daemon.output.contains("stopping: no new request leaves; waiting for 1 request(s) in flight"), "\(daemon.output)")
+        }
+    }
+
+    @Test("after a backlog drains, the idle daemon stops waking up")
+    func idleAfterBacklog() async throws {
+        try await DaemonHarness.withHarness { h in
+            try await h.migrate()
+            try h.enqueue((1...300).map { "BACKLOG-\($0)" })
+            let daemon = try h.startDaemon(["--concurrency", "8", "--poll-interval", "5"])
+            #expect(try await h.waitForFinalStates(300, timeout: 30), "\(daemon.output)")
+            try await Task.sleep(nanoseconds: 1_000_000_000)
+            let before = Self.contextSwitches(pid: daemon.pid)
+            try await Task.sleep(nanoseconds: 3_000_000_000)
+            let switches = Self.contextSwitches(pid: daemon.pid) - before
+            // Idle, the loop sleeps until the next scan (5 s); a few wake-ups of runtime threads remain.
+            #expect(switches < 60, "\(switches) context switches in 3 s of idleness")
+            daemon.signal(SIGTERM)
+            #expect(await daemon.waitForExit(timeout: 10) == 0)
+        }
+    }
+
+    /// Context switches of every thread of `pid` so far.
+    static func contextSwitches(pid: Int32) -> Int {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        return tasks.reduce(0) { total, task in
+            guard let status = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/status", encoding: .utf8) else { return total }
+            return total + status.split(separator: "\n").filter { $0.contains("ctxt_switches") }
+                .compactMap { Int($0.split(separator: "\t").last ?? "") }.reduce(0, +)
+        }
+    }
+}
