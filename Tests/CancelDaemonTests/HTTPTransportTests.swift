@@ -1,6 +1,7 @@
 import CancelCore
 import Foundation
 import GatewaySimulator
+import TestSupport
 import Testing
 import ZeusAPI
 
@@ -77,12 +78,13 @@ struct HTTPTransportTests {
 
     @Test("nothing listening is connection refused")
     func refused() async throws {
-        let simulator = try await GatewaySimulator.start(state: SimulatorState(clientIP: "12345", key: "demo-key"))
-        let endpoint = simulator.endpoint
-        await simulator.stop()
-        let transport = HTTPTransport(endpoint: endpoint, requestTimeout: 2, concurrency: 1)
+        // Held, not freed: a port merely closed could be taken by another process meanwhile.
+        let held = try HeldPort()
+        let transport = HTTPTransport(
+            endpoint: "http://127.0.0.1:\(held.port)/cgi-bin/secure/api.cgi", requestTimeout: 2, concurrency: 1)
         let outcome = await transport.send(request)
         await transport.shutdown()
+        withExtendedLifetime(held) {}
         #expect(outcome == .failed(.connectionRefused, httpStatus: nil), "\(outcome)")
     }
 }
