@@ -6,7 +6,8 @@ import NIOHTTP1
 import ZeusAPI
 
 /// `Transport` over AsyncHTTPClient: POST, exactly `Content-Type: application/xml`, a
-/// `Content-Length` (never chunked), TLS verified, no redirects, answers capped at 64 KiB.
+/// `Content-Length` (never chunked), TLS verified, no redirects, answers capped at 64 KiB, and one
+/// deadline for the whole request.
 public final class HTTPTransport: Transport {
     private let client: HTTPClient
     private let endpoint: String
@@ -33,16 +34,19 @@ public final class HTTPTransport: Transport {
         http.headers.add(name: "Content-Type", value: ZeusLimits.contentType)
         // A body of known length makes AsyncHTTPClient send Content-Length instead of chunking.
         http.body = .bytes(ByteBuffer(bytes: request.body))
+        // One deadline for connect, send, head and body: a gateway that trickles its answer one
+        // byte at a time resets a read timeout on every byte, never this.
+        let deadline = NIODeadline.now() + timeout
         var status: Int?
         do {
-            let response = try await client.execute(http, timeout: timeout)
+            let response = try await client.execute(http, deadline: deadline)
             status = Int(response.status.code)
             guard response.status == .ok else {
                 // Drained (bounded) so the connection can be reused; its content does not matter.
-                _ = try? await response.body.collect(upTo: ZeusLimits.maximumResponseBytes)
+                _ = try? await Self.collect(response.body, before: deadline)
                 return .failed(.httpStatus(Int(response.status.code)), httpStatus: status)
             }
-            let body = try await response.body.collect(upTo: ZeusLimits.maximumResponseBytes)
+            let body = try await Self.collect(response.body, before: deadline)
             do {
                 let answer = try PaymentReturnResponse.decode(Array(buffer: body))
                 return .answered(httpStatus: 200, answer)
@@ -53,6 +57,24 @@ public final class HTTPTransport: Transport {
             return .failed(.undecodableBody("answer larger than 64 KiB"), httpStatus: status)
         } catch {
             return .failed(Self.classify(error), httpStatus: status)
+        }
+    }
+
+    /// The body, at most 64 KiB, or `deadlineExceeded` at `deadline`; reading it is then cancelled,
+    /// which closes the connection.
+    static func collect(_ body: HTTPClientResponse.Body, before deadline: NIODeadline) async throws -> ByteBuffer {
+        try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+            group.addTask { try await body.collect(upTo: ZeusLimits.maximumResponseBytes) }
+            group.addTask {
+                let remaining = deadline - NIODeadline.now()
+                try await Task.sleep(nanoseconds: UInt64(max(0, remaining.nanoseconds)))
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let buffer = first else {
+                throw HTTPClientError.deadlineExceeded
+            }
+            return buffer
         }
     }
 

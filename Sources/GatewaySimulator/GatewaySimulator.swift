@@ -108,6 +108,8 @@ final class GatewayHandler: ChannelInboundHandler {
                 break  // The connection stays open, unanswered, until the client gives up.
             case .cut:
                 context.close(promise: nil)
+            case .trickle(let status, let code, let interval):
+                trickle(context, head: head, body: SimulatorState.answerBody(status: status, code: code), interval: interval)
             }
         }
     }
@@ -141,6 +143,34 @@ final class GatewayHandler: ChannelInboundHandler {
         context.eventLoop.scheduleTask(in: .nanoseconds(Int64(delay * 1e9))) {
             guard bound.value.channel.isActive else { return }
             send(bound.value)
+        }
+    }
+
+    /// The head with the full length at once, then the body one byte per `interval`.
+    private func trickle(_ context: ChannelHandlerContext, head: HTTPRequestHead, body: [UInt8], interval: Double) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "application/xml; charset=utf-8")
+        headers.add(name: "Content-Length", value: String(body.count))
+        let responseHead = HTTPResponseHead(version: head.version, status: .ok, headers: headers)
+        context.writeAndFlush(NIOAny(HTTPServerResponsePart.head(responseHead)), promise: nil)
+        Self.drip(NIOLoopBound(context, eventLoop: context.eventLoop), body, from: 0, every: .nanoseconds(Int64(interval * 1e9)))
+    }
+
+    private static func drip(
+        _ bound: NIOLoopBound<ChannelHandlerContext>, _ body: [UInt8], from index: Int, every interval: TimeAmount
+    ) {
+        bound.value.eventLoop.scheduleTask(in: interval) {
+            let context = bound.value
+            // The client gave up (its deadline): stop, as a real server would on a closed socket.
+            guard context.channel.isActive else { return }
+            var buffer = context.channel.allocator.buffer(capacity: 1)
+            buffer.writeInteger(body[index])
+            context.writeAndFlush(NIOAny(HTTPServerResponsePart.body(.byteBuffer(buffer))), promise: nil)
+            if index + 1 < body.count {
+                drip(bound, body, from: index + 1, every: interval)
+            } else {
+                context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: nil)
+            }
         }
     }
 

@@ -42,7 +42,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("maintenance-pause"), help: ArgumentHelp("Pause after a maintenance answer, doubled while it lasts up to 1 h (env: CANCELQ_MAINTENANCE_PAUSE). Default: 300.", valueName: "s"))
     var maintenancePause: Double?
 
-    @Option(name: .customLong("request-timeout"), help: ArgumentHelp("Whole-request timeout (env: CANCELQ_REQUEST_TIMEOUT). Default: 30.", valueName: "s"))
+    @Option(name: .customLong("request-timeout"), help: ArgumentHelp("One deadline for the whole request: connect (at most 10 s), send, and the full answer; then the outcome is unknown and the job is resent later (env: CANCELQ_REQUEST_TIMEOUT). Default: 30.", valueName: "s"))
     var requestTimeout: Double?
 
     @Option(help: ArgumentHelp("Requests in flight at once (env: CANCELQ_CONCURRENCY). Default: 4.", valueName: "n"))

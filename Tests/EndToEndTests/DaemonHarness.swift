@@ -21,11 +21,16 @@ struct DaemonHarness {
         try await withTemporaryDirectory { directory in
             let state = SimulatorState(clientIP: clientIP, key: key, latency: latency)
             let simulator = try await GatewaySimulator.start(state: state)
-            defer { Task { await simulator.stop() } }
-            try Data((daemonKey + "\n").utf8).write(to: URL(fileURLWithPath: directory + "/zeus-key"))
-            chmod(directory + "/zeus-key", 0o600)
-            let harness = DaemonHarness(directory: directory, simulator: simulator)
-            let result = try await body(harness)
+            // Stopped exactly once: a second stop schedules on a shut-down event loop (NIO logs an ERROR).
+            let result: T
+            do {
+                try Data((daemonKey + "\n").utf8).write(to: URL(fileURLWithPath: directory + "/zeus-key"))
+                chmod(directory + "/zeus-key", 0o600)
+                result = try await body(DaemonHarness(directory: directory, simulator: simulator))
+            } catch {
+                await simulator.stop()
+                throw error
+            }
             await simulator.stop()
             return result
         }
