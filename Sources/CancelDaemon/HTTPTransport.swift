@@ -3,6 +3,7 @@ import CancelCore
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 import ZeusAPI
 
 /// `Transport` over AsyncHTTPClient: POST, exactly `Content-Type: application/xml`, a
@@ -13,7 +14,10 @@ public final class HTTPTransport: Transport {
     private let endpoint: String
     private let timeout: TimeAmount
 
-    public init(endpoint: String, requestTimeout: Double, concurrency: Int) {
+    /// `additionalTrustRoots`: CAs trusted besides the system's (`--ca-file`).
+    public init(
+        endpoint: String, requestTimeout: Double, concurrency: Int, additionalTrustRoots: [NIOSSLCertificate] = []
+    ) {
         var configuration = HTTPClient.Configuration()
         let total = TimeAmount.nanoseconds(Int64(requestTimeout * 1e9))
         configuration.timeout = .init(connect: min(total, .seconds(10)), read: total)
@@ -23,9 +27,20 @@ public final class HTTPTransport: Transport {
         configuration.redirectConfiguration = .disallow
         configuration.httpVersion = .http1Only
         configuration.decompression = .disabled
+        configuration.tlsConfiguration = Self.tlsConfiguration(additionalTrustRoots: additionalTrustRoots)
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         self.endpoint = endpoint
         timeout = total
+    }
+
+    /// The key travels in the body: the peer must prove it is the host named in the endpoint.
+    static func tlsConfiguration(additionalTrustRoots: [NIOSSLCertificate]) -> TLSConfiguration {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.certificateVerification = .fullVerification
+        tls.minimumTLSVersion = .tlsv12
+        tls.trustRoots = .default
+        tls.additionalTrustRoots = additionalTrustRoots.isEmpty ? [] : [.certificates(additionalTrustRoots)]
+        return tls
     }
 
     public func send(_ request: PaymentReturnRequest) async -> TransportOutcome {
@@ -109,12 +124,28 @@ public final class HTTPTransport: Transport {
             default: return .other("I/O: \(error)")
             }
         }
-        let typeName = String(reflecting: type(of: error))
-        if typeName.contains("NIOSSL") || typeName.contains("BoringSSL") {
-            return .tls(String(describing: error))
+        if error is NIOSSLError || error is NIOSSLExtraError || error is BoringSSLError {
+            return .tls(tlsDetail(error))
         }
         let text = String(describing: error)
         if text.contains("connectionRefused") || text.contains("Connection refused") { return .connectionRefused }
         return .other(text)
+    }
+
+    /// What an operator can act on. BoringSSL's own text is a code and source paths.
+    static func tlsDetail(_ error: any Error) -> String {
+        if let error = error as? NIOSSLExtraError, error == .failedToValidateHostname {
+            return "the certificate is not for the endpoint's host name"
+        }
+        let text = String(describing: error)
+        let meanings = [
+            ("CERTIFICATE_VERIFY_FAILED",
+             "certificate not trusted: unknown CA, expired or not yet valid (a private CA or TLS-inspecting proxy needs --ca-file)"),
+            ("WRONG_VERSION_NUMBER", "the server does not speak TLS (is the endpoint a plain http port?)"),
+            ("PROTOCOL_VERSION", "no TLS version in common: TLS 1.2 or later is required"),
+            ("UNSUPPORTED_PROTOCOL", "no TLS version in common: TLS 1.2 or later is required"),
+        ]
+        for (code, meaning) in meanings where text.contains(code) { return "\(meaning) [\(code)]" }
+        return text.replacing(#/ at \/[^ \])]*/#, with: "")
     }
 }

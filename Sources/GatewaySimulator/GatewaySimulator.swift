@@ -1,29 +1,34 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// A local stand-in for the ZEUS `payment_return` endpoint, faithful to the spec's validation.
 ///
 /// Every path answers as the gateway except `/_sim/...`, the control API (see README). Binds to
-/// loopback; port 0 picks a free port, readable from `port`.
+/// loopback; port 0 picks a free port, readable from `port`. Serves HTTPS when given `tls`.
 public final class GatewaySimulator: Sendable {
     public let state: SimulatorState
     public let host: String
     public let port: Int
+    public let isTLS: Bool
     private let group: MultiThreadedEventLoopGroup
     private let channel: any Channel
 
-    private init(state: SimulatorState, host: String, port: Int, group: MultiThreadedEventLoopGroup, channel: any Channel) {
+    private init(
+        state: SimulatorState, host: String, port: Int, isTLS: Bool, group: MultiThreadedEventLoopGroup, channel: any Channel
+    ) {
         self.state = state
         self.host = host
         self.port = port
+        self.isTLS = isTLS
         self.group = group
         self.channel = channel
     }
 
-    public static func start(state: SimulatorState, host: String = "127.0.0.1", port: Int = 0) async throws
-        -> GatewaySimulator
-    {
+    public static func start(
+        state: SimulatorState, host: String = "127.0.0.1", port: Int = 0, tls: SimulatorTLS? = nil
+    ) async throws -> GatewaySimulator {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         do {
             let channel = try await ServerBootstrap(group: group)
@@ -32,13 +37,17 @@ public final class GatewaySimulator: Sendable {
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let tls {
+                            try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context))
+                        }
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                         try channel.pipeline.syncOperations.addHandler(GatewayHandler(state: state))
                     }
                 }
                 .bind(host: host, port: port).get()
             let boundPort = channel.localAddress?.port ?? port
-            return GatewaySimulator(state: state, host: host, port: boundPort, group: group, channel: channel)
+            return GatewaySimulator(
+                state: state, host: host, port: boundPort, isTLS: tls != nil, group: group, channel: channel)
         } catch {
             try? await group.shutdownGracefully()
             throw error
@@ -46,9 +55,12 @@ public final class GatewaySimulator: Sendable {
     }
 
     /// The URL to give `cancelq run --endpoint`.
-    public var endpoint: String {
+    public var endpoint: String { baseURL + "/cgi-bin/secure/api.cgi" }
+
+    /// Scheme, host and port; the control API is under `/_sim/`.
+    public var baseURL: String {
         let shownHost = host.contains(":") ? "[\(host)]" : host
-        return "http://\(shownHost):\(port)/cgi-bin/secure/api.cgi"
+        return "\(isTLS ? "https" : "http")://\(shownHost):\(port)"
     }
 
     /// Closes the listener and every connection, including hanging ones.

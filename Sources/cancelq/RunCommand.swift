@@ -45,6 +45,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("request-timeout"), help: ArgumentHelp("One deadline for the whole request: connect (at most 10 s), send, and the full answer; then the outcome is unknown and the job is resent later (env: CANCELQ_REQUEST_TIMEOUT). Default: 30.", valueName: "s"))
     var requestTimeout: Double?
 
+    @Option(name: .customLong("ca-file"), help: ArgumentHelp("PEM file of certificate authorities to trust in addition to the system's: a private CA, a TLS-inspecting proxy, the simulator's test CA. Certificates and host names are always verified (env: CANCELQ_CA_FILE).", valueName: "pem"))
+    var caFile: String?
+
     @Option(help: ArgumentHelp("Requests in flight at once (env: CANCELQ_CONCURRENCY). Default: 4.", valueName: "n"))
     var concurrency: Int?
 
@@ -74,7 +77,8 @@ struct RunCommand: AsyncParsableCommand {
         let store = try CancelStore.open(path: path, busyTimeout: configuration.daemon.busyTimeout)
         let transport = HTTPTransport(
             endpoint: configuration.daemon.endpoint, requestTimeout: configuration.daemon.requestTimeout,
-            concurrency: configuration.daemon.concurrency)
+            concurrency: configuration.daemon.concurrency,
+            additionalTrustRoots: configuration.daemon.additionalTrustRoots)
         let daemon = CancellationDaemon(
             configuration: configuration.daemon, store: store, transport: transport, logger: logger)
         let group = ServiceGroup(
@@ -102,6 +106,9 @@ struct RunCommand: AsyncParsableCommand {
             throw ConfigurationError.clientIP(error)
         }
         let loaded = try KeyFile.load(path: try keyFilePath())
+        let trustRoots = try option(caFile, env: "CANCELQ_CA_FILE").map { path throws(ConfigurationError) in
+            try CAFile.load(path: path)
+        } ?? []
         let policy: RetryPolicy
         do {
             let pause = try number(maintenancePause, env: "CANCELQ_MAINTENANCE_PAUSE", default: 300, flag: "--maintenance-pause")
@@ -120,6 +127,7 @@ struct RunCommand: AsyncParsableCommand {
             endpoint: option(endpoint, env: "CANCELQ_ENDPOINT") ?? ZeusLimits.productionEndpoint,
             clientIP: clientIPCode, key: loaded.key, policy: policy,
             requestTimeout: try number(requestTimeout, env: "CANCELQ_REQUEST_TIMEOUT", default: 30, flag: "--request-timeout"),
+            additionalTrustRoots: trustRoots,
             concurrency: try integer(concurrency, env: "CANCELQ_CONCURRENCY", default: 4, flag: "--concurrency"),
             pollInterval: try number(pollInterval, env: "CANCELQ_POLL_INTERVAL", default: 1, flag: "--poll-interval"),
             exitWhenIdle: exitWhenIdle || ["1", "true", "yes"].contains(environment("CANCELQ_EXIT_WHEN_IDLE") ?? ""))
