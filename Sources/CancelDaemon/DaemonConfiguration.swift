@@ -1,4 +1,5 @@
 import CancelCore
+import NIOSSL
 import ZeusAPI
 
 /// Everything `cancelq run` needs, already validated.
@@ -10,6 +11,9 @@ public struct DaemonConfiguration: Sendable {
     public var policy: RetryPolicy
     /// The whole request, connect to last byte.
     public var requestTimeout: Double
+    /// Certificate authorities trusted besides the system's (`--ca-file`); certificates and host
+    /// names are verified either way.
+    public var additionalTrustRoots: [NIOSSLCertificate]
     public var concurrency: Int
     /// Longest time between two full scans for new rows; commits by other processes are noticed
     /// sooner through SQLite's `data_version`.
@@ -21,8 +25,9 @@ public struct DaemonConfiguration: Sendable {
 
     public init(
         databasePath: String, endpoint: String = ZeusLimits.productionEndpoint, clientIP: ClientIPCode, key: AuthKey,
-        policy: RetryPolicy = .standard, requestTimeout: Double = 30, concurrency: Int = 4, pollInterval: Double = 1,
-        exitWhenIdle: Bool = false, busyTimeout: Double = 5, batchLimit: Int = 256
+        policy: RetryPolicy = .standard, requestTimeout: Double = 30, additionalTrustRoots: [NIOSSLCertificate] = [],
+        concurrency: Int = 4, pollInterval: Double = 1, exitWhenIdle: Bool = false, busyTimeout: Double = 5,
+        batchLimit: Int = 256
     ) throws(ConfigurationError) {
         try ConfigurationError.requirePositive("--request-timeout", requestTimeout)
         try ConfigurationError.requirePositive("--poll-interval", pollInterval)
@@ -35,6 +40,7 @@ public struct DaemonConfiguration: Sendable {
         self.key = key
         self.policy = policy
         self.requestTimeout = requestTimeout
+        self.additionalTrustRoots = additionalTrustRoots
         self.concurrency = concurrency
         self.pollInterval = pollInterval
         self.exitWhenIdle = exitWhenIdle
@@ -48,6 +54,7 @@ public enum ConfigurationError: Error, Equatable, Sendable, CustomStringConverti
     case notPositive(option: String, value: Double)
     case endpoint(String)
     case keyFile(path: String, problem: String)
+    case caFile(path: String, problem: String)
     case noKey
     case clientIP(FieldError)
     case policy(RetryPolicy.Invalid)
@@ -60,6 +67,8 @@ public enum ConfigurationError: Error, Equatable, Sendable, CustomStringConverti
             "endpoint refused: \(why)"
         case .keyFile(let path, let problem):
             "key file \(path): \(problem)"
+        case .caFile(let path, let problem):
+            "--ca-file \(path): \(problem)"
         case .noKey:
             "no authentication key: pass --key-file PATH, set CANCELQ_KEY_FILE, or run under systemd with "
                 + "LoadCredential=zeus-key:/etc/cancelq/zeus-key"

@@ -1,29 +1,34 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// A local stand-in for the ZEUS `payment_return` endpoint, faithful to the spec's validation.
 ///
 /// Every path answers as the gateway except `/_sim/...`, the control API (see README). Binds to
-/// loopback; port 0 picks a free port, readable from `port`.
+/// loopback; port 0 picks a free port, readable from `port`. Serves HTTPS when given `tls`.
 public final class GatewaySimulator: Sendable {
     public let state: SimulatorState
     public let host: String
     public let port: Int
+    public let isTLS: Bool
     private let group: MultiThreadedEventLoopGroup
     private let channel: any Channel
 
-    private init(state: SimulatorState, host: String, port: Int, group: MultiThreadedEventLoopGroup, channel: any Channel) {
+    private init(
+        state: SimulatorState, host: String, port: Int, isTLS: Bool, group: MultiThreadedEventLoopGroup, channel: any Channel
+    ) {
         self.state = state
         self.host = host
         self.port = port
+        self.isTLS = isTLS
         self.group = group
         self.channel = channel
     }
 
-    public static func start(state: SimulatorState, host: String = "127.0.0.1", port: Int = 0) async throws
-        -> GatewaySimulator
-    {
+    public static func start(
+        state: SimulatorState, host: String = "127.0.0.1", port: Int = 0, tls: SimulatorTLS? = nil
+    ) async throws -> GatewaySimulator {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         do {
             let channel = try await ServerBootstrap(group: group)
@@ -32,13 +37,17 @@ public final class GatewaySimulator: Sendable {
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let tls {
+                            try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context))
+                        }
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                         try channel.pipeline.syncOperations.addHandler(GatewayHandler(state: state))
                     }
                 }
                 .bind(host: host, port: port).get()
             let boundPort = channel.localAddress?.port ?? port
-            return GatewaySimulator(state: state, host: host, port: boundPort, group: group, channel: channel)
+            return GatewaySimulator(
+                state: state, host: host, port: boundPort, isTLS: tls != nil, group: group, channel: channel)
         } catch {
             try? await group.shutdownGracefully()
             throw error
@@ -46,9 +55,12 @@ public final class GatewaySimulator: Sendable {
     }
 
     /// The URL to give `cancelq run --endpoint`.
-    public var endpoint: String {
+    public var endpoint: String { baseURL + "/cgi-bin/secure/api.cgi" }
+
+    /// Scheme, host and port; the control API is under `/_sim/`.
+    public var baseURL: String {
         let shownHost = host.contains(":") ? "[\(host)]" : host
-        return "http://\(shownHost):\(port)/cgi-bin/secure/api.cgi"
+        return "\(isTLS ? "https" : "http")://\(shownHost):\(port)"
     }
 
     /// Closes the listener and every connection, including hanging ones.
@@ -108,6 +120,8 @@ final class GatewayHandler: ChannelInboundHandler {
                 break  // The connection stays open, unanswered, until the client gives up.
             case .cut:
                 context.close(promise: nil)
+            case .trickle(let status, let code, let interval):
+                trickle(context, head: head, body: SimulatorState.answerBody(status: status, code: code), interval: interval)
             }
         }
     }
@@ -141,6 +155,34 @@ final class GatewayHandler: ChannelInboundHandler {
         context.eventLoop.scheduleTask(in: .nanoseconds(Int64(delay * 1e9))) {
             guard bound.value.channel.isActive else { return }
             send(bound.value)
+        }
+    }
+
+    /// The head with the full length at once, then the body one byte per `interval`.
+    private func trickle(_ context: ChannelHandlerContext, head: HTTPRequestHead, body: [UInt8], interval: Double) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "application/xml; charset=utf-8")
+        headers.add(name: "Content-Length", value: String(body.count))
+        let responseHead = HTTPResponseHead(version: head.version, status: .ok, headers: headers)
+        context.writeAndFlush(NIOAny(HTTPServerResponsePart.head(responseHead)), promise: nil)
+        Self.drip(NIOLoopBound(context, eventLoop: context.eventLoop), body, from: 0, every: .nanoseconds(Int64(interval * 1e9)))
+    }
+
+    private static func drip(
+        _ bound: NIOLoopBound<ChannelHandlerContext>, _ body: [UInt8], from index: Int, every interval: TimeAmount
+    ) {
+        bound.value.eventLoop.scheduleTask(in: interval) {
+            let context = bound.value
+            // The client gave up (its deadline): stop, as a real server would on a closed socket.
+            guard context.channel.isActive else { return }
+            var buffer = context.channel.allocator.buffer(capacity: 1)
+            buffer.writeInteger(body[index])
+            context.writeAndFlush(NIOAny(HTTPServerResponsePart.body(.byteBuffer(buffer))), promise: nil)
+            if index + 1 < body.count {
+                drip(bound, body, from: index + 1, every: interval)
+            } else {
+                context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: nil)
+            }
         }
     }
 

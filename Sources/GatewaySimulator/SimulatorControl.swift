@@ -30,8 +30,9 @@ enum SimulatorControl {
                     seconds: query["seconds"].flatMap(Double.init))
             else {
                 return (.badRequest,
-                    "fault needs kind=failure|not-found|maintenance|answer|delay|hang|cut|html|garbage|status "
-                        + "(answer: status= code=; delay: seconds=; status: code=HTTP status)\n")
+                    "fault needs kind=failure|not-found|maintenance|answer|delay|hang|cut|trickle|html|garbage|status "
+                        + "(answer: status= code=; delay: seconds=; trickle: seconds= per byte, default 0.5, above 0; "
+                        + "status: code=HTTP status)\n")
             }
             let times = query["times"].flatMap(Int.init) ?? 1
             state.addFault(fault, times: times, order: query["order"])

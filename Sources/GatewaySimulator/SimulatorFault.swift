@@ -8,6 +8,9 @@ public enum SimulatorFault: Hashable, Sendable {
     case hang
     /// Process the cancellation, then close the connection without answering.
     case cut
+    /// Process the cancellation, send the 200 head (with the full Content-Length) at once, then the
+    /// answer one byte every this many seconds: a read timeout never fires, only a whole-request deadline.
+    case trickle(Double)
     /// Answer an HTML error page (as a proxy in front of the gateway might); not processed.
     case html
     /// Answer bytes that are not XML; not processed.
@@ -29,6 +32,10 @@ public enum SimulatorFault: Hashable, Sendable {
             self = .delay(seconds)
         case "hang": self = .hang
         case "cut": self = .cut
+        case "trickle":
+            let interval = seconds ?? 0.5
+            guard interval > 0, interval.isFinite else { return nil }
+            self = .trickle(interval)
         case "html": self = .html
         case "garbage": self = .garbage
         case "status":
@@ -47,6 +54,8 @@ public enum SimulatedReply: Hashable, Sendable {
     case raw(httpStatus: Int, contentType: String, body: [UInt8], delay: Double)
     case hang
     case cut
+    /// A 200 with this XML answer, its body one byte every `interval` seconds.
+    case trickle(status: String, code: String, interval: Double)
 }
 
 /// One request the gateway endpoint received, for tests to compare with the audit trail.
@@ -54,7 +63,7 @@ public struct ReceivedRequest: Hashable, Sendable {
     public var sequence: Int
     /// The order number, when the request got far enough to carry one.
     public var orderNumber: String?
-    /// What it was answered (`hang` and `cut` included), as `status/code` or the fault's name.
+    /// What it was answered (`hang`, `cut` and `trickle` included), as `status/code` or the fault's name.
     public var answer: String
     /// Whether the simulator cancelled the order while handling it.
     public var cancelled: Bool

@@ -137,7 +137,7 @@ public final class SimulatorState: Sendable {
                 return .raw(httpStatus: status, contentType: "text/html", body: Array(page.utf8), delay: latency)
             case .delay(let seconds):
                 delay = seconds
-            case .hang, .cut, .none:
+            case .hang, .cut, .trickle, .none:
                 break
             }
             // The order is processed: the gateway's own answer, possibly never delivered.
@@ -159,6 +159,9 @@ public final class SimulatorState: Sendable {
             case .cut:
                 record("cut (processed as \(answer.status)/\(answer.code))", cancelled: cancelledNow)
                 return .cut
+            case .trickle(let interval):
+                record("trickle (processed as \(answer.status)/\(answer.code))", cancelled: cancelledNow)
+                return .trickle(status: answer.status, code: answer.code, interval: interval)
             default:
                 record("\(answer.status)/\(answer.code)", cancelled: cancelledNow)
                 return .xml(status: answer.status, code: answer.code, delay: delay)

@@ -11,7 +11,9 @@ struct GatewaySimCommand: AsyncParsableCommand {
         discussion: """
             Validates requests as the spec says (method, Content-Type, Content-Length, sizes, XML,
             action, credentials, order) and remembers cancelled orders. Prints the URL it listens on.
-            Control it over HTTP under /_sim/ (see README): maintenance, failures, delays, lost answers.
+            Control it over HTTP under /_sim/ (see README): maintenance, failures, delays, lost answers,
+            slow answers. With --tls-cert and --tls-key it serves HTTPS instead (endpoint and control API);
+            give `cancelq run --ca-file` the CA that signed the certificate.
             """)
 
     @Option(help: "Address to listen on (loopback by default).")
@@ -32,12 +34,27 @@ struct GatewaySimCommand: AsyncParsableCommand {
     @Flag(help: "Start in maintenance (every request answers maintenance/02000012).")
     var maintenance = false
 
+    @Option(name: .customLong("tls-cert"), help: ArgumentHelp("Serve HTTPS with this PEM certificate (chain, leaf first); needs --tls-key.", valueName: "pem"))
+    var tlsCert: String?
+
+    @Option(name: .customLong("tls-key"), help: ArgumentHelp("The PEM private key of --tls-cert; needs --tls-cert.", valueName: "pem"))
+    var tlsKey: String?
+
     func run() async throws {
+        let tls: SimulatorTLS?
+        switch (tlsCert, tlsKey) {
+        case (let certificate?, let key?):
+            tls = try SimulatorTLS(certificateFile: certificate, keyFile: key)
+        case (nil, nil):
+            tls = nil
+        case (.some, nil), (nil, .some):
+            throw CommandFailure("--tls-cert and --tls-key go together: pass both for HTTPS, or neither for plain HTTP")
+        }
         let key = try keyFile.map { try KeyFile.load(path: $0).key.secret } ?? "demo-key"
         let state = SimulatorState(clientIP: clientIP, key: key, latency: latency, maintenance: maintenance)
-        let simulator = try await GatewaySimulator.start(state: state, host: host, port: port)
+        let simulator = try await GatewaySimulator.start(state: state, host: host, port: port, tls: tls)
         emit("gateway-sim listening on \(simulator.endpoint)")
-        emit("control: curl -X POST 'http://\(host):\(simulator.port)/_sim/maintenance?on=1' (see README)")
+        emit("control: curl \(tls == nil ? "" : "--cacert CA.pem ")-X POST '\(simulator.baseURL)/_sim/maintenance?on=1' (see README)")
         let logger = Logger(label: "gateway-sim")
         let group = ServiceGroup(
             configuration: .init(

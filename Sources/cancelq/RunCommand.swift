@@ -42,8 +42,11 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("maintenance-pause"), help: ArgumentHelp("Pause after a maintenance answer, doubled while it lasts up to 1 h (env: CANCELQ_MAINTENANCE_PAUSE). Default: 300.", valueName: "s"))
     var maintenancePause: Double?
 
-    @Option(name: .customLong("request-timeout"), help: ArgumentHelp("Whole-request timeout (env: CANCELQ_REQUEST_TIMEOUT). Default: 30.", valueName: "s"))
+    @Option(name: .customLong("request-timeout"), help: ArgumentHelp("One deadline for the whole request: connect (at most 10 s), send, and the full answer; then the outcome is unknown and the job is resent later (env: CANCELQ_REQUEST_TIMEOUT). Default: 30.", valueName: "s"))
     var requestTimeout: Double?
+
+    @Option(name: .customLong("ca-file"), help: ArgumentHelp("PEM file of certificate authorities to trust in addition to the system's: a private CA, a TLS-inspecting proxy, the simulator's test CA. Certificates and host names are always verified (env: CANCELQ_CA_FILE).", valueName: "pem"))
+    var caFile: String?
 
     @Option(help: ArgumentHelp("Requests in flight at once (env: CANCELQ_CONCURRENCY). Default: 4.", valueName: "n"))
     var concurrency: Int?
@@ -78,7 +81,8 @@ struct RunCommand: AsyncParsableCommand {
         guard problems.isEmpty else { throw StoreError.schemaDamaged(path: path, problems: problems.map(\.description)) }
         let transport = HTTPTransport(
             endpoint: configuration.daemon.endpoint, requestTimeout: configuration.daemon.requestTimeout,
-            concurrency: configuration.daemon.concurrency)
+            concurrency: configuration.daemon.concurrency,
+            additionalTrustRoots: configuration.daemon.additionalTrustRoots)
         let daemon = CancellationDaemon(
             configuration: configuration.daemon, store: store, transport: transport, logger: logger, lock: lock)
         let group = ServiceGroup(
@@ -106,6 +110,9 @@ struct RunCommand: AsyncParsableCommand {
             throw ConfigurationError.clientIP(error)
         }
         let loaded = try KeyFile.load(path: try keyFilePath())
+        let trustRoots = try option(caFile, env: "CANCELQ_CA_FILE").map { path throws(ConfigurationError) in
+            try CAFile.load(path: path)
+        } ?? []
         let policy: RetryPolicy
         do {
             let pause = try number(
@@ -127,6 +134,7 @@ struct RunCommand: AsyncParsableCommand {
             clientIP: clientIPCode, key: loaded.key, policy: policy,
             requestTimeout: try number(
                 requestTimeout, env: "CANCELQ_REQUEST_TIMEOUT", default: 30, flag: "--request-timeout", within: Limits.day),
+            additionalTrustRoots: trustRoots,
             concurrency: try integer(
                 concurrency, env: "CANCELQ_CONCURRENCY", default: 4, flag: "--concurrency", within: Limits.concurrency),
             pollInterval: try number(

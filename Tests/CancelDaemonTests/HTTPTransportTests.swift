@@ -1,20 +1,23 @@
 import CancelCore
 import Foundation
 import GatewaySimulator
+import TestSupport
 import Testing
 import ZeusAPI
 
 @testable import CancelDaemon
 
 /// The transport against the simulator: every kind of failure maps to what the state machine knows.
-@Suite("HTTP transport")
+@Suite("HTTP transport", .timeLimit(.minutes(1)))
 struct HTTPTransportTests {
     let request = try! PaymentReturnRequest(clientIP: "12345", key: "demo-key", orderNumber: "T-1")
 
-    func withSimulator(_ body: (SimulatorState, HTTPTransport) async throws -> Void) async throws {
+    func withSimulator(
+        requestTimeout: Double = 1, _ body: (SimulatorState, HTTPTransport) async throws -> Void
+    ) async throws {
         let state = SimulatorState(clientIP: "12345", key: "demo-key")
         let simulator = try await GatewaySimulator.start(state: state)
-        let transport = HTTPTransport(endpoint: simulator.endpoint, requestTimeout: 1, concurrency: 2)
+        let transport = HTTPTransport(endpoint: simulator.endpoint, requestTimeout: requestTimeout, concurrency: 2)
         do {
             try await body(state, transport)
         } catch {
@@ -75,14 +78,46 @@ struct HTTPTransportTests {
         }
     }
 
+    @Test("a body trickled slower than the timeout is cut at the timeout: one deadline for the whole request")
+    func trickleCut() async throws {
+        try await withSimulator { state, transport in
+            // Head at once, then a byte every 0.5 s: a read timeout of 1 s would never fire.
+            state.addFault(.trickle(0.5))
+            let start = ContinuousClock.now
+            let outcome = await transport.send(request)
+            let elapsed = ContinuousClock.now - start
+            #expect(outcome == .failed(.timeout, httpStatus: 200))
+            #expect(elapsed < .seconds(2.5), "took \(elapsed) with a 1 s request timeout")
+            #expect(state.isCancelled("T-1"), "the gateway processed it: the outcome is unknown, resending is safe")
+        }
+    }
+
+    @Test("a body trickled well within the timeout is read whole")
+    func trickleWithin() async throws {
+        try await withSimulator(requestTimeout: 10) { state, transport in
+            state.addFault(.trickle(0.002))
+            #expect(await transport.send(request) == .answered(httpStatus: 200, .init(status: "success", code: "000")))
+        }
+    }
+
+    @Test("a 200 answer over 64 KiB is refused as undecodable, even when read against the deadline")
+    func oversized() async throws {
+        // Room for a loaded machine: this test is about the size cap, not the deadline.
+        try await withSimulator(requestTimeout: 15) { state, transport in
+            state.addFault(.httpStatus(200))
+            #expect(await transport.send(request) == .failed(.undecodableBody("answer larger than 64 KiB"), httpStatus: 200))
+        }
+    }
+
     @Test("nothing listening is connection refused")
     func refused() async throws {
-        let simulator = try await GatewaySimulator.start(state: SimulatorState(clientIP: "12345", key: "demo-key"))
-        let endpoint = simulator.endpoint
-        await simulator.stop()
-        let transport = HTTPTransport(endpoint: endpoint, requestTimeout: 2, concurrency: 1)
+        // Held, not freed: a port merely closed could be taken by another process meanwhile.
+        let held = try HeldPort()
+        let transport = HTTPTransport(
+            endpoint: "http://127.0.0.1:\(held.port)/cgi-bin/secure/api.cgi", requestTimeout: 2, concurrency: 1)
         let outcome = await transport.send(request)
         await transport.shutdown()
+        withExtendedLifetime(held) {}
         #expect(outcome == .failed(.connectionRefused, httpStatus: nil), "\(outcome)")
     }
 }

@@ -16,32 +16,39 @@ struct DaemonHarness {
     var state: SimulatorState { simulator.state }
 
     static func withHarness<T>(
-        daemonKey: String = key, latency: Double = 0, _ body: (DaemonHarness) async throws -> T
+        daemonKey: String = key, latency: Double = 0, tls: SimulatorTLS? = nil, _ body: (DaemonHarness) async throws -> T
     ) async throws -> T {
         try await withTemporaryDirectory { directory in
             let state = SimulatorState(clientIP: clientIP, key: key, latency: latency)
-            let simulator = try await GatewaySimulator.start(state: state)
-            defer { Task { await simulator.stop() } }
-            try Data((daemonKey + "\n").utf8).write(to: URL(fileURLWithPath: directory + "/zeus-key"))
-            chmod(directory + "/zeus-key", 0o600)
-            let harness = DaemonHarness(directory: directory, simulator: simulator)
-            let result = try await body(harness)
+            let simulator = try await GatewaySimulator.start(state: state, tls: tls)
+            // Stopped exactly once: a second stop schedules on a shut-down event loop (NIO logs an ERROR).
+            let result: T
+            do {
+                try Data((daemonKey + "\n").utf8).write(to: URL(fileURLWithPath: directory + "/zeus-key"))
+                chmod(directory + "/zeus-key", 0o600)
+                result = try await body(DaemonHarness(directory: directory, simulator: simulator))
+            } catch {
+                await simulator.stop()
+                throw error
+            }
             await simulator.stop()
             return result
         }
     }
 
-    /// `cancelq run` against the simulator, fast retries, plus `extra`.
-    func runArguments(_ extra: [String] = []) -> [String] {
+    /// `cancelq run` against the simulator (or `endpoint`), fast retries, plus `extra`.
+    func runArguments(_ extra: [String] = [], endpoint: String? = nil) -> [String] {
         [
-            "run", "--db", database, "--endpoint", simulator.endpoint, "--client-ip", Self.clientIP,
+            "run", "--db", database, "--endpoint", endpoint ?? simulator.endpoint, "--client-ip", Self.clientIP,
             "--key-file", keyFile, "--retry-base", "0.2", "--retry-max", "1", "--request-timeout", "2",
             "--poll-interval", "0.2",
         ] + extra
     }
 
-    func startDaemon(_ extra: [String] = [], environment: [String: String] = [:]) throws -> RunningProcess {
-        try RunningProcess(runArguments(extra), environment: environment, directory: directory)
+    func startDaemon(_ extra: [String] = [], endpoint: String? = nil, environment: [String: String] = [:]) throws
+        -> RunningProcess
+    {
+        try RunningProcess(runArguments(extra, endpoint: endpoint), environment: environment, directory: directory)
     }
 
     /// Inserts as an application would, with `paid_at` in the past so no delay is waited.

@@ -138,6 +138,29 @@ struct DaemonTests {
         }
     }
 
+    @Test("SIGTERM while the answer trickles in: exit 0 within the request timeout, recorded as a timeout, nothing left sent")
+    func sigtermDuringTrickle() async throws {
+        try await DaemonHarness.withHarness { h in
+            try await h.migrate()
+            try h.enqueue(["TRICKLE-1"])
+            // Head at once, then a byte every 0.5 s: about 95 s for the whole answer.
+            h.state.addFault(.trickle(0.5), order: "TRICKLE-1")
+            let daemon = try h.startDaemon(["--request-timeout", "2"])
+            #expect(await eventually(timeout: 10) { !h.state.requests.isEmpty }, "\(daemon.output)")
+            daemon.signal(SIGTERM)
+            let signalled = ContinuousClock.now
+            #expect(await daemon.waitForExit(timeout: 20) == 0, "\(daemon.output)")
+            let elapsed = ContinuousClock.now - signalled
+            #expect(elapsed < .seconds(5), "exited \(elapsed) after SIGTERM with --request-timeout 2")
+            let reader = try h.reader()
+            #expect(try reader.queryOne("SELECT count(*) FROM cancellations WHERE state = 'sent'") { $0.int(0) } == 0)
+            #expect(try reader.queryOne("SELECT count(*) FROM cancellation_attempts WHERE completed_at IS NULL") { $0.int(0) } == 0)
+            #expect(try h.attempts() == ["TRICKLE-1": ["error: no answer before the request timeout"]])
+            let jobs = try h.jobs()
+            #expect(jobs["TRICKLE-1"]?.hasPrefix("retrying/") == true, "\(jobs)")
+        }
+    }
+
     @Test("a second daemon on the same database is refused, naming the database and the holder's pid")
     func secondDaemonRefused() async throws {
         try await DaemonHarness.withHarness { h in

@@ -11,8 +11,8 @@ struct ShutdownTests {
         try await DaemonHarness.withHarness(latency: 0) { h in
             try await h.migrate()
             try h.enqueue(["SLOW-1"])
-            h.state.addFault(.delay(3), order: "SLOW-1")
-            let daemon = try h.startDaemon(["--request-timeout", "5"])
+            h.state.addFault(.delay(6), order: "SLOW-1")  // far past the 2 s measured, even on a loaded machine
+            let daemon = try h.startDaemon(["--request-timeout", "10"])
             #expect(await daemon.waitForOutput("attempt 1 sent", timeout: 10))
             daemon.signal(SIGTERM)
             try await Task.sleep(nanoseconds: 500_000_000)

@@ -115,6 +115,9 @@ struct ValidationOrderTests {
         #expect(SimulatorFault(kind: "answer", status: "invalid", code: "02999999", seconds: nil) == .answer(status: "invalid", code: "02999999"))
         #expect(SimulatorFault(kind: "status", status: nil, code: "503", seconds: nil) == .httpStatus(503))
         #expect(SimulatorFault(kind: "status", status: nil, code: "99", seconds: nil) == nil)
+        #expect(SimulatorFault(kind: "trickle", status: nil, code: nil, seconds: nil) == .trickle(0.5))
+        #expect(SimulatorFault(kind: "trickle", status: nil, code: nil, seconds: 2) == .trickle(2))
+        #expect(SimulatorFault(kind: "trickle", status: nil, code: nil, seconds: 0) == nil)
         #expect(SimulatorFault(kind: "explode", status: nil, code: nil, seconds: nil) == nil)
     }
 }
