@@ -3,6 +3,14 @@ import Foundation
 /// The key travels in the request body: only over TLS, except to this machine (the simulator).
 enum EndpointCheck {
     static func validated(_ endpoint: String) throws(ConfigurationError) -> String {
+        // Checked on the raw text first: a URL that fails to parse must not echo a password either.
+        if let authority = endpoint.split(separator: "/", omittingEmptySubsequences: true).dropFirst().first,
+            authority.contains("@")
+        {
+            throw .endpoint(
+                "the endpoint carries a user or password (user:password@host); the gateway authenticates with the key, "
+                    + "so give the URL without them (it is not shown here to keep the password out of logs)")
+        }
         guard let url = URL(string: endpoint), let scheme = url.scheme?.lowercased(), let host = url.host, !host.isEmpty
         else {
             throw .endpoint("\(endpoint) is not an absolute URL like https://host/path")

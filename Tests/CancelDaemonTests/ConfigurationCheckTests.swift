@@ -43,6 +43,11 @@ struct ConfigurationCheckTests {
         for refused in ["http://example.com/api", "http://10.0.0.1/api", "ftp://127.0.0.1/", "not a url", "http:///nohost"] {
             #expect(throws: ConfigurationError.self) { try EndpointCheck.validated(refused) }
         }
+        for withCredentials in ["https://user:S3CRET@linkpt.example/api", "https://S3CRET@host/api", "http://u:S3CRET@127.0.0.1:9/x",
+                                "https://u:S3CRET@[bad/api"] {
+            let error = #expect(throws: ConfigurationError.self) { try EndpointCheck.validated(withCredentials) }
+            #expect(error.map { "\($0)".contains("user or password") && !"\($0)".contains("S3CRET") } == true, "\(String(describing: error))")
+        }
     }
 
     @Test("the lock is on the database file itself: a symlink, a hard link or `..` reach the same lock, naming the holder")
