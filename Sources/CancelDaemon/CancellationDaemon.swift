@@ -161,7 +161,7 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
                         "order \(job.orderNumber): attempt \(record.requestCount) was in flight when the previous run stopped; outcome unknown -> \(daemon.log.describe(job)) (a repeat answers 02180118 if it went through)")
                 }
             }
-            daemon.log.skipped(try store.apply(writes, now: now))
+            daemon.log.tampered(try store.apply(writes, now: now))
             daemon.notifier?.notify("READY=1\nSTATUS=started; recovered \(stuck.count) interrupted job(s)")
             logger.info(
                 "cancelq started: endpoint \(configuration.endpoint), concurrency \(configuration.concurrency), delay \(policy.delayAfterPayment) s, at most \(policy.maxAttempts) attempts")
@@ -219,17 +219,18 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
                 }
                 // ONE transaction: answers, new states, and the claimed jobs' attempt rows. Only
                 // after it commits does any claimed request leave.
-                let skipped = try await commitHoldingOn(batch.writes, gate: gate == gateBefore ? nil : gate, now: now)
+                let tampered = try await commitHoldingOn(batch.writes, gate: gate == gateBefore ? nil : gate, now: now)
                 if !batch.writes.isEmpty {
                     try markOwnCommitSeen()
                     // Before any claimed request leaves: a commit into a deleted WAL went nowhere.
                     if let problem = filesGuard?.check() { throw DaemonStop.databaseFilesChanged(problem) }
                 }
-                if !skipped.isEmpty {
-                    daemon.log.skipped(skipped)
+                if !tampered.isEmpty {
+                    daemon.log.tampered(tampered)
                     // A claim whose job moved under us did not commit: its request never leaves.
-                    let unclaimed = Set(skipped.map(\.id))
-                    batch.flights.removeAll { unclaimed.contains($0.0.record.id) && inFlight.removeValue(forKey: $0.0.record.id) != nil }
+                    let unclaimed = Set(tampered.filter { !$0.jobUpdated }.map(\.id))
+                    batch.flights.removeAll { unclaimed.contains($0.0.record.id) }
+                    for id in unclaimed { inFlight.removeValue(forKey: id) }
                 }
                 launch(batch, group: &group)
                 if gate != gateBefore { announce(gate, previous: gateBefore) }
@@ -308,7 +309,7 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
 
         /// Commits a turn's batch, waiting out another writer that holds the lock past the busy
         /// timeout: the batch holds answers that exist nowhere else, so it is never dropped.
-        func commitHoldingOn(_ writes: [JobWrite], gate: SendingGate?, now: Double) async throws -> [CancelStore.SkippedWrite] {
+        func commitHoldingOn(_ writes: [JobWrite], gate: SendingGate?, now: Double) async throws -> [CancelStore.TamperedWrite] {
             var waited = 0.0
             while true {
                 do throws(StoreError) {
@@ -345,7 +346,7 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
                     daemon.log.discovered(job, id: record.id)
                 }
                 if writes.isEmpty { return }
-                daemon.log.skipped(try store.apply(writes, now: now))
+                daemon.log.tampered(try store.apply(writes, now: now))
                 if pending.count < configuration.batchLimit { return }
             }
         }

@@ -54,11 +54,16 @@ struct TransitionLog {
         }
     }
 
-    /// Writes the daemon skipped because another process had changed the job meanwhile.
-    func skipped(_ writes: [CancelStore.SkippedWrite]) {
+    /// Writes that met a row another process had changed meanwhile.
+    func tampered(_ writes: [CancelStore.TamperedWrite]) {
         for write in writes {
-            let now = write.found.map { "is now \(LogText.escaped($0, limit: 40))" } ?? "was deleted"
             let answer = write.attempt.map { "; its answer: \($0)" } ?? ""
+            if write.jobUpdated {
+                logger.error(
+                    "order \(write.orderNumber) (job \(write.id)): its open attempt row was changed behind the daemon's back\(answer); the job moved on as decided. Only cancelq should write cancellation_attempts")
+                continue
+            }
+            let now = write.found.map { "is now \(LogText.escaped($0, limit: 40))" } ?? "was deleted"
             logger.error(
                 "order \(write.orderNumber) (job \(write.id)): changed behind the daemon's back: expected \(write.expected.rawValue), the row \(now). Left as the other writer set it\(answer). Only cancelq should change job states")
         }

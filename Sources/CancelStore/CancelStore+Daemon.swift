@@ -58,45 +58,52 @@ extension CancelStore {
         }
     }
 
-    /// A write whose job had been changed by another process: the job keeps what that process
-    /// set, the answer (if any) is still in the audit trail, and the rest of the batch commits.
-    public struct SkippedWrite: Sendable, Equatable {
+    /// A write that met a row another process had changed: either the job itself (it keeps what
+    /// that process set) or only its open attempt row (the job moves on as decided). Either way
+    /// the answer is in the audit trail, and the rest of the batch commits.
+    public struct TamperedWrite: Sendable, Equatable {
         public let id: Int64
         public let orderNumber: String
         public let expected: State
         /// The state the row holds now, or nil when the row is gone.
         public let found: String?
-        /// What became of the attempt row this write completes, when it completes one.
+        /// Whether the job was updated as the daemon decided (only its attempt row had changed).
+        public let jobUpdated: Bool
+        /// Where the answer went, when the write completes an attempt.
         public let attempt: String?
     }
 
     /// Writes every change in ONE transaction: a job's state together with its attempt row. A job
-    /// that moved under the daemon (another process wrote its row) is skipped, alone: its answer
-    /// is still recorded and the other jobs' changes commit. Returns the skipped writes.
+    /// that moved under the daemon (another process wrote its row) is skipped, alone; every answer
+    /// is still recorded and the other jobs' changes commit. Returns what met a changed row.
     @discardableResult
-    public func apply(_ writes: [JobWrite], gate: SendingGate? = nil, now: Double) throws(StoreError) -> [SkippedWrite] {
+    public func apply(_ writes: [JobWrite], gate: SendingGate? = nil, now: Double) throws(StoreError) -> [TamperedWrite] {
         guard !writes.isEmpty || gate != nil else { return [] }
-        let skipped: [SkippedWrite] = try storeErrors {
+        let tampered: [TamperedWrite] = try storeErrors {
             try connection.transaction {
-                var skipped: [SkippedWrite] = []
+                var tampered: [TamperedWrite] = []
                 for write in writes {
-                    if let skip = try applyAlone(write, now: now) { skipped.append(skip) }
+                    if let found = try applyAlone(write, now: now) { tampered.append(found) }
                 }
                 if let gate { try save(gate, now: now) }
-                return skipped
+                return tampered
             }
         }
         writeTransactions += 1
-        return skipped
+        return tampered
     }
 
-    /// One write inside a savepoint, so that its failure undoes only itself.
-    private func applyAlone(_ write: JobWrite, now: Double) throws -> SkippedWrite? {
+    /// One write inside a savepoint, so that a job changed under the daemon undoes only itself.
+    private func applyAlone(_ write: JobWrite, now: Double) throws -> TamperedWrite? {
         try connection.run("SAVEPOINT job_write")
         do {
-            try apply(write, now: now)
+            let note = try apply(write, now: now)
             try connection.run("RELEASE job_write")
-            return nil
+            return note.map {
+                TamperedWrite(
+                    id: write.record.id, orderNumber: write.record.orderNumber, expected: write.expectedState,
+                    found: write.record.state.rawValue, jobUpdated: true, attempt: $0)
+            }
         } catch StoreError.jobChangedUnderneath {
             try connection.run("ROLLBACK TO job_write")
             try connection.run("RELEASE job_write")
@@ -104,36 +111,28 @@ extension CancelStore {
         let found = try connection.queryOne("SELECT state FROM cancellations WHERE id = ?", [write.record.id]) { $0.string(0) }
         var attempt: String?
         if case .complete(let number, let at, let result) = write.attempt {
-            attempt = try recordAnswerOfChangedJob(id: write.record.id, number: number, at: at, result: result)
+            attempt = try recordAnswer(id: write.record.id, number: number, at: at, result: result, jobExists: found != nil)
         }
-        return SkippedWrite(
+        return TamperedWrite(
             id: write.record.id, orderNumber: write.record.orderNumber, expected: write.expectedState, found: found,
-            attempt: attempt)
+            jobUpdated: false, attempt: attempt)
     }
 
-    /// The audit row of an answer whose job was changed meanwhile: completed in place, or written
-    /// anew when another process removed or completed it. Every answer received is kept.
-    private func recordAnswerOfChangedJob(id: Int64, number: Int, at: Double, result: AttemptResult) throws -> String {
-        if try completeAttempt(id: id, number: number, at: at, result: result) { return "recorded in attempt \(number)" }
-        try connection.run("SAVEPOINT audit_row")
-        do {
-            let next = (try connection.queryOne(
-                "SELECT coalesce(max(attempt), 0) + 1 FROM cancellation_attempts WHERE cancellation_id = ?", [id]) { $0.int(0) }) ?? 1
-            let note = "attempt row \(number) was missing or already completed when this answer arrived"
-            try connection.run(
-                """
-                INSERT INTO cancellation_attempts(cancellation_id, attempt, started_at, completed_at, http_status,
-                    result_status, result_code, error, counted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, id, next, at, at, result.httpStatus, result.status, result.code,
-                [result.error, note].compactMap { $0 }.joined(separator: "; "), result.counted)
-            try connection.run("RELEASE audit_row")
-            return "recorded as attempt \(next) (row \(number) was missing or completed)"
-        } catch {
-            // The job row itself is gone: the journal line is the only record left.
-            try connection.run("ROLLBACK TO audit_row")
-            try connection.run("RELEASE audit_row")
-            return "NOT recorded in the database (the job row is gone): only this log line keeps it"
-        }
+    /// Completes attempt `number` with its answer; when another process completed or removed that
+    /// row, writes the answer as a new attempt row instead. nil when the row was completed in place.
+    private func recordAnswer(id: Int64, number: Int, at: Double, result: AttemptResult, jobExists: Bool) throws -> String? {
+        if try completeAttempt(id: id, number: number, at: at, result: result) { return nil }
+        guard jobExists else { return "NOT recorded in the database (the job row is gone): only this log line keeps it" }
+        let next = (try connection.queryOne(
+            "SELECT coalesce(max(attempt), 0) + 1 FROM cancellation_attempts WHERE cancellation_id = ?", [id]) { $0.int(0) }) ?? 1
+        let note = "attempt row \(number) was missing or already completed when this answer arrived"
+        try connection.run(
+            """
+            INSERT INTO cancellation_attempts(cancellation_id, attempt, started_at, completed_at, http_status,
+                result_status, result_code, error, counted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, id, next, at, at, result.httpStatus, result.status, result.code,
+            [result.error, note].compactMap { $0 }.joined(separator: "; "), result.counted)
+        return "recorded as attempt \(next) (row \(number) was missing or already completed)"
     }
 
     private func completeAttempt(id: Int64, number: Int, at: Double, result: AttemptResult) throws -> Bool {
@@ -146,7 +145,8 @@ extension CancelStore {
             at, result.httpStatus, result.status, result.code, result.error, result.counted, id, number) == 1
     }
 
-    func apply(_ write: JobWrite, now: Double) throws {
+    /// Applies one write; returns a note when the answer had to go to a new attempt row.
+    func apply(_ write: JobWrite, now: Double) throws -> String? {
         let record = write.record
         let job = record.job
         let changed = try connection.run(
@@ -163,15 +163,14 @@ extension CancelStore {
         }
         switch write.attempt {
         case .none:
-            break
+            return nil
         case .start(let number, let at):
             try connection.run(
                 "INSERT INTO cancellation_attempts(cancellation_id, attempt, started_at) VALUES (?, ?, ?)",
                 record.id, number, at)
+            return nil
         case .complete(let number, let at, let result):
-            guard try completeAttempt(id: record.id, number: number, at: at, result: result) else {
-                throw StoreError.jobChangedUnderneath(id: record.id, expected: write.expectedState)
-            }
+            return try recordAnswer(id: record.id, number: number, at: at, result: result, jobExists: true)
         }
     }
 }

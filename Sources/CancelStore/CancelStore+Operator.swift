@@ -46,7 +46,7 @@ extension CancelStore {
         }
         var updated = record
         updated.job = job
-        try apply(JobWrite(expectedState: .failed, record: updated), now: now)
+        _ = try apply(JobWrite(expectedState: .failed, record: updated), now: now)
         let previous = record.job.outcome?.rawValue
         try connection.run(
             "INSERT INTO operator_actions(at, action, cancellation_id, detail) VALUES (?, 'requeue', ?, ?)",

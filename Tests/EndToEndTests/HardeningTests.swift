@@ -118,6 +118,12 @@ struct HardeningTests {
             try app.run("UPDATE cancellations SET state = 'failed', outcome = 'gave-up' WHERE order_number = 'TAMPER-1'")
             try app.run("UPDATE cancellations SET state = 'pending' WHERE order_number = 'TAMPER-2'")
             try app.run("UPDATE cancellations SET attempt_count = 9223372036854775807, request_count = 0, interruptions = 9223372036854775807 WHERE order_number = 'TAMPER-3'")
+            // The open attempt row completed by someone else: the answer still moves the job on.
+            try app.run(
+                """
+                UPDATE cancellation_attempts SET completed_at = 1, error = 'forged by app'
+                WHERE cancellation_id = (SELECT id FROM cancellations WHERE order_number = 'TAMPER-4')
+                """)
             #expect(await daemon.waitForExit(timeout: 20) == 0, "\(daemon.output)")
             #expect(daemon.output.contains("order TAMPER-1 (job 1): changed behind the daemon's back"), "\(daemon.output)")
             let jobs = try h.jobs()
@@ -131,9 +137,11 @@ struct HardeningTests {
             #expect(h.state.requests.filter { $0.orderNumber == "TAMPER-2" }.count == 1)
             // Every request the gateway saw has its answer in the audit trail.
             let attempts = try h.attempts()
-            for order in orders {
+            for order in orders where order != "TAMPER-4" {
                 #expect(attempts[order] == ["success/000"], "\(order): \(attempts[order] ?? [])")
             }
+            #expect(attempts["TAMPER-4"] == ["error: forged by app", "success/000"], "\(attempts["TAMPER-4"] ?? [])")
+            #expect(daemon.output.contains("order TAMPER-4 (job 4): its open attempt row was changed behind the daemon's back"))
         }
     }
 
