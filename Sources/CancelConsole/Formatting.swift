@@ -1,13 +1,14 @@
 import CancelCore
 import Foundation
 
-/// Times and durations as an operator reads them at 3 a.m.: local time, coarse units.
+/// Times and durations as an operator reads them at 3 a.m.: local time with its UTC offset (the
+/// journal uses the same, in ISO 8601), coarse units.
 public enum Formatting {
     public static func localTime(_ unix: Double, timeZone: TimeZone = .current) -> String {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = timeZone
-        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss xxx"
         return formatter.string(from: Date(timeIntervalSince1970: unix))
     }
 

@@ -58,7 +58,7 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
         self.logger = logger
         self.notifier = notifier
         self.clock = clock
-        log = TransitionLog(logger: logger)
+        log = TransitionLog(logger: logger, clock: clock)
     }
 
     public func run() async throws {
@@ -451,7 +451,7 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
                 logger.notice("the gateway answers again: sending resumed for every job")
             case .paused(let until, let streak, _):
                 logger.warning(
-                    "the gateway is in maintenance: no request until \(TransitionLog.time(until)) (pause \(streak)), then one probe job decides whether sending resumes")
+                    "the gateway is in maintenance: sending paused (pause \(streak)); one probe job goes \(daemon.log.when(until)) and decides whether sending resumes")
             case .halted(let reason, _):
                 logger.critical(
                     "SENDING HALTED: \(reason.explanation). No job is consumed meanwhile; `cancelq status` shows the halt")

@@ -5,21 +5,27 @@ import Logging
 import ZeusAPI
 
 /// One readable journal line per transition: order, attempt, what happened, where it goes next.
+/// Times are local with their UTC offset, as in `cancelq status` (README, "Times").
 struct TransitionLog {
     let logger: Logger
+    let clock: @Sendable () -> Double
 
     static func time(_ unix: Double) -> String {
-        Date(timeIntervalSince1970: unix).ISO8601Format()
+        Date(timeIntervalSince1970: unix).formatted(Date.ISO8601FormatStyle(timeZone: .current))
+    }
+
+    /// "in 12 s, at …" for a time ahead; "now" for one already passed, never an "until" in the past.
+    func when(_ unix: Double) -> String {
+        let ahead = unix - clock()
+        return ahead <= 0.05 ? "now" : "in \(DurationText.describe(ahead)), at \(Self.time(unix))"
     }
 
     func describe(_ job: CancellationJob) -> String {
         switch job.state {
         case .succeeded, .failed, .withdrawn:
             return "\(job.state.rawValue) (\(job.outcome?.rawValue ?? "-"))"
-        case .retrying:
-            return "retrying, next attempt at \(job.dueAt.map(Self.time) ?? "once sending resumes")"
-        case .waitingDelay, .maintenancePaused:
-            return "\(job.state.rawValue) until \(job.dueAt.map(Self.time) ?? "sending resumes")"
+        case .retrying, .waitingDelay, .maintenancePaused:
+            return "\(job.state.rawValue), next attempt \(job.dueAt.map(when) ?? "once sending resumes")"
         case .pending, .sent:
             return job.state.rawValue
         }

@@ -56,8 +56,22 @@ public struct DemoScenario {
         defer { Task { await simulator.stop() } }
         for order in Self.orders { order.setup(state) }
 
+        let configuration = try DaemonConfiguration(
+            databasePath: database, endpoint: simulator.endpoint, clientIP: try ClientIPCode(validating: "12345"),
+            key: try AuthKey(validating: "demo-key"),
+            policy: try RetryPolicy(delayAfterPayment: 5, backoffBase: 1, backoffCap: 2, maintenancePause: 3),
+            requestTimeout: 2, concurrency: 4, pollInterval: 0.2, exitWhenIdle: true)
+        let policy = configuration.policy
+        let standard = RetryPolicy.standard
         out(paint.bold("cancelq demo") + ": the daemon against a simulated ZEUS gateway at \(simulator.endpoint)")
         out("  queue: \(database)")
+        out(paint.yellow("  timings are shortened for the demo") + ": delay \(Formatting.duration(policy.delayAfterPayment)) "
+            + "(default \(Formatting.duration(standard.delayAfterPayment))), retries after \(Formatting.duration(policy.backoffBase))"
+            + " to \(Formatting.duration(policy.backoffCap)) (default \(Formatting.duration(standard.backoffBase)) doubling to "
+            + "\(Formatting.duration(standard.backoffCap))), maintenance pause \(Formatting.duration(policy.maintenancePause)) "
+            + "(default \(Formatting.duration(standard.maintenancePause))), request timeout "
+            + "\(Formatting.duration(configuration.requestTimeout)) (default 30 s)")
+        out(paint.dim("  the left column counts seconds since the daemon started; other times are local, with their UTC offset"))
         let store = try CancelStore.open(path: database, create: true)
         let now = CancelStore.currentTime()
         for order in Self.orders {
@@ -71,11 +85,6 @@ public struct DemoScenario {
         }
         out("")
 
-        let configuration = try DaemonConfiguration(
-            databasePath: database, endpoint: simulator.endpoint, clientIP: try ClientIPCode(validating: "12345"),
-            key: try AuthKey(validating: "demo-key"),
-            policy: try RetryPolicy(delayAfterPayment: 5, backoffBase: 1, backoffCap: 2, maintenancePause: 3),
-            requestTimeout: 2, concurrency: 4, pollInterval: 0.2, exitWhenIdle: true)
         let start = Date()
         let sink = out
         let logger = Logger(label: "cancelq") { _ in ProgressLogHandler(start: start, colour: colour, sink: sink) }

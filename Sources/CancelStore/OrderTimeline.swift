@@ -78,3 +78,45 @@ extension CancelStore {
         }
     }
 }
+
+// Like `status --json`: every documented field is written, `null` included.
+extension OrderTimeline {
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(orderNumber, forKey: .orderNumber)
+        try c.encode(state, forKey: .state)
+        try c.encode(outcome, forKey: .outcome)
+        try c.encode(paidAt, forKey: .paidAt)
+        try c.encode(createdAt, forKey: .createdAt)
+        try c.encode(updatedAt, forKey: .updatedAt)
+        try c.encode(dueAt, forKey: .dueAt)
+        try c.encode(attemptCount, forKey: .attemptCount)
+        try c.encode(attempts, forKey: .attempts)
+        try c.encode(operatorActions, forKey: .operatorActions)
+    }
+}
+
+extension OrderTimeline.Attempt {
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(attempt, forKey: .attempt)
+        try c.encode(startedAt, forKey: .startedAt)
+        try c.encode(completedAt, forKey: .completedAt)
+        try c.encode(httpStatus, forKey: .httpStatus)
+        try c.encode(status, forKey: .status)
+        try c.encode(code, forKey: .code)
+        try c.encode(meaning, forKey: .meaning)
+        try c.encode(error, forKey: .error)
+        try c.encode(counted, forKey: .counted)
+    }
+}
+
+extension OrderTimeline.OperatorAction {
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(at, forKey: .at)
+        try c.encode(action, forKey: .action)
+        try c.encode(detail, forKey: .detail)
+    }
+}

@@ -125,3 +125,50 @@ public struct HealthThresholds: Sendable, Equatable {
         self.failureWindow = failureWindow
     }
 }
+
+// The JSON of `status` is a documented contract: every field is written, `null` included
+// (synthesized Codable leaves out nil fields).
+extension StatusReport {
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(schema, forKey: .schema)
+        try c.encode(generatedAt, forKey: .generatedAt)
+        try c.encode(database, forKey: .database)
+        try c.encode(counts, forKey: .counts)
+        try c.encode(total, forKey: .total)
+        try c.encode(unfinished, forKey: .unfinished)
+        try c.encode(oldestUnfinished, forKey: .oldestUnfinished)
+        try c.encode(nextDue, forKey: .nextDue)
+        try c.encode(overdueSeconds, forKey: .overdueSeconds)
+        try c.encode(sending, forKey: .sending)
+        try c.encode(today, forKey: .today)
+        try c.encode(recentFailures, forKey: .recentFailures)
+        try c.encode(health, forKey: .health)
+    }
+}
+
+extension StatusReport.Sending {
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(mode, forKey: .mode)
+        try c.encode(since, forKey: .since)
+        try c.encode(pausedUntil, forKey: .pausedUntil)
+        try c.encode(maintenanceStreak, forKey: .maintenanceStreak)
+        try c.encode(reason, forKey: .reason)
+        try c.encode(code, forKey: .code)
+    }
+}
+
+extension StatusReport.Failure {
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(orderNumber, forKey: .orderNumber)
+        try c.encode(outcome, forKey: .outcome)
+        try c.encode(status, forKey: .status)
+        try c.encode(code, forKey: .code)
+        try c.encode(meaning, forKey: .meaning)
+        try c.encode(error, forKey: .error)
+        try c.encode(attempts, forKey: .attempts)
+        try c.encode(at, forKey: .at)
+    }
+}

@@ -97,3 +97,26 @@ struct OperatorTests {
         }
     }
 }
+
+@Suite("status --json shape")
+struct StatusJSONTests {
+    @Test("every documented field is written, null included, in the report and the order timeline")
+    func nullsAreWritten() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try CancelStore.open(path: dir + "/q.db", create: true)
+            _ = try store.enqueue(orderNumber: "J-1", paidAt: nil)
+            let report = try store.statusReport(now: 1_800_000_000, startOfDay: 1_799_990_000)
+            let object = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(report)) as? [String: Any])
+            #expect(object["next_due"] is NSNull, "no job due yet: null, not absent")
+            let sending = try #require(object["sending"] as? [String: Any])
+            for key in ["since", "paused_until", "reason", "code"] {
+                #expect(sending[key] is NSNull, "sending.\(key): \(String(describing: sending[key]))")
+            }
+            let timeline = try #require(try store.timeline(orderNumber: "J-1"))
+            let order = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(timeline)) as? [String: Any])
+            for key in ["outcome", "paid_at", "due_at"] {
+                #expect(order[key] is NSNull, "\(key): \(String(describing: order[key]))")
+            }
+        }
+    }
+}

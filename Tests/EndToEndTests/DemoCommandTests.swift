@@ -15,10 +15,14 @@ struct DemoCommandTests {
             "ok  DEMO-1001  cancelled", "ok  DEMO-1002  cancelled", "ok  DEMO-1003  cancelled",
             "ok  DEMO-1004  already-cancelled", "ok  DEMO-1005  cancelled", "refused \"DEMO 1006\" at the door",
             "(maintenance probe)", "sending resumed", "Health    OK",
+            "timings are shortened for the demo: delay 5 s (default 10 s)", "other times are local, with their UTC offset",
         ] {
             #expect(result.stdout.contains(line), "missing: \(line)")
         }
         #expect(!result.stdout.contains("\u{1B}["), "no colour when not a terminal")
+        #expect(!result.stdout.contains(" until "), "a transition shows 'next attempt now' or 'in N s', never an until: \(result.stdout)")
+        // The status table's times carry their offset, like the journal's.
+        #expect(result.stdout.range(of: #"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d\d:\d\d"#, options: .regularExpression) != nil)
         let directory = result.stdout.split(separator: "\n").first { $0.contains("queue: ") }.map {
             String($0.split(separator: " ").last ?? "")
         }

@@ -1,0 +1,63 @@
+import Foundation
+import SQLite
+import Testing
+import TestSupport
+
+/// The README's enqueue snippets, run as pasted (only the database path is changed), in order:
+/// what applications copy must work, and must fail the way the README says.
+@Suite("README snippets")
+struct ReadmeSnippetTests {
+    static let readme: String = {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return (try? String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)) ?? ""
+    }()
+
+    /// The first fenced block after `heading`.
+    static func block(after heading: String) -> String? {
+        guard let start = readme.range(of: heading),
+            let open = readme.range(of: "```", range: start.upperBound..<readme.endIndex),
+            let lineEnd = readme.range(of: "\n", range: open.upperBound..<readme.endIndex),
+            let close = readme.range(of: "\n```", range: lineEnd.upperBound..<readme.endIndex)
+        else { return nil }
+        return String(readme[lineEnd.upperBound..<close.lowerBound])
+    }
+
+    func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    @Test("the sqlite3 and Python snippets queue their orders; a repeat fails with the message the README quotes")
+    func enqueueSnippets() async throws {
+        try await withTemporaryDirectory { dir in
+            let db = dir + "/queue.db"
+            #expect(try await runCancelq(["migrate", "--db", db]).status == 0)
+            let shell = try #require(Self.block(after: "**sqlite3 shell**")).replacingOccurrences(of: "/var/lib/cancelq/queue.db", with: db)
+            let python = try #require(Self.block(after: "**Python**")).replacingOccurrences(of: "/var/lib/cancelq/queue.db", with: db)
+            let first = try run("/bin/sh", ["-c", shell])
+            #expect(first.status == 0, "\(first.output)")
+            #expect(first.output.contains("ORDER-20261127-0001|pending"), "\(first.output)")
+            let second = try run("/usr/bin/env", ["python3", "-c", python])
+            #expect(second.status == 0, "\(second.output)")
+            let rows = try Connection(path: db, options: .reader).query("SELECT order_number FROM cancellations ORDER BY id") { $0.string(0) }
+            #expect(rows == ["ORDER-20261127-0001", "ORDER-20261127-0002"])
+            let again = try run("/bin/sh", ["-c", shell])
+            #expect(again.output.contains("UNIQUE constraint failed: cancellations.order_number"), "\(again.output)")
+        }
+    }
+
+    @Test("the cron line names the full path of the binary")
+    func cronUsesFullPath() {
+        let cron = Self.readme.split(separator: "\n").filter { $0.contains("* * * *") }
+        #expect(!cron.isEmpty)
+        #expect(cron.allSatisfy { $0.contains("/usr/local/bin/cancelq") }, "\(cron)")
+    }
+}
