@@ -82,7 +82,10 @@ public enum XMLPrescreen {
         return nil
     }
 
-    /// The index after `?>` when `bytes` starts with an XML declaration (`<?xml` and white space).
+    /// The index after `?>` when `bytes` starts with an XML declaration (`<?xml` and white space)
+    /// made of pseudo-attributes only. A `<` or `>` before the `?>` means what looked like a
+    /// declaration hides markup (`<?xml v><c<?x?>` crashed FoundationXML under libFuzzer): nil,
+    /// and the scan then refuses the `<?` at the start as a processing instruction.
     static func declarationEnd(_ bytes: ArraySlice<UInt8>) -> Int? {
         guard bytes.starts(with: Array("<?xml".utf8)), bytes.count > 5,
             isSpace(bytes[bytes.startIndex + 5])
@@ -90,9 +93,10 @@ public enum XMLPrescreen {
         var index = bytes.startIndex + 5
         while index + 1 < bytes.endIndex {
             if bytes[index] == UInt8(ascii: "?") && bytes[index + 1] == UInt8(ascii: ">") { return index + 2 }
+            if bytes[index] == UInt8(ascii: "<") || bytes[index] == UInt8(ascii: ">") { return nil }
             index += 1
         }
-        return nil  // unterminated: the parser reports it
+        return nil  // unterminated: refused by the scan as a processing instruction
     }
 
     /// The value of `encoding="…"` in a declaration, if it names one.
