@@ -52,10 +52,11 @@ CREATE INDEX cancellations_in_flight ON cancellations (id) WHERE state = 'sent';
 CREATE INDEX cancellations_state ON cancellations (state, updated_at);
 
 -- An application sets order_number and paid_at; everything else is the daemon's. A row inserted
--- with a state, a due time, counts or an outcome could be sent early or never.
+-- with a state, a due time, counts or an outcome could be sent early or never; one with a chosen id
+-- could adopt another job's audit trail. (NEW.id is -1 when the insert leaves the id to SQLite.)
 CREATE TRIGGER cancellations_insert_sets_only_order_number_and_paid_at
 BEFORE INSERT ON cancellations
-WHEN NEW.state <> 'pending' OR NEW.attempt_count <> 0 OR NEW.request_count <> 0 OR NEW.interruptions <> 0
+WHEN NEW.id <> -1 OR NEW.state <> 'pending' OR NEW.attempt_count <> 0 OR NEW.request_count <> 0 OR NEW.interruptions <> 0
     OR NEW.due_at IS NOT NULL OR NEW.outcome IS NOT NULL OR NEW.last_status IS NOT NULL
     OR NEW.last_code IS NOT NULL OR NEW.last_error IS NOT NULL
     OR abs(NEW.created_at - (julianday('now') - 2440587.5) * 86400.0) > 1
@@ -72,12 +73,23 @@ BEGIN
     SELECT RAISE(ABORT, 'paid_at_must_not_be_in_the_future: paid_at is more than 5 minutes ahead of the database clock; it takes unix SECONDS (milliseconds by mistake?)');
 END;
 
--- The audit trail says which order each attempt was for: the order number never changes.
-CREATE TRIGGER cancellations_order_number_is_immutable
-BEFORE UPDATE OF order_number ON cancellations
-WHEN NEW.order_number IS NOT OLD.order_number
+-- What the audit trail and the delay rest on never changes once queued: the id (attempts refer to
+-- it), the order number (each attempt was for it), and the payment and enqueue times (nothing is
+-- sent before paid_at, or created_at, + the delay).
+CREATE TRIGGER cancellations_identity_and_times_are_immutable
+BEFORE UPDATE OF id, order_number, paid_at, created_at ON cancellations
+WHEN NEW.id IS NOT OLD.id OR NEW.order_number IS NOT OLD.order_number OR NEW.paid_at IS NOT OLD.paid_at
+    OR NEW.created_at IS NOT OLD.created_at
 BEGIN
-    SELECT RAISE(ABORT, 'cancellations: order_number never changes once queued; queue the right order as a new job');
+    SELECT RAISE(ABORT, 'cancellations: id, order_number, paid_at and created_at never change once queued');
+END;
+
+-- Applications connect without PRAGMA foreign_keys: an attempt row must still belong to a job.
+CREATE TRIGGER cancellation_attempts_belong_to_a_job
+BEFORE INSERT ON cancellation_attempts
+WHEN NOT EXISTS (SELECT 1 FROM cancellations WHERE id = NEW.cancellation_id)
+BEGIN
+    SELECT RAISE(ABORT, 'cancellation_attempts: no job with that cancellation_id');
 END;
 
 CREATE TRIGGER cancellations_with_attempts_are_never_deleted

@@ -57,7 +57,7 @@ final class BenchEnvironment {
             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < \(count))
             INSERT INTO cancellations(order_number, paid_at) SELECT 'OLD-' || i, 1700000000 + i FROM n;
             UPDATE cancellations SET state = 'succeeded', request_count = 3, outcome = 'cancelled', last_status = 'success',
-                last_code = '000', created_at = paid_at, updated_at = paid_at WHERE order_number LIKE 'OLD-%';
+                last_code = '000', updated_at = paid_at WHERE order_number LIKE 'OLD-%';
             INSERT INTO cancellation_attempts(cancellation_id, attempt, started_at, completed_at, http_status,
                                               result_status, result_code, counted)
             SELECT c.id, a.k, c.created_at + a.k, c.created_at + a.k, 200, 'failure', '02189999', 1

@@ -71,6 +71,25 @@ public enum CodeTable {
     /// The specification's meaning of a code, for the status output and the logs.
     public static func meaning(of code: String) -> String? { meanings[code] }
 
+    /// The meaning of an answer's code, only under the status the specification gives it: shown
+    /// next to `failure/000`, "cancelled" would read as a confirmation that never came.
+    public static func meaning(of answer: GatewayAnswer) -> String? {
+        let expectedStatus: String
+        switch answer.code {
+        case "000": expectedStatus = "success"
+        case "02189999": expectedStatus = "failure"
+        case "02000012", "02051010": expectedStatus = "maintenance"
+        default: expectedStatus = "invalid"
+        }
+        return answer.status == expectedStatus ? meanings[answer.code] : nil
+    }
+
+    /// The same for a stored status and code (either may be missing).
+    public static func meaning(status: String?, code: String?) -> String? {
+        guard let status, let code else { return nil }
+        return meaning(of: GatewayAnswer(status: status, code: code))
+    }
+
     private static let meanings: [String: String] = [
         "000": "cancelled",
         "02030105": "request method was not POST",

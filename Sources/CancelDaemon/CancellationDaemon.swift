@@ -173,6 +173,9 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
             var writes: [JobWrite] = []
             var answered: [(CancellationJob, Int, TransportOutcome, [JobAction])] = []
             var flights: [(Flight, PaymentReturnRequest)] = []
+            /// Jobs this batch already writes (an answer): not claimed again in the same turn, when
+            /// their row may say "due" only because another process edited it.
+            var answeredIDs: Set<Int64> = []
             /// Jobs that came due but were not sent: (as read, as decided).
             var endedAtDue: [(CancellationJob, CancellationJob)] = []
         }
@@ -228,7 +231,7 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
                 if !tampered.isEmpty {
                     daemon.log.tampered(tampered)
                     // A claim whose job moved under us did not commit: its request never leaves.
-                    let unclaimed = Set(tampered.filter { !$0.jobUpdated }.map(\.id))
+                    let unclaimed = Set(tampered.filter { $0.isClaim && !$0.jobUpdated }.map(\.id))
                     batch.flights.removeAll { unclaimed.contains($0.0.record.id) }
                     for id in unclaimed { inFlight.removeValue(forKey: id) }
                 }
@@ -366,7 +369,7 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
             let due = try store.dueJobs(now: now, limit: limit)
             guard !due.isEmpty else { return false }
             // Never a second request for a job already in flight, whatever its row says now.
-            for record in due where inFlight[record.id] == nil {
+            for record in due where inFlight[record.id] == nil && !batch.answeredIDs.contains(record.id) {
                 var job = record.job
                 let actions = try job.handle(.due, gate: &gate, policy: policy, now: now, random: &random)
                 var updated = record
@@ -442,6 +445,7 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
                 if job.state == .succeeded { tally.succeeded += 1 }
                 if job.state == .failed { tally.failed += 1 }
                 batch.answered.append((job, flight.attempt, completion.outcome, actions))
+                batch.answeredIDs.insert(flight.record.id)
             }
         }
 

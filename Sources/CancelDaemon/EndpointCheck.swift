@@ -15,6 +15,9 @@ enum EndpointCheck {
         else {
             throw .endpoint("\(endpoint) is not an absolute URL like https://host/path")
         }
+        if let port = url.port, !(1...65535).contains(port) {
+            throw .endpoint("port \(port) is not a TCP port (1 to 65535)")
+        }
         switch scheme {
         case "https":
             return endpoint

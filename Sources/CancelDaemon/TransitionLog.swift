@@ -84,7 +84,7 @@ struct TransitionLog {
         var level: Logger.Level = .info
         switch outcome {
         case .answered(_, let response):
-            let meaning = CodeTable.meaning(of: response.code).map { " (\($0))" } ?? ""
+            let meaning = CodeTable.meaning(status: response.status, code: response.code).map { " (\($0))" } ?? ""
             what = "\(LogText.escaped(response.status, limit: 40))/\(LogText.escaped(response.code, limit: 40))\(meaning)"
         case .failed(let failure, _):
             what = "no answer: \(LogText.escaped(failure.description))"

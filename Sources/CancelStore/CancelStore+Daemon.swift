@@ -69,6 +69,8 @@ extension CancelStore {
         public let found: String?
         /// Whether the job was updated as the daemon decided (only its attempt row had changed).
         public let jobUpdated: Bool
+        /// Whether the write was a claim: a claim that did not commit must not be sent.
+        public let isClaim: Bool
         /// Where the answer went, when the write completes an attempt.
         public let attempt: String?
     }
@@ -102,7 +104,7 @@ extension CancelStore {
             return note.map {
                 TamperedWrite(
                     id: write.record.id, orderNumber: write.record.orderNumber, expected: write.expectedState,
-                    found: write.record.state.rawValue, jobUpdated: true, attempt: $0)
+                    found: write.record.state.rawValue, jobUpdated: true, isClaim: write.isClaim, attempt: $0)
             }
         } catch StoreError.jobChangedUnderneath {
             try connection.run("ROLLBACK TO job_write")
@@ -115,7 +117,7 @@ extension CancelStore {
         }
         return TamperedWrite(
             id: write.record.id, orderNumber: write.record.orderNumber, expected: write.expectedState, found: found,
-            jobUpdated: false, attempt: attempt)
+            jobUpdated: false, isClaim: write.isClaim, attempt: attempt)
     }
 
     /// Completes attempt `number` with its answer; when another process completed or removed that

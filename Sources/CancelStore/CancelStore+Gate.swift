@@ -28,6 +28,8 @@ extension CancelStore {
     }
 
     func save(_ gate: SendingGate, now: Double) throws {
+        // Another writer may have deleted the row: an UPDATE of nothing would drop a halt silently.
+        try connection.run("INSERT OR IGNORE INTO sending_gate (id) VALUES (1)")
         switch gate {
         case .open:
             try connection.run(

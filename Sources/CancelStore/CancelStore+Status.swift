@@ -60,7 +60,7 @@ extension CancelStore {
         ) {
             StatusReport.Failure(
                 orderNumber: $0.string(0), outcome: $0.optionalString(1), status: $0.optionalString(2),
-                code: $0.optionalString(3), meaning: $0.optionalString(3).flatMap(CodeTable.meaning(of:)),
+                code: $0.optionalString(3), meaning: CodeTable.meaning(status: $0.optionalString(2), code: $0.optionalString(3)),
                 error: $0.optionalString(4), attempts: $0.int(5), at: $0.double(6))
         }
 

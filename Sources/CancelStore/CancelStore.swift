@@ -45,6 +45,24 @@ public final class CancelStore {
         return CancelStore(connection: connection, path: path)
     }
 
+    /// Opens an existing database for the operator's writes (`enqueue`, `requeue`, `resume`):
+    /// never creates, never migrates (that is `migrate`'s or `run`'s decision), and refuses a
+    /// schema that is not fully cancelq's, as `run` does.
+    public static func openMigrated(path: String, busyTimeout: Double = 5) throws(StoreError) -> CancelStore {
+        try DatabaseFile.requireExisting(path)
+        var options = Connection.Options()
+        options.busyTimeout = busyTimeout
+        options.create = false
+        let connection = try connect(path, options)
+        let migrator = Migrator()
+        let others = try migrator.foreignTables(connection)
+        guard others.isEmpty else { throw .foreignDatabase(path: path, tables: others) }
+        guard try migrator.isUpToDate(connection) else { throw .notMigrated(path: path) }
+        let problems = try SchemaCheck.problems(connection)
+        guard problems.isEmpty else { throw .schemaDamaged(path: path, problems: problems.map(\.description)) }
+        return CancelStore(connection: connection, path: path)
+    }
+
     /// Opens an existing, migrated database for reading only: never creates a file by accident.
     public static func openReadOnly(path: String, busyTimeout: Double = 5) throws(StoreError) -> CancelStore {
         try DatabaseFile.requireExisting(path)

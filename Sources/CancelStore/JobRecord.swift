@@ -69,6 +69,12 @@ public struct JobWrite: Sendable {
         self.record = record
         self.attempt = attempt
     }
+
+    /// Whether this write opens an attempt: the request leaves only if it commits.
+    public var isClaim: Bool {
+        if case .start = attempt { return true }
+        return false
+    }
 }
 
 /// A row of the audit trail: opened before the request leaves, completed with what came back.

@@ -85,8 +85,9 @@ public struct Migrator {
     /// `--alongside-other-tables` adds cancelq's tables to it.
     public func foreignTables(_ db: Connection) throws(StoreError) -> [String] {
         try storeErrors {
+            // Rails and others have a schema_migrations table too; cancelq's has a checksum column.
             let hasSchema = try db.queryOne(
-                "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'") { _ in true }
+                "SELECT 1 FROM pragma_table_info('schema_migrations') WHERE name = 'checksum'") { _ in true }
             guard hasSchema == nil else { return [] }
             return try db.query(
                 "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
@@ -101,6 +102,11 @@ public struct Migrator {
                 "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'"
             ) { _ in true }
             guard exists != nil else { return [] }
+            let ours = try db.queryOne("SELECT 1 FROM pragma_table_info('schema_migrations') WHERE name = 'checksum'") { _ in true }
+            guard ours != nil else {
+                // Another framework's migrations table (Rails, say): the name is taken.
+                throw StoreError.foreignDatabase(path: db.path, tables: ["schema_migrations (not cancelq's)"])
+            }
             return try db.query("SELECT version, checksum FROM schema_migrations ORDER BY version") {
                 ($0.int(0), $0.string(1))
             }

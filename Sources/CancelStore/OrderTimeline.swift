@@ -64,7 +64,7 @@ extension CancelStore {
                 OrderTimeline.Attempt(
                     attempt: $0.int(0), startedAt: $0.double(1), completedAt: $0.optionalDouble(2),
                     httpStatus: $0.optionalInt(3), status: $0.optionalString(4), code: $0.optionalString(5),
-                    meaning: $0.optionalString(5).flatMap(CodeTable.meaning(of:)), error: $0.optionalString(6),
+                    meaning: CodeTable.meaning(status: $0.optionalString(4), code: $0.optionalString(5)), error: $0.optionalString(6),
                     counted: $0.optionalInt(7).map { $0 == 1 })
             }
             let actions = try connection.query(

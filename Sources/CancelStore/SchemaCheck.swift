@@ -21,6 +21,8 @@ public struct SchemaCheck {
             switch kind {
             case .missing: "\(type) \(name) is missing"
             case .altered: "\(type) \(name) differs from the one cancelq created"
+            case .unexpected where type == "index":
+                "unknown index \(name) on a cancelq table is unique, partial or on an expression: it can make cancelq's writes fail"
             case .unexpected: "unknown \(type) \(name) on a cancelq table"
             }
         }
@@ -53,8 +55,10 @@ public struct SchemaCheck {
         ) { Object(type: $0.string(0), name: $0.string(1), table: $0.string(2), sql: $0.string(3)) }
     }
 
-    /// Everything that differs from the migrations' schema. Extra indexes, views and tables an
-    /// application added are its business; an extra trigger on a cancelq table is not.
+    /// Everything that differs from the migrations' schema. Extra views and tables, and plain column
+    /// indexes an application added for its queries, are its business. An extra trigger on a cancelq
+    /// table is not, nor an index that can refuse cancelq's own writes (a UNIQUE index on the
+    /// attempts, say, turns every retry into an error and the daemon into a crash loop).
     public static func problems(_ db: Connection) throws(StoreError) -> [Problem] {
         let actual = try storeErrors { try objects(db) }
         let actualByName = Dictionary(actual.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
@@ -69,8 +73,10 @@ public struct SchemaCheck {
                 problems.append(Problem(kind: .altered, type: object.type, name: object.name))
             }
         }
-        for object in actual where object.type == "trigger" && expected[object.name] == nil && ownTables.contains(object.table) {
-            problems.append(Problem(kind: .unexpected, type: object.type, name: object.name))
+        for object in actual where expected[object.name] == nil && ownTables.contains(object.table) {
+            if object.type == "trigger" || (object.type == "index" && !isPlainColumnIndex(object.sql)) {
+                problems.append(Problem(kind: .unexpected, type: object.type, name: object.name))
+            }
         }
         return problems
     }
@@ -94,6 +100,17 @@ public struct SchemaCheck {
                 return remaining
             }
         }
+    }
+
+    /// `CREATE INDEX name ON table (column [ASC|DESC], …)` and nothing else: no UNIQUE, no WHERE,
+    /// no expression, so no insert or update can fail because of it.
+    static func isPlainColumnIndex(_ sql: String) -> Bool {
+        let identifier = #"(?:"[^"]+"|[A-Za-z_][A-Za-z0-9_]*)"#
+        let column = identifier + #"(?: (?:ASC|DESC))?"#
+        let pattern = #"(?i)CREATE INDEX "# + identifier + " ON " + identifier + #" ?\( ?"# + column + #"(?: ?, ?"# + column
+            + #")* ?\)"#
+        guard let regex = try? Regex(pattern) else { return false }
+        return normalized(sql).wholeMatch(of: regex) != nil
     }
 
     /// SQLite keeps the text as written; only white space may differ between equal definitions.

@@ -70,7 +70,10 @@ public struct SQLiteError: Error, Equatable, Sendable, CustomStringConvertible {
         }
         let codeName = String(cString: sqlite3_errstr(extendedCode))
         guard let sql else { return "\(explanation) [\(codeName), code \(extendedCode)]" }
-        return "\(explanation) [\(codeName), code \(extendedCode)] in SQL: \(sql)"
+        // One line: a migration's whole script is no message.
+        let oneLine = sql.split(whereSeparator: \.isNewline).map { $0.trimmingPrefix(while: \.isWhitespace) }.joined(separator: " ")
+        let shown = oneLine.count > 160 ? oneLine.prefix(160) + "…" : Substring(oneLine)
+        return "\(explanation) [\(codeName), code \(extendedCode)] in SQL: \(shown)"
     }
 }
 

@@ -76,9 +76,17 @@ public struct PaymentReturnResponse: Hashable, Sendable {
         guard collector.rootClosed else { throw .notXML("document ends before </response>") }
         guard let status = collector.status else { throw .missingElement("<result><status>") }
         guard let code = collector.code else { throw .missingElement("<result><code>") }
-        return PaymentReturnResponse(
-            status: status.trimmingCharacters(in: .whitespacesAndNewlines),
-            code: code.trimmingCharacters(in: .whitespacesAndNewlines))
+        return PaymentReturnResponse(status: trimmingXMLSpace(status), code: trimmingXMLSpace(code))
+    }
+
+    /// XML's own white space only (space, tab, CR, LF): a no-break or zero-width space around
+    /// `000` is not `000`, so such an answer stays unrecognised instead of reading as cancelled.
+    static func trimmingXMLSpace(_ text: String) -> String {
+        let isSpace: (Unicode.Scalar) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" }
+        let scalars = text.unicodeScalars
+        guard let first = scalars.firstIndex(where: { !isSpace($0) }), let last = scalars.lastIndex(where: { !isSpace($0) })
+        else { return "" }
+        return String(scalars[first...last])
     }
 }
 

@@ -21,7 +21,7 @@ struct EnqueueCommand: ParsableCommand {
     var paidAt: Double?
 
     func run() throws {
-        let store = try CancelStore.open(path: try database.resolved())
+        let store = try CancelStore.openMigrated(path: try database.resolved())
         let result = try store.enqueue(orderNumber: orderNumber, paidAt: paidAt)
         let record = result.record
         if result.created {

@@ -12,15 +12,22 @@ struct CommandFailure: Error, CustomStringConvertible {
     init(_ message: String) { description = message }
 }
 
-/// Reads an environment variable; empty counts as unset.
-func environment(_ name: String) -> String? {
+/// Reads an environment variable. Set but empty is refused: `CANCELQ_ENDPOINT=` in an environment
+/// file would otherwise mean the production endpoint, and `CANCELQ_DELAY=` the default delay.
+func environment(_ name: String) throws -> String? {
     guard let value = getenv(name) else { return nil }
     let string = String(cString: value)
-    return string.isEmpty ? nil : string
+    guard !string.isEmpty else {
+        throw CommandFailure("\(name) is set but empty: give it a value or unset it")
+    }
+    return string
 }
 
 /// An option given on the command line, else its environment variable, else nil.
-func option(_ value: String?, env name: String) -> String? { value ?? environment(name) }
+func option(_ value: String?, env name: String) throws -> String? {
+    if let value { return value }
+    return try environment(name)
+}
 
 /// The range every duration and count option must fall in: "inf" and "nan" parse as numbers, and
 /// an absurd value (a timeout of 300 years) would start a daemon that never sends, or overflow.
@@ -43,7 +50,7 @@ func number(
     var parsed = fallback
     if let value {
         parsed = value
-    } else if let text = environment(name) {
+    } else if let text = try environment(name) {
         guard let number = Double(text) else { throw CommandFailure("\(name)=\(text) is not a number of seconds (used for \(flag))") }
         parsed = number
         source = "\(name) (\(flag))"
@@ -63,7 +70,7 @@ func integer(_ value: Int?, env name: String, default fallback: Int, flag: Strin
     var parsed = fallback
     if let value {
         parsed = value
-    } else if let text = environment(name) {
+    } else if let text = try environment(name) {
         guard let number = Int(text) else { throw CommandFailure("\(name)=\(text) is not a whole number (used for \(flag))") }
         parsed = number
         source = "\(name) (\(flag))"
@@ -84,7 +91,7 @@ struct DatabaseOption: ParsableArguments {
     var path: String?
 
     func resolved() throws -> String {
-        guard let path = option(path, env: "CANCELQ_DB") else {
+        guard let path = try option(path, env: "CANCELQ_DB") else {
             throw CommandFailure("no database given: pass --db PATH or set CANCELQ_DB")
         }
         return path

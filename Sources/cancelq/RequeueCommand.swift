@@ -23,7 +23,7 @@ struct RequeueCommand: ParsableCommand {
 
     func run() throws {
         let path = try database.resolved()
-        let writer = try CancelStore.open(path: path)  // refuses a missing database
+        let writer = try CancelStore.openMigrated(path: path)
         let results = allFailed ? try writer.requeueAllFailed() : try writer.requeue(orderNumbers: orderNumbers)
         var refused = 0
         for result in results {

@@ -10,7 +10,7 @@ struct ResumeCommand: ParsableCommand {
 
     func run() throws {
         let path = try database.resolved()
-        let previous = try CancelStore.open(path: path).resumeSending()
+        let previous = try CancelStore.openMigrated(path: path).resumeSending()
         switch previous {
         case .open:
             emit("sending was not paused or halted; nothing to do")

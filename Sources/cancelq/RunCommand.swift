@@ -62,7 +62,7 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let path = try database.resolved()
-        let level = try parseLogLevel(option(logLevel, env: "CANCELQ_LOG_LEVEL") ?? "info")
+        let level = try parseLogLevel(try option(logLevel, env: "CANCELQ_LOG_LEVEL") ?? "info")
         let configuration = try makeConfiguration(path: path)
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -100,7 +100,7 @@ struct RunCommand: AsyncParsableCommand {
 
     /// Every refusal happens here, before the database or the network is touched.
     func makeConfiguration(path: String) throws -> Resolved {
-        guard let clientIPText = option(clientIP, env: "CANCELQ_CLIENT_IP") else {
+        guard let clientIPText = try option(clientIP, env: "CANCELQ_CLIENT_IP") else {
             throw CommandFailure("no client IP code: pass --client-ip DIGITS or set CANCELQ_CLIENT_IP")
         }
         let clientIPCode: ClientIPCode
@@ -130,7 +130,7 @@ struct RunCommand: AsyncParsableCommand {
         }
         let daemon = try DaemonConfiguration(
             databasePath: path,
-            endpoint: option(endpoint, env: "CANCELQ_ENDPOINT") ?? ZeusLimits.productionEndpoint,
+            endpoint: try option(endpoint, env: "CANCELQ_ENDPOINT") ?? ZeusLimits.productionEndpoint,
             clientIP: clientIPCode, key: loaded.key, policy: policy,
             requestTimeout: try number(
                 requestTimeout, env: "CANCELQ_REQUEST_TIMEOUT", default: 30, flag: "--request-timeout", within: Limits.day),
@@ -139,14 +139,14 @@ struct RunCommand: AsyncParsableCommand {
                 concurrency, env: "CANCELQ_CONCURRENCY", default: 4, flag: "--concurrency", within: Limits.concurrency),
             pollInterval: try number(
                 pollInterval, env: "CANCELQ_POLL_INTERVAL", default: 1, flag: "--poll-interval", within: Limits.pollInterval),
-            exitWhenIdle: exitWhenIdle || ["1", "true", "yes"].contains(environment("CANCELQ_EXIT_WHEN_IDLE") ?? ""))
+            exitWhenIdle: exitWhenIdle || ["1", "true", "yes"].contains(try environment("CANCELQ_EXIT_WHEN_IDLE") ?? ""))
         return Resolved(daemon: daemon, keyWarning: loaded.warning)
     }
 
     /// --key-file, else CANCELQ_KEY_FILE, else the systemd credential `zeus-key`.
     func keyFilePath() throws -> String {
-        if let path = option(keyFile, env: "CANCELQ_KEY_FILE") { return path }
-        if let directory = environment("CREDENTIALS_DIRECTORY") { return directory + "/zeus-key" }
+        if let path = try option(keyFile, env: "CANCELQ_KEY_FILE") { return path }
+        if let directory = try environment("CREDENTIALS_DIRECTORY") { return directory + "/zeus-key" }
         throw ConfigurationError.noKey
     }
 }

@@ -140,6 +140,16 @@ struct CodeTableTests {
         #expect(CodeTable.classify(.invalid("02180118")) == .alreadyCancelled)
     }
 
+    @Test("a code's meaning is shown only under the status the specification gives it")
+    func meaningFollowsStatus() {
+        #expect(CodeTable.meaning(of: .success("000")) == "cancelled")
+        #expect(CodeTable.meaning(of: .failure("000")) == nil, "failure/000 must not read as cancelled")
+        #expect(CodeTable.meaning(of: .init(status: "sıccess", code: "000")) == nil)
+        #expect(CodeTable.meaning(of: .invalid("02180118")) == "order already cancelled")
+        #expect(CodeTable.meaning(of: .failure("02180118")) == nil)
+        #expect(CodeTable.meaning(of: .maintenance("02000012")) != nil)
+    }
+
     @Test("every code of the specification has a meaning for the status output")
     func meanings() {
         let codes = ["000", "02030105", "02030106", "02030107", "02030108", "02030207", "02030208", "02030209",

@@ -40,7 +40,8 @@ struct ConfigurationCheckTests {
         for loopback in ["http://127.0.0.1:8080/api", "http://localhost/api", "http://[::1]:9/api", "http://127.1.2.3/x"] {
             #expect(throws: Never.self) { try EndpointCheck.validated(loopback) }
         }
-        for refused in ["http://example.com/api", "http://10.0.0.1/api", "ftp://127.0.0.1/", "not a url", "http:///nohost"] {
+        for refused in ["http://example.com/api", "http://10.0.0.1/api", "ftp://127.0.0.1/", "not a url", "http:///nohost",
+                        "http://127.0.0.1:99999/x", "https://host:0/api"] {
             #expect(throws: ConfigurationError.self) { try EndpointCheck.validated(refused) }
         }
         for withCredentials in ["https://user:S3CRET@linkpt.example/api", "https://S3CRET@host/api", "http://u:S3CRET@127.0.0.1:9/x",

@@ -13,8 +13,10 @@ struct OperatorTests {
     func seeded(_ dir: String) throws -> CancelStore {
         let store = try CancelStore.open(path: dir + "/q.db", create: true, now: now - 1000)
         let db = store.connection
-        // Applications insert order numbers only; the daemon's columns are set as it would.
+        // Applications insert order numbers only; the daemon's columns are set as it would. Queue
+        // times in the past need the immutability trigger lifted for a moment (restored below).
         try db.run("INSERT INTO cancellations(order_number) VALUES ('OK-1'), ('FAIL-1'), ('WAIT-1'), ('LATE-1')")
+        try db.execute("DROP TRIGGER cancellations_identity_and_times_are_immutable")
         try db.run(
             """
             UPDATE cancellations SET state = v.column2, outcome = v.column3, last_status = v.column4, last_code = v.column5,
@@ -27,6 +29,7 @@ struct OperatorTests {
                 ('LATE-1', 'retrying', NULL, 'failure', '02189999', 1, 1, ?1 - 600, ?1 - 700, ?1 - 700)) AS v
             WHERE order_number = v.column1
             """, now)
+        #expect(try SchemaCheck.repair(db).isEmpty)
         return store
     }
 

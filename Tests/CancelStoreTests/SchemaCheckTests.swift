@@ -30,11 +30,29 @@ struct SchemaCheckTests {
         }
     }
 
-    @Test("an index an application added for its own queries is not a problem")
+    @Test("a plain column index an application added for its own queries is not a problem")
     func applicationIndexIsFine() async throws {
         try await withTemporaryDirectory { dir in
             let store = try CancelStore.open(path: dir + "/q.db", create: true)
-            try store.connection.execute("CREATE INDEX app_by_created ON cancellations (created_at)")
+            try store.connection.execute("CREATE INDEX app_by_created ON cancellations (created_at DESC, state)")
+            try store.connection.execute("CREATE INDEX \"app by code\" ON cancellation_attempts (result_code)")
+            #expect(try store.schemaProblems().isEmpty)
+        }
+    }
+
+    @Test(
+        "an index that can refuse cancelq's writes (unique, partial, expression) is a problem and migrate drops it",
+        arguments: [
+            "CREATE UNIQUE INDEX x ON cancellation_attempts (cancellation_id)",
+            "CREATE INDEX x ON cancellation_attempts (json(error))",
+            "CREATE INDEX x ON cancellations (state) WHERE state = 'sent'",
+        ])
+    func writeBreakingIndex(_ sql: String) async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try CancelStore.open(path: dir + "/q.db", create: true)
+            try store.connection.execute(sql)
+            #expect(try store.schemaProblems().map(\.description).contains { $0.contains("unknown index x") })
+            #expect(try SchemaCheck.repair(store.connection).isEmpty)
             #expect(try store.schemaProblems().isEmpty)
         }
     }

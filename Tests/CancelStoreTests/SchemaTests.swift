@@ -79,7 +79,7 @@ struct SchemaTests {
         arguments: [
             "state = 'waiting-delay'", "state = 'succeeded'", "attempt_count = 3", "request_count = 1", "due_at = 0",
             "outcome = 'cancelled'", "last_status = 'success'", "last_code = '000'", "last_error = 'x'",
-            "interruptions = 2", "created_at = 1", "updated_at = 1e10",
+            "interruptions = 2", "created_at = 1", "updated_at = 1e10", "id = 4242",
         ])
     func insertSetsOnlyTheApplicationsColumns(_ assignment: String) async throws {
         try await withTemporaryDirectory { dir in
@@ -113,14 +113,29 @@ struct SchemaTests {
         }
     }
 
-    @Test("an order number never changes once queued, so the audit trail names the order each attempt was for")
-    func orderNumberImmutable() async throws {
+    @Test(
+        "id, order number, paid_at and created_at never change once queued (audit trail and delay rest on them)",
+        arguments: ["id = 4242", "order_number = 'OTHER-1'", "paid_at = 5", "paid_at = NULL", "created_at = 1"])
+    func identityAndTimesImmutable(_ assignment: String) async throws {
         try await withTemporaryDirectory { dir in
             let db = try migrated(dir)
-            try db.run("INSERT INTO cancellations(order_number) VALUES ('RIGHT-1')")
-            let error = #expect(throws: SQLiteError.self) { try db.run("UPDATE cancellations SET order_number = 'OTHER-1'") }
-            #expect(error?.description.contains("order_number never changes") == true)
-            try db.run("UPDATE cancellations SET order_number = 'RIGHT-1', paid_at = 5")  // unchanged: allowed
+            try db.run("INSERT INTO cancellations(order_number, paid_at) VALUES ('RIGHT-1', 1700000000)")
+            let error = #expect(throws: SQLiteError.self) { try db.execute("UPDATE cancellations SET \(assignment)") }
+            #expect(error?.description.contains("never change once queued") == true, "\(String(describing: error))")
+            try db.run("UPDATE cancellations SET order_number = 'RIGHT-1', paid_at = 1700000000, state = 'retrying'")  // unchanged: allowed
+        }
+    }
+
+    @Test("an attempt row for a job that does not exist is refused, even with foreign keys off")
+    func orphanAttemptRefused() async throws {
+        try await withTemporaryDirectory { dir in
+            let db = try migrated(dir)
+            try db.execute("PRAGMA foreign_keys = OFF")
+            let error = #expect(throws: SQLiteError.self) {
+                try db.run(
+                    "INSERT INTO cancellation_attempts(cancellation_id, attempt, started_at, completed_at, result_status, result_code) VALUES (777777, 1, 1, 2, 'success', '000')")
+            }
+            #expect(error?.description.contains("no job with that cancellation_id") == true)
         }
     }
 

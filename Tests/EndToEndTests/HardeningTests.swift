@@ -145,6 +145,72 @@ struct HardeningTests {
         }
     }
 
+    @Test("a deleted sending_gate row cannot lose a halt: one request, then nothing")
+    func deletedGateRowKeepsHalt() async throws {
+        try await DaemonHarness.withHarness(daemonKey: "WRONG-KEY-99") { h in
+            try await h.migrate()
+            try Connection(path: h.database).execute("DELETE FROM sending_gate")
+            try h.enqueue(["G-1", "G-2", "G-3"])
+            let daemon = try h.startDaemon(["--concurrency", "1"])
+            #expect(await daemon.waitForOutput("SENDING HALTED", timeout: 10), "\(daemon.output)")
+            try await Task.sleep(nanoseconds: 1_500_000_000)
+            #expect(h.state.requests.count == 1, "sent on after a halt: \(h.state.requests.count)")
+            #expect(try h.reader().queryOne("SELECT mode FROM sending_gate") { $0.string(0) } == "halted")
+            daemon.signal(SIGTERM)
+            #expect(await daemon.waitForExit(timeout: 10) == 0)
+        }
+    }
+
+    @Test("a job edited to retrying and due while its request is in flight is answered once and not left in sent")
+    func editedToDueWhileInFlight() async throws {
+        try await DaemonHarness.withHarness(latency: 1) { h in
+            try await h.migrate()
+            try h.enqueue(["INFLIGHT-1"])
+            let daemon = try h.startDaemon(["--exit-when-idle"])
+            #expect(await daemon.waitForOutput("attempt 1 sent", timeout: 10))
+            try Connection(path: h.database).run(
+                "UPDATE cancellations SET state = 'retrying', due_at = 0 WHERE order_number = 'INFLIGHT-1'")
+            #expect(await daemon.waitForExit(timeout: 15) == 0, "\(daemon.output)")
+            #expect(try h.jobs() == ["INFLIGHT-1": "succeeded/cancelled"])
+            #expect(h.state.requests.count == 1)
+            #expect(try h.attempts()["INFLIGHT-1"] == ["success/000"])
+        }
+    }
+
+    @Test("enqueue, requeue and resume never migrate: a foreign, unmigrated or damaged database is refused")
+    func operatorCommandsNeverMigrate() async throws {
+        try await withTemporaryDirectory { dir in
+            let rails = try Connection(path: dir + "/rails.db")
+            try rails.execute("CREATE TABLE schema_migrations (version varchar PRIMARY KEY)")
+            for arguments in [["enqueue", "A-1"], ["resume"], ["requeue", "--all-failed"], ["migrate"]] {
+                let result = try await runCancelq(arguments + ["--db", dir + "/rails.db"])
+                #expect(result.status != 0)
+                #expect(result.stderr.contains("schema_migrations"), "\(arguments): \(result.stderr)")
+                #expect(!result.stderr.contains("no such column"), "\(arguments): \(result.stderr)")
+            }
+            #expect(try rails.queryOne("SELECT count(*) FROM sqlite_schema") { $0.int(0) } == 2, "nothing was created")
+            FileManager.default.createFile(atPath: dir + "/empty.db", contents: nil)
+            let empty = try await runCancelq(["enqueue", "--db", dir + "/empty.db", "A-1"])
+            #expect(empty.stderr.contains("has no cancelq schema; run `cancelq migrate"), "\(empty.stderr)")
+            #expect(try await runCancelq(["migrate", "--db", dir + "/q.db"]).status == 0)
+            try Connection(path: dir + "/q.db").execute("DROP TRIGGER cancellations_insert_sets_only_order_number_and_paid_at")
+            let damaged = try await runCancelq(["enqueue", "--db", dir + "/q.db", "A-1"])
+            #expect(damaged.status != 0 && damaged.stderr.contains("is not what cancelq made"), "\(damaged.stderr)")
+        }
+    }
+
+    @Test("an option's environment variable set but empty is refused, never read as the default")
+    func emptyEnvironmentVariable() async throws {
+        try await DaemonHarness.withHarness { h in
+            for name in ["CANCELQ_ENDPOINT", "CANCELQ_DELAY", "CANCELQ_MAX_ATTEMPTS"] {
+                let result = try await runCancelq(["run", "--db", h.database, "--client-ip", "12345", "--key-file", h.keyFile],
+                                                  environment: [name: ""])
+                #expect(result.status != 0)
+                #expect(result.stderr.contains("\(name) is set but empty"), "\(name): \(result.stderr)")
+            }
+        }
+    }
+
     @Test("a row edited to be due long before its payment time + delay is not sent early")
     func notSentEarly() async throws {
         try await DaemonHarness.withHarness { h in

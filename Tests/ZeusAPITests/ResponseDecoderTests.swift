@@ -115,6 +115,13 @@ struct ResponseDecoderTests {
         #expect(throws: PaymentReturnResponse.DecodeError.self) { try decode(body) }
     }
 
+    @Test("only XML white space is trimmed: a zero-width or no-break space around 000 is not 000")
+    func onlyXMLSpaceTrimmed() throws {
+        #expect(try decode(Self.answer("<status>success</status><code>\u{200B}000</code>")).code == "\u{200B}000")
+        #expect(try decode(Self.answer("<status>success</status><code>\u{A0}000\u{A0}</code>")).code == "\u{A0}000\u{A0}")
+        #expect(try decode(Self.answer("<status>\r\n\t success \n</status><code> 000 </code>")) == PaymentReturnResponse(status: "success", code: "000"))
+    }
+
     @Test("a data-less processing instruction is refused as such, the XML declaration still passes")
     func processingInstructions() throws {
         #expect(throws: PaymentReturnResponse.DecodeError.refused(.processingInstruction)) { try decode("<response><?pi?></response>") }
