@@ -1,6 +1,7 @@
-/// One cancellation as the state machine sees it: a value, an event in, actions out, `now` passed in.
+/// One cancellation as the state machine sees it: a value, an event in, a `Decision` out, `now`
+/// passed in.
 ///
-/// `CancelCore` decides; the daemon performs the actions and stores the result. Every `switch` is
+/// `CancelCore` decides; the daemon performs the decision and stores the result. Every `switch` is
 /// exhaustive so that a new state or answer class cannot slip through unhandled.
 public struct CancellationJob: Hashable, Sendable {
     public let orderNumber: String
@@ -37,49 +38,29 @@ public struct CancellationJob: Hashable, Sendable {
         self.interruptions = interruptions
     }
 
+    /// The time the delay and the deadline count from.
+    public var paymentTime: Double { paidAt ?? enqueuedAt }
+
     /// The earliest time a request may leave: the payment (or the enqueue) plus the delay ZEUS
     /// asks for. Checked at every send, whatever the stored due time says.
     public func earliestSend(_ policy: RetryPolicy) -> Double { paymentTime + policy.delayAfterPayment }
 
-    /// The time the delay and the deadline count from.
-    public var paymentTime: Double { paidAt ?? enqueuedAt }
-
-    /// Applies `event`. `gate` is the sending gate of the whole daemon: some answers pause or halt it.
-    /// `random` draws the retry jitter, so tests pass a seeded generator.
+    /// Applies `event`. `gate` is the sending gate of the whole daemon: a decision that changes it
+    /// carries the new gate. `random` draws the retry jitter, so tests pass a seeded generator.
     public mutating func handle(
-        _ event: JobEvent, gate: inout SendingGate, policy: RetryPolicy, now: Double,
+        _ event: JobEvent, gate: SendingGate, policy: RetryPolicy, now: Double,
         random: inout some RandomNumberGenerator
-    ) throws(ImpossibleEvent) -> [JobAction] {
+    ) throws(ImpossibleEvent) -> Decision {
         switch (state, event) {
         case (.pending, .discovered):
             return discover(policy: policy, now: now)
 
         case (.waitingDelay, .due), (.retrying, .due), (.maintenancePaused, .due):
-            // Checked again at the last moment: a row edited after discovery (its due time set to
-            // the past, say) is never sent early.
-            if let confirmed {
-                // The audit trail holds the gateway's confirmation: another request would be a
-                // second cancellation of the same order.
-                return finish(.succeeded, confirmed, now: now)
-            }
-            let notBefore = max(dueAt ?? -Double.infinity, earliestSend(policy))
-            if now < notBefore {
-                dueAt = notBefore
-                return [.schedule(at: notBefore)]
-            }
-            guard (try? OrderNumber(validating: orderNumber)) != nil else {
-                return finish(.failed, .rejectedOrderNumber, now: now)
-            }
-            if now > paymentTime + policy.deadline {
-                return finish(.failed, .pastDeadline, now: now)
-            }
-            state = .sent
-            dueAt = nil
-            return [.send]
+            return due(policy: policy, now: now)
 
         case (.sent, .answered(let gatewayAnswer)):
             interruptions = 0
-            return answer(gatewayAnswer, gate: &gate, policy: policy, now: now, random: &random)
+            return answer(gatewayAnswer, gate: gate, policy: policy, now: now, random: &random)
 
         case (.sent, .transportFailed):
             interruptions = 0
@@ -89,17 +70,11 @@ public struct CancellationJob: Hashable, Sendable {
             interruptions = Self.saturatingIncrement(interruptions)
             if interruptions >= Self.quarantineAfterInterruptions {
                 // Whatever stopped the daemon with this job in flight may stop it again.
-                return finish(.failed, .quarantined, now: now)
+                var decision = finish(.failed, .quarantined, counted: false)
+                decision.notice = .quarantined(interruptions: interruptions)
+                return decision
             }
             return countFailure(giveUpAs: .gaveUp, policy: policy, now: now, random: &random)
-
-        case (.failed, .operatorRequeue):
-            state = .pending
-            attemptCount = 0
-            interruptions = 0
-            dueAt = nil
-            outcome = nil
-            return []
 
         case (.pending, _), (.waitingDelay, _), (.retrying, _), (.maintenancePaused, _), (.sent, _),
             (.succeeded, _), (.failed, _), (.withdrawn, _):
@@ -107,76 +82,123 @@ public struct CancellationJob: Hashable, Sendable {
         }
     }
 
-    private mutating func discover(policy: RetryPolicy, now: Double) -> [JobAction] {
+    /// `cancelq requeue`: a failed job goes back to `pending` with a fresh attempt budget. Needs no
+    /// gate, policy or random source: nothing about sending is decided here.
+    public mutating func requeue() throws(ImpossibleEvent) -> Decision {
+        guard state == .failed else {
+            throw ImpossibleEvent(
+                state: state, event: nil,
+                reason: state == .succeeded || state == .withdrawn || state == .sent
+                    ? reasonForImpossible(nil) : "only failed jobs can be requeued")
+        }
+        state = .pending
+        attemptCount = 0
+        interruptions = 0
+        dueAt = nil
+        outcome = nil
+        return Decision(.restart)
+    }
+
+    private mutating func discover(policy: RetryPolicy, now: Double) -> Decision {
         guard (try? OrderNumber(validating: orderNumber)) != nil else {
-            return finish(.failed, .rejectedOrderNumber, now: now)
+            return finish(.failed, .rejectedOrderNumber, counted: false)
         }
         if now > paymentTime + policy.deadline {
-            return finish(.failed, .pastDeadline, now: now)
+            return finish(.failed, .pastDeadline, counted: false)
         }
         state = .waitingDelay
         let due = earliestSend(policy)
         dueAt = due
-        return [.schedule(at: due)]
+        return .wait(until: due)
+    }
+
+    private mutating func due(policy: RetryPolicy, now: Double) -> Decision {
+        if let confirmed {
+            // The audit trail holds the gateway's confirmation: another request would be a second
+            // cancellation of the same order.
+            var decision = finish(.succeeded, confirmed, counted: false)
+            decision.notice = .confirmedBefore
+            return decision
+        }
+        // Checked again at the last moment: a row edited after discovery (its due time set to the
+        // past, say) is never sent early.
+        let notBefore = max(dueAt ?? -Double.infinity, earliestSend(policy))
+        if now < notBefore {
+            dueAt = notBefore
+            return Decision(.wait(until: notBefore), notice: .tooEarly(notBefore: notBefore))
+        }
+        guard (try? OrderNumber(validating: orderNumber)) != nil else {
+            return finish(.failed, .rejectedOrderNumber, counted: false)
+        }
+        if now > paymentTime + policy.deadline {
+            return finish(.failed, .pastDeadline, counted: false)
+        }
+        state = .sent
+        dueAt = nil
+        return .send
     }
 
     private mutating func answer(
-        _ answer: GatewayAnswer, gate: inout SendingGate, policy: RetryPolicy, now: Double,
+        _ answer: GatewayAnswer, gate: SendingGate, policy: RetryPolicy, now: Double,
         random: inout some RandomNumberGenerator
-    ) -> [JobAction] {
+    ) -> Decision {
         let kind = CodeTable.classify(answer)
+        var after = gate
         if kind != .maintenance {
-            gate.nonMaintenanceAnswered(now: now)
+            after.nonMaintenanceAnswered(now: now)
         }
+        var decision: Decision
         switch kind {
         case .cancelled:
-            return finish(.succeeded, .cancelled, now: now)
+            decision = finish(.succeeded, .cancelled, counted: false)
         case .alreadyCancelled:
-            return finish(.succeeded, .alreadyCancelled, now: now)
+            decision = finish(.succeeded, .alreadyCancelled, counted: false)
         case .orderNotFound:
             // The payment may not be visible at the gateway yet.
-            return countFailure(giveUpAs: .orderNotFound, policy: policy, now: now, random: &random)
+            decision = countFailure(giveUpAs: .orderNotFound, policy: policy, now: now, random: &random)
         case .paymentRefused:
-            return countFailure(giveUpAs: .gaveUp, policy: policy, now: now, random: &random)
+            decision = countFailure(giveUpAs: .gaveUp, policy: policy, now: now, random: &random)
         case .unrecognised:
-            return countFailure(giveUpAs: .unrecognisedAnswer, policy: policy, now: now, random: &random)
+            decision = countFailure(giveUpAs: .unrecognisedAnswer, policy: policy, now: now, random: &random)
         case .requestRejected:
-            return [.reportRequestRejected(code: answer.code)] + finish(.failed, .requestRejected, now: now)
+            decision = finish(.failed, .requestRejected, counted: false)
+            decision.notice = .requestRejected(code: answer.code)
         case .credentialsRejected:
             // Not this job's fault: back to waiting, attempt not counted, everything halts.
-            gate.credentialsRejected(code: answer.code, now: now)
+            after.credentialsRejected(code: answer.code, now: now)
             state = .waitingDelay
             dueAt = now
-            guard case .halted(let reason, _) = gate else { return [.schedule(at: now)] }
-            return [.haltSending(reason), .schedule(at: now)]
+            decision = .wait(until: now)
         case .maintenance:
-            let until = gate.maintenanceAnswered(now: now, policy: policy)
+            let until = after.maintenanceAnswered(now: now, policy: policy)
             state = .maintenancePaused
             dueAt = until
-            return [.pauseSending(until: until), .schedule(at: until)]
+            decision = .wait(until: until)
         }
+        if after != gate { decision.gate = after }
+        return decision
     }
 
     private mutating func countFailure(
         giveUpAs finalOutcome: Outcome, policy: RetryPolicy, now: Double,
         random: inout some RandomNumberGenerator
-    ) -> [JobAction] {
+    ) -> Decision {
         attemptCount = Self.saturatingIncrement(attemptCount)
         guard attemptCount < policy.maxAttempts else {
-            return finish(.failed, finalOutcome, now: now)
+            return finish(.failed, finalOutcome, counted: true)
         }
         let unit = Double.random(in: 0..<1, using: &random)
         let next = now + policy.backoff(afterAttempts: attemptCount, unit: unit)
         state = .retrying
         dueAt = next
-        return [.schedule(at: next)]
+        return .retry(at: next)
     }
 
-    private mutating func finish(_ final: State, _ outcome: Outcome, now: Double) -> [JobAction] {
+    private mutating func finish(_ final: State, _ outcome: Outcome, counted: Bool) -> Decision {
         state = final
         self.outcome = outcome
         dueAt = nil
-        return [.finish(outcome)]
+        return .finish(outcome, counted: counted)
     }
 
     /// Counts come from a database any writer can edit: one at `Int.max` must not trap the daemon.
@@ -186,15 +208,14 @@ public struct CancellationJob: Hashable, Sendable {
         ImpossibleEvent(state: state, event: event, reason: reason)
     }
 
-    private func reasonForImpossible(_ event: JobEvent) -> String {
+    private func reasonForImpossible(_ event: JobEvent?) -> String {
         switch state {
         case .succeeded: "the gateway confirmed the cancellation; nothing may change it"
         case .failed: "a failed job moves only by an operator's requeue"
         case .withdrawn: "the job was withdrawn before a request left; nothing may change it"
         case .sent: "a request is in flight; only its answer, a transport failure or a crash recovery follows"
         case .pending: "a new job must first be discovered"
-        case .waitingDelay, .retrying, .maintenancePaused:
-            event == .operatorRequeue ? "only failed jobs can be requeued" : "the job is waiting to be sent"
+        case .waitingDelay, .retrying, .maintenancePaused: "the job is waiting to be sent"
         }
     }
 }

@@ -22,7 +22,8 @@ public enum TransportFailure: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// What can happen to one job.
+/// What can happen to one job while the daemon works on it. (An operator's requeue is
+/// `CancellationJob.requeue()`: it decides nothing about sending.)
 public enum JobEvent: Hashable, Sendable {
     /// The daemon saw the new row.
     case discovered
@@ -32,30 +33,16 @@ public enum JobEvent: Hashable, Sendable {
     case transportFailed(TransportFailure)
     /// The daemon started and found the job in `sent`: a previous run died mid-request.
     case recoveredAfterCrash
-    /// `cancelq requeue`.
-    case operatorRequeue
-}
-
-/// What the daemon must do after a transition.
-public enum JobAction: Hashable, Sendable {
-    /// Record the attempt durably, then send the request.
-    case send
-    /// Nothing to do before `at`.
-    case schedule(at: Double)
-    case finish(Outcome)
-    /// Stop sending for every job until `until` (maintenance).
-    case pauseSending(until: Double)
-    /// Stop sending for every job until an operator or a restart clears it.
-    case haltSending(HaltReason)
-    /// Our request itself is wrong; an operator must look.
-    case reportRequestRejected(code: String)
 }
 
 /// An event that cannot happen in the job's state: returned, never a crash.
 public struct ImpossibleEvent: Error, Hashable, Sendable, CustomStringConvertible {
     public var state: State
-    public var event: JobEvent
+    /// nil for an operator's requeue.
+    public var event: JobEvent?
     public var reason: String
 
-    public var description: String { "\(event) is not possible in state \(state.rawValue): \(reason)" }
+    public var description: String {
+        "\(event.map { "\($0)" } ?? "requeue") is not possible in state \(state.rawValue): \(reason)"
+    }
 }

@@ -36,10 +36,13 @@ public enum SendingGate: Hashable, Sendable {
         case none(until: Double?)
     }
 
-    public func allowance(now: Double) -> Allowance {
+    /// What may be claimed now. During a pause one probe goes once the pause is over, and no
+    /// other while it is in flight: its answer decides for every job.
+    public func allowance(now: Double, probeInFlight: Bool) -> Allowance {
         switch self {
         case .open: .any
-        case .paused(let until, _, _): now >= until ? .probe : .none(until: until)
+        case .paused(let until, _, _) where now < until: .none(until: until)
+        case .paused: probeInFlight ? .none(until: nil) : .probe
         case .halted: .none(until: nil)
         }
     }

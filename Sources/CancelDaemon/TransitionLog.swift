@@ -1,14 +1,24 @@
 import CancelCore
-import Foundation
 import CancelStore
+import Foundation
 import Logging
 import ZeusAPI
 
-/// One readable journal line per transition: order, attempt, what happened, where it goes next.
-/// Times are local with their UTC offset, as in `cancelq status` (README, "Times").
+/// One readable journal line per performed decision: order, attempt, what happened, where it goes
+/// next. Times are local with their UTC offset, as in `cancelq status` (README, "Times"). Text from
+/// the gateway or the database is escaped (`LogText`): an answer cannot forge a journal line.
 struct TransitionLog {
     let logger: Logger
     let clock: @Sendable () -> Double
+    let policy: RetryPolicy
+
+    /// What `RunLoop.perform` did for one job, written once its commit is durable.
+    struct Entry {
+        let decision: Decision
+        let before: JobRecord
+        let after: JobRecord
+        let origin: RunLoop.Origin
+    }
 
     static func time(_ unix: Double) -> String {
         Date(timeIntervalSince1970: unix).formatted(Date.ISO8601FormatStyle(timeZone: .current))
@@ -31,32 +41,87 @@ struct TransitionLog {
         }
     }
 
-    func discovered(_ job: CancellationJob, id: Int64) {
-        let level: Logger.Level = job.state == .failed ? .error : .info
-        var message = "order \(job.orderNumber): queued (job \(id)) -> \(describe(job))"
-        if job.outcome == .rejectedOrderNumber {
-            message += "; the order number breaks ZEUS's field rules and was never sent"
-        } else if job.outcome == .pastDeadline {
-            message += "; the payment is older than the 240 days ZEUS allows a cancellation for"
+    private var deadlineText: String { "the \(DurationText.describe(policy.deadline)) ZEUS allows a cancellation for" }
+
+    func write(_ entry: Entry) {
+        let job = entry.after.job
+        let order = "order \(job.orderNumber)"
+        switch entry.origin {
+        case .discovered:
+            var message = "\(order): queued (job \(entry.after.id)) -> \(describe(job))"
+            if job.outcome == .rejectedOrderNumber {
+                message += "; the order number breaks ZEUS's field rules and was never sent"
+            } else if job.outcome == .pastDeadline {
+                message += "; the payment is older than \(deadlineText)"
+            }
+            logger.log(level: job.state == .failed ? .error : .info, "\(message)")
+        case .due(let probe):
+            dueLine(entry, order: order, probe: probe)
+        case .answered(let flight, let outcome, _):
+            answeredLine(entry, order: order, attempt: flight.attempt, outcome: outcome)
+        case .recovered:
+            if case .quarantined(let interruptions) = entry.decision.notice {
+                logger.error(
+                    "\(order): in flight at \(interruptions) abnormal stops in a row; quarantined (failed) so it cannot stop the daemon again. Look at its timeline (cancelq status --order), then `cancelq requeue` it")
+            } else {
+                logger.warning(
+                    "\(order): attempt \(entry.before.requestCount) was in flight when the previous run stopped; outcome unknown -> \(describe(job)) (a repeat answers 02180118 if it went through)")
+            }
         }
-        logger.log(level: level, "\(message)")
     }
 
-    /// A job that came due but was not sent: it ended (order number, deadline, a confirmation
-    /// already in its audit trail) or its row promised a due time earlier than the delay allows.
-    func notSentAtDue(before: CancellationJob, after job: CancellationJob) {
-        switch job.state {
-        case .succeeded:
+    private func dueLine(_ entry: Entry, order: String, probe: Bool) {
+        let job = entry.after.job
+        switch entry.decision.next {
+        case .send:
+            logger.info("\(order): attempt \(entry.after.requestCount) sent\(probe ? " (maintenance probe)" : "")")
+        case .finish:
+            if entry.decision.notice == .confirmedBefore {
+                logger.warning(
+                    "\(order): not sent: its audit trail already holds the gateway's confirmation (\(job.outcome?.rawValue ?? "-")), but its row was set back to \(entry.before.state.rawValue) by another process -> \(describe(job))")
+            } else {
+                let why = job.outcome == .pastDeadline
+                    ? "the payment is now older than \(deadlineText)" : "the order number no longer passes ZEUS's field rules"
+                logger.error("\(order): not sent: \(why) -> \(describe(job))")
+            }
+        case .wait(let until):
             logger.warning(
-                "order \(job.orderNumber): not sent: its audit trail already holds the gateway's confirmation (\(job.outcome?.rawValue ?? "-")), but its row was set back to \(before.state.rawValue) by another process -> \(describe(job))")
-        case .failed:
-            let why = job.outcome == .pastDeadline
-                ? "the payment is now older than the 240 days ZEUS allows a cancellation for"
-                : "the order number no longer passes ZEUS's field rules"
-            logger.error("order \(job.orderNumber): not sent: \(why) -> \(describe(job))")
-        default:
+                "\(order): its row said due at \(entry.before.job.dueAt.map(Self.time) ?? "-"), earlier than the payment time + the delay allows (changed by another process?); not sent before \(Self.time(until))")
+        case .restart:
+            break
+        }
+    }
+
+    private func answeredLine(_ entry: Entry, order: String, attempt: Int, outcome: TransportOutcome) {
+        let job = entry.after.job
+        let what: String
+        var level: Logger.Level = .info
+        switch outcome {
+        case .answered(_, let response):
+            let meaning = CodeTable.meaning(status: response.status, code: response.code).map { " (\($0))" } ?? ""
+            what = "\(LogText.escaped(response.status, limit: 40))/\(LogText.escaped(response.code, limit: 40))\(meaning)"
+        case .failed(let failure, _):
+            what = "no answer: \(LogText.escaped(failure.description))"
+            level = .warning
+        }
+        if case .requestRejected(let code) = entry.decision.notice {
+            logger.error(
+                "\(order): the gateway rejected our request itself (\(LogText.escaped(code, limit: 40)): \(CodeTable.meaning(of: code) ?? "?")); this is a bug or a proxy altering requests: report it with this line")
+        }
+        if job.state == .failed { level = .error }
+        logger.log(level: level, "\(order): attempt \(attempt): \(what) -> \(describe(job))")
+    }
+
+    /// A change of the sending gate, said once, after the commit that saved it.
+    func announce(_ gate: SendingGate) {
+        switch gate {
+        case .open:
+            logger.notice("the gateway answers again: sending resumed for every job")
+        case .paused(let until, let streak, _):
             logger.warning(
-                "order \(job.orderNumber): its row said due at \(before.dueAt.map(Self.time) ?? "-"), earlier than the payment time + the delay allows (changed by another process?); not sent before \(job.dueAt.map(Self.time) ?? "-")")
+                "the gateway is in maintenance: sending paused (pause \(streak)); one probe job goes \(when(until)) and decides whether sending resumes")
+        case .halted(let reason, _):
+            logger.critical("SENDING HALTED: \(reason.explanation). No job is consumed meanwhile; `cancelq status` shows the halt")
         }
     }
 
@@ -73,30 +138,5 @@ struct TransitionLog {
             logger.error(
                 "order \(write.orderNumber) (job \(write.id)): changed behind the daemon's back: expected \(write.expected.rawValue), the row \(now). Left as the other writer set it\(answer). Only cancelq should change job states")
         }
-    }
-
-    func sent(_ job: CancellationJob, attempt: Int, probe: Bool) {
-        logger.info("order \(job.orderNumber): attempt \(attempt) sent\(probe ? " (maintenance probe)" : "")")
-    }
-
-    func answered(_ job: CancellationJob, attempt: Int, outcome: TransportOutcome, actions: [JobAction]) {
-        let what: String
-        var level: Logger.Level = .info
-        switch outcome {
-        case .answered(_, let response):
-            let meaning = CodeTable.meaning(status: response.status, code: response.code).map { " (\($0))" } ?? ""
-            what = "\(LogText.escaped(response.status, limit: 40))/\(LogText.escaped(response.code, limit: 40))\(meaning)"
-        case .failed(let failure, _):
-            what = "no answer: \(LogText.escaped(failure.description))"
-            level = .warning
-        }
-        for action in actions {
-            if case .reportRequestRejected(let code) = action {
-                logger.error(
-                    "order \(job.orderNumber): the gateway rejected our request itself (\(LogText.escaped(code, limit: 40)): \(CodeTable.meaning(of: code) ?? "?")); this is a bug or a proxy altering requests: report it with this line")
-            }
-        }
-        if job.state == .failed { level = .error }
-        logger.log(level: level, "order \(job.orderNumber): attempt \(attempt): \(what) -> \(describe(job))")
     }
 }

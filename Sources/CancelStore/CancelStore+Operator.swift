@@ -37,10 +37,8 @@ extension CancelStore {
 
     private func requeue(_ record: JobRecord, now: Double) throws -> RequeueResult {
         var job = record.job
-        var gate = SendingGate.open  // requeue never touches the gate
-        var random = SystemRandomNumberGenerator()
         do {
-            _ = try job.handle(.operatorRequeue, gate: &gate, policy: .standard, now: now, random: &random)
+            _ = try job.requeue()
         } catch {
             return .refused(orderNumber: record.orderNumber, reason: "it is \(record.state.rawValue): \(error.reason)")
         }

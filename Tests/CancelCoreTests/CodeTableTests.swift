@@ -9,7 +9,7 @@ struct CodeTableTests {
         var script = Script()
         let sentAt = try script.sendFirst()
         let actions = try script.on(.answered(.success("000")), at: sentAt + 1)
-        #expect(actions == [.finish(.cancelled)])
+        #expect(actions == .finish(.cancelled))
         #expect(script.job.state == .succeeded)
         #expect(script.job.outcome == .cancelled)
         #expect(script.gate == .open)
@@ -19,7 +19,7 @@ struct CodeTableTests {
     func alreadyCancelled02180118() throws {
         var script = Script()
         let sentAt = try script.sendFirst()
-        #expect(try script.on(.answered(.invalid("02180118")), at: sentAt + 1) == [.finish(.alreadyCancelled)])
+        #expect(try script.on(.answered(.invalid("02180118")), at: sentAt + 1) == .finish(.alreadyCancelled))
         #expect(script.job.state == .succeeded)
     }
 
@@ -27,15 +27,15 @@ struct CodeTableTests {
     func orderNotFound02180114() throws {
         var script = Script(policy: try RetryPolicy(maxAttempts: 3, jitter: 0))
         var now = try script.sendFirst()
-        #expect(try script.on(.answered(.invalid("02180114")), at: now) == [.schedule(at: now + 30)])
+        #expect(try script.on(.answered(.invalid("02180114")), at: now) == .retry(at: now + 30))
         #expect(script.job.state == .retrying)
         #expect(script.job.attemptCount == 1)
         now += 30
         try script.on(.due, at: now)
-        #expect(try script.on(.answered(.invalid("02180114")), at: now) == [.schedule(at: now + 60)])
+        #expect(try script.on(.answered(.invalid("02180114")), at: now) == .retry(at: now + 60))
         now += 60
         try script.on(.due, at: now)
-        #expect(try script.on(.answered(.invalid("02180114")), at: now) == [.finish(.orderNotFound)])
+        #expect(try script.on(.answered(.invalid("02180114")), at: now) == .finish(.orderNotFound, counted: true))
         #expect(script.job.state == .failed)
         #expect(script.job.attemptCount == 3)
     }
@@ -47,7 +47,7 @@ struct CodeTableTests {
         var script = Script()
         let now = try script.sendFirst()
         let actions = try script.on(.answered(.invalid(code)), at: now)
-        #expect(actions == [.reportRequestRejected(code: code), .finish(.requestRejected)])
+        #expect(actions == Decision(.finish(.requestRejected), notice: .requestRejected(code: code)))
         #expect(script.job.state == .failed)
         #expect(script.gate == .open)
     }
@@ -56,7 +56,7 @@ struct CodeTableTests {
     func actionRejected(_ code: String) throws {
         var script = Script()
         let now = try script.sendFirst()
-        #expect(try script.on(.answered(.invalid(code)), at: now) == [.reportRequestRejected(code: code), .finish(.requestRejected)])
+        #expect(try script.on(.answered(.invalid(code)), at: now) == Decision(.finish(.requestRejected), notice: .requestRejected(code: code)))
         #expect(script.job.outcome == .requestRejected)
     }
 
@@ -68,11 +68,11 @@ struct CodeTableTests {
         let now = try script.sendFirst()
         let actions = try script.on(.answered(.invalid(code)), at: now)
         let reason = HaltReason.credentialsRejected(code: code)
-        #expect(actions == [.haltSending(reason), .schedule(at: now)])
+        #expect(actions == Decision(.wait(until: now), gate: .halted(reason, since: now)))
         #expect(script.job.state == .waitingDelay)
         #expect(script.job.attemptCount == 0)
         #expect(script.gate == .halted(reason, since: now))
-        #expect(script.gate.allowance(now: now + 86_400) == .none(until: nil))
+        #expect(script.gate.allowance(now: now + 86_400, probeInFlight: false) == .none(until: nil))
         #expect(reason.explanation.contains(code))
     }
 
@@ -80,11 +80,11 @@ struct CodeTableTests {
     func failure(_ code: String) throws {
         var script = Script(policy: try RetryPolicy(maxAttempts: 2, jitter: 0))
         var now = try script.sendFirst()
-        #expect(try script.on(.answered(.failure(code)), at: now) == [.schedule(at: now + 30)])
+        #expect(try script.on(.answered(.failure(code)), at: now) == .retry(at: now + 30))
         #expect(script.job.attemptCount == 1)
         now += 30
         try script.on(.due, at: now)
-        #expect(try script.on(.answered(.failure(code)), at: now) == [.finish(.gaveUp)])
+        #expect(try script.on(.answered(.failure(code)), at: now) == .finish(.gaveUp, counted: true))
         #expect(script.job.state == .failed)
     }
 
@@ -95,12 +95,13 @@ struct CodeTableTests {
         var script = Script()
         let now = try script.sendFirst()
         let actions = try script.on(.answered(.maintenance(code)), at: now)
-        #expect(actions == [.pauseSending(until: now + 300), .schedule(at: now + 300)])
+        #expect(actions == Decision(.wait(until: now + 300), gate: .paused(until: now + 300, streak: 1, since: now)))
         #expect(script.job.state == .maintenancePaused)
         #expect(script.job.attemptCount == 0)
         #expect(script.gate == .paused(until: now + 300, streak: 1, since: now))
-        #expect(script.gate.allowance(now: now + 299) == .none(until: now + 300))
-        #expect(script.gate.allowance(now: now + 300) == .probe)
+        #expect(script.gate.allowance(now: now + 299, probeInFlight: false) == .none(until: now + 300))
+        #expect(script.gate.allowance(now: now + 300, probeInFlight: false) == .probe)
+        #expect(script.gate.allowance(now: now + 300, probeInFlight: true) == .none(until: nil), "one probe at a time")
     }
 
     @Test(
@@ -110,10 +111,10 @@ struct CodeTableTests {
     func unrecognised(_ answer: GatewayAnswer) throws {
         var script = Script(policy: try RetryPolicy(maxAttempts: 2, jitter: 0))
         var now = try script.sendFirst()
-        #expect(try script.on(.answered(answer), at: now) == [.schedule(at: now + 30)])
+        #expect(try script.on(.answered(answer), at: now) == .retry(at: now + 30))
         now += 30
         try script.on(.due, at: now)
-        #expect(try script.on(.answered(answer), at: now) == [.finish(.unrecognisedAnswer)])
+        #expect(try script.on(.answered(answer), at: now) == .finish(.unrecognisedAnswer, counted: true))
     }
 
     @Test(
@@ -123,11 +124,11 @@ struct CodeTableTests {
     func transportFailure(_ failure: TransportFailure) throws {
         var script = Script(policy: try RetryPolicy(maxAttempts: 2, jitter: 0))
         var now = try script.sendFirst()
-        #expect(try script.on(.transportFailed(failure), at: now) == [.schedule(at: now + 30)])
+        #expect(try script.on(.transportFailed(failure), at: now) == .retry(at: now + 30))
         #expect(script.job.state == .retrying)
         now += 30
         try script.on(.due, at: now)
-        #expect(try script.on(.transportFailed(failure), at: now) == [.finish(.gaveUp)])
+        #expect(try script.on(.transportFailed(failure), at: now) == .finish(.gaveUp, counted: true))
     }
 
     @Test("classification is by status first: maintenance ignores the code; success means cancelled only with 000")

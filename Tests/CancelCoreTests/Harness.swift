@@ -20,9 +20,12 @@ struct Script {
         random = SeededGenerator(seed: seed)
     }
 
+    /// Handles `event` and performs the gate part of the decision, as the daemon does.
     @discardableResult
-    mutating func on(_ event: JobEvent, at now: Double) throws(ImpossibleEvent) -> [JobAction] {
-        try job.handle(event, gate: &gate, policy: policy, now: now, random: &random)
+    mutating func on(_ event: JobEvent, at now: Double) throws(ImpossibleEvent) -> Decision {
+        let decision = try job.handle(event, gate: gate, policy: policy, now: now, random: &random)
+        if let changed = decision.gate { gate = changed }
+        return decision
     }
 
     /// Drives a fresh job to `sent` at its due time.

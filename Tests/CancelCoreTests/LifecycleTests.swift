@@ -8,23 +8,23 @@ struct LifecycleTests {
     @Test("paid now, waits 10 s, fails once, retries after a jittered 30 s, then succeeds")
     func failureThenSuccess() throws {
         var script = Script(policy: .standard, seed: 42)
-        #expect(try script.on(.discovered, at: t0) == [.schedule(at: t0 + 10)])
+        #expect(try script.on(.discovered, at: t0) == .wait(until: t0 + 10))
         #expect(script.job.state == .waitingDelay)
         // Due too early (a row edited behind the daemon's back): never sent, rescheduled.
-        #expect(try script.on(.due, at: t0 + 9.9) == [.schedule(at: t0 + 10)])
+        #expect(try script.on(.due, at: t0 + 9.9) == Decision(.wait(until: t0 + 10), notice: .tooEarly(notBefore: t0 + 10)))
         #expect(script.job.state == .waitingDelay)
-        #expect(try script.on(.due, at: t0 + 10) == [.send])
+        #expect(try script.on(.due, at: t0 + 10) == .send)
         #expect(script.job.state == .sent)
         let actions = try script.on(.answered(.failure("02189999")), at: t0 + 11)
-        guard case .schedule(let retryAt) = actions.first else {
-            Issue.record("expected a schedule, got \(actions)")
+        guard case .wait(let retryAt) = actions.next, actions.countsAttempt else {
+            Issue.record("expected a counted retry, got \(actions)")
             return
         }
         // 30 s shortened by at most the 20 % jitter.
         #expect(retryAt >= t0 + 11 + 24 && retryAt <= t0 + 11 + 30)
         #expect(script.job.state == .retrying)
-        #expect(try script.on(.due, at: retryAt) == [.send])
-        #expect(try script.on(.answered(.success()), at: retryAt + 1) == [.finish(.cancelled)])
+        #expect(try script.on(.due, at: retryAt) == .send)
+        #expect(try script.on(.answered(.success()), at: retryAt + 1) == .finish(.cancelled))
         #expect(script.job.attemptCount == 1)
     }
 
@@ -32,9 +32,9 @@ struct LifecycleTests {
     func lostAnswer() throws {
         var script = Script()
         let sentAt = try script.sendFirst()
-        #expect(try script.on(.transportFailed(.timeout), at: sentAt + 30) == [.schedule(at: sentAt + 60)])
+        #expect(try script.on(.transportFailed(.timeout), at: sentAt + 30) == .retry(at: sentAt + 60))
         try script.on(.due, at: sentAt + 60)
-        #expect(try script.on(.answered(.invalid("02180118")), at: sentAt + 61) == [.finish(.alreadyCancelled)])
+        #expect(try script.on(.answered(.invalid("02180118")), at: sentAt + 61) == .finish(.alreadyCancelled))
         #expect(script.job.state == .succeeded)
     }
 
@@ -43,15 +43,15 @@ struct LifecycleTests {
         var script = Script()
         let sentAt = try script.sendFirst()
         try script.on(.answered(.maintenance("02000012")), at: sentAt)
-        #expect(script.gate.allowance(now: sentAt + 100) == .none(until: sentAt + 300))
+        #expect(script.gate.allowance(now: sentAt + 100, probeInFlight: false) == .none(until: sentAt + 300))
         // The probe finds maintenance still on: the pause doubles.
         try script.on(.due, at: sentAt + 300)
-        #expect(try script.on(.answered(.maintenance("02000012")), at: sentAt + 300) == [
-            .pauseSending(until: sentAt + 900), .schedule(at: sentAt + 900),
-        ])
+        #expect(try script.on(.answered(.maintenance("02000012")), at: sentAt + 300)
+            == Decision(.wait(until: sentAt + 900), gate: .paused(until: sentAt + 900, streak: 2, since: sentAt)))
         #expect(script.gate == .paused(until: sentAt + 900, streak: 2, since: sentAt))
         try script.on(.due, at: sentAt + 900)
-        #expect(try script.on(.answered(.success()), at: sentAt + 901) == [.finish(.cancelled)])
+        // The probe's answer carries the reopening of the gate in its decision.
+        #expect(try script.on(.answered(.success()), at: sentAt + 901) == Decision(.finish(.cancelled), gate: .open))
         #expect(script.gate == .open)
         #expect(script.job.attemptCount == 0)
     }
@@ -80,8 +80,8 @@ struct LifecycleTests {
         let lifted = script.gate.nonMaintenanceAnswered(now: sentAt + 1)
         #expect(!lifted)
         script.gate.resume()
-        #expect(script.gate.allowance(now: sentAt + 2) == .any)
-        #expect(try script.on(.due, at: sentAt + 2) == [.send])
+        #expect(script.gate.allowance(now: sentAt + 2, probeInFlight: false) == .any)
+        #expect(try script.on(.due, at: sentAt + 2) == .send)
     }
 
     @Test("a restart clears a credential halt but not a maintenance pause")
@@ -98,7 +98,7 @@ struct LifecycleTests {
     func crashRecovery() throws {
         var script = Script()
         let sentAt = try script.sendFirst()
-        #expect(try script.on(.recoveredAfterCrash, at: sentAt + 5) == [.schedule(at: sentAt + 35)])
+        #expect(try script.on(.recoveredAfterCrash, at: sentAt + 5) == .retry(at: sentAt + 35))
         #expect(script.job.state == .retrying)
         #expect(script.job.attemptCount == 1)
     }
@@ -106,29 +106,29 @@ struct LifecycleTests {
     @Test("a fresh payment is due at paid_at + delay, a backdated one at once")
     func dueTimes() throws {
         var fresh = Script(paidAt: t0 + 3)
-        #expect(try fresh.on(.discovered, at: t0 + 3) == [.schedule(at: t0 + 13)])
+        #expect(try fresh.on(.discovered, at: t0 + 3) == .wait(until: t0 + 13))
         var old = Script(paidAt: t0 - 3600)
-        #expect(try old.on(.discovered, at: t0) == [.schedule(at: t0 - 3590)])
-        #expect(try old.on(.due, at: t0) == [.send])
+        #expect(try old.on(.discovered, at: t0) == .wait(until: t0 - 3590))
+        #expect(try old.on(.due, at: t0) == .send)
         var unknown = Script(paidAt: nil)
-        #expect(try unknown.on(.discovered, at: t0 + 1) == [.schedule(at: t0 + 10)], "no paid_at: counts from enqueue")
+        #expect(try unknown.on(.discovered, at: t0 + 1) == .wait(until: t0 + 10), "no paid_at: counts from enqueue")
     }
 
     @Test("payments older than 240 days fail fast as past-deadline, never sent")
     func deadline() throws {
         var script = Script(paidAt: t0 - 241 * 86_400)
-        #expect(try script.on(.discovered, at: t0) == [.finish(.pastDeadline)])
+        #expect(try script.on(.discovered, at: t0) == .finish(.pastDeadline))
         #expect(script.job.state == .failed)
         var retrying = Script(paidAt: t0 - 239 * 86_400)
         let sentAt = try retrying.sendFirst()
         try retrying.on(.transportFailed(.timeout), at: sentAt)
-        #expect(try retrying.on(.due, at: t0 + 2 * 86_400) == [.finish(.pastDeadline)])
+        #expect(try retrying.on(.due, at: t0 + 2 * 86_400) == .finish(.pastDeadline))
     }
 
     @Test("a malformed order number goes to failed without being sent")
     func malformedOrderNumber() throws {
         var script = Script(order: "has space")
-        #expect(try script.on(.discovered, at: t0) == [.finish(.rejectedOrderNumber)])
+        #expect(try script.on(.discovered, at: t0) == .finish(.rejectedOrderNumber))
         #expect(throws: ImpossibleEvent.self) { try script.on(.due, at: t0 + 100) }
     }
 
@@ -138,7 +138,7 @@ struct LifecycleTests {
         let now = try script.sendFirst()
         try script.on(.answered(.failure("02189999")), at: now)
         #expect(script.job.state == .failed)
-        #expect(try script.on(.operatorRequeue, at: now + 1) == [])
+        #expect(try script.job.requeue() == Decision(.restart))
         #expect(script.job.state == .pending)
         #expect(script.job.attemptCount == 0)
         #expect(script.job.outcome == nil)
@@ -146,7 +146,7 @@ struct LifecycleTests {
         var done = Script()
         let sentAt = try done.sendFirst()
         try done.on(.answered(.success()), at: sentAt)
-        let error = #expect(throws: ImpossibleEvent.self) { try done.on(.operatorRequeue, at: sentAt + 1) }
+        let error = #expect(throws: ImpossibleEvent.self) { try done.job.requeue() }
         #expect(error?.description.contains("confirmed") == true)
     }
 
@@ -155,11 +155,11 @@ struct LifecycleTests {
         let tampered = CancellationJob(orderNumber: "EARLY-1", paidAt: t0, enqueuedAt: t0, state: .retrying, dueAt: 0)
         var script = Script()
         script.job = tampered
-        #expect(try script.on(.due, at: t0 + 1) == [.schedule(at: t0 + 10)])
+        #expect(try script.on(.due, at: t0 + 1) == Decision(.wait(until: t0 + 10), notice: .tooEarly(notBefore: t0 + 10)))
         var unknownPayment = Script()
         unknownPayment.job = CancellationJob(orderNumber: "EARLY-2", paidAt: nil, enqueuedAt: t0, state: .waitingDelay, dueAt: t0 - 999)
-        #expect(try unknownPayment.on(.due, at: t0 + 5) == [.schedule(at: t0 + 10)])
-        #expect(try unknownPayment.on(.due, at: t0 + 10) == [.send])
+        #expect(try unknownPayment.on(.due, at: t0 + 5) == Decision(.wait(until: t0 + 10), notice: .tooEarly(notBefore: t0 + 10)))
+        #expect(try unknownPayment.on(.due, at: t0 + 10) == .send)
     }
 
     @Test("a job edited back from succeeded is never sent again: its audit trail holds the confirmation")
@@ -167,7 +167,7 @@ struct LifecycleTests {
         var script = Script()
         script.job = CancellationJob(
             orderNumber: "DONE-1", paidAt: t0 - 60, enqueuedAt: t0 - 60, state: .retrying, dueAt: t0, confirmed: .alreadyCancelled)
-        #expect(try script.on(.due, at: t0) == [.finish(.alreadyCancelled)])
+        #expect(try script.on(.due, at: t0) == Decision(.finish(.alreadyCancelled), notice: .confirmedBefore))
         #expect(script.job.state == .succeeded)
     }
 
@@ -176,14 +176,14 @@ struct LifecycleTests {
         var script = Script(policy: try RetryPolicy(maxAttempts: 100, jitter: 0))
         var now = try script.sendFirst()
         for stop in 1...2 {
-            #expect(try script.on(.recoveredAfterCrash, at: now).first != .finish(.quarantined))
+            #expect(try script.on(.recoveredAfterCrash, at: now).next != .finish(.quarantined))
             #expect(script.job.interruptions == stop)
             now = try #require(script.job.dueAt)
-            #expect(try script.on(.due, at: now) == [.send])
+            #expect(try script.on(.due, at: now) == .send)
         }
-        #expect(try script.on(.recoveredAfterCrash, at: now) == [.finish(.quarantined)])
+        #expect(try script.on(.recoveredAfterCrash, at: now) == Decision(.finish(.quarantined), notice: .quarantined(interruptions: 3)))
         #expect(script.job.state == .failed)
-        #expect(try script.on(.operatorRequeue, at: now) == [])
+        #expect(try script.job.requeue() == Decision(.restart))
         #expect(script.job.interruptions == 0)
 
         var answered = Script()
@@ -200,7 +200,7 @@ struct LifecycleTests {
         var script = Script(policy: try RetryPolicy(maxAttempts: 1000, jitter: 0))
         script.job = CancellationJob(
             orderNumber: "HUGE-1", paidAt: t0, enqueuedAt: t0, state: .sent, attemptCount: .max, interruptions: .max)
-        #expect(try script.on(.answered(.failure("02189999")), at: t0 + 20) == [.finish(.gaveUp)])
+        #expect(try script.on(.answered(.failure("02189999")), at: t0 + 20) == .finish(.gaveUp, counted: true))
         var gate = SendingGate.paused(until: t0, streak: .max, since: t0)
         _ = gate.maintenanceAnswered(now: t0 + 1, policy: exactPolicy)
         #expect(gate == .paused(until: t0 + 1 + 3600, streak: .max, since: t0))

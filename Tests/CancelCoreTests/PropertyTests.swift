@@ -11,14 +11,15 @@ struct PropertyTests {
         .maintenance("02051010"), .init(status: "bogus", code: "1"),
     ]
 
-    static func randomEvent(_ random: inout SeededGenerator) -> JobEvent {
+    /// nil stands for an operator's requeue.
+    static func randomEvent(_ random: inout SeededGenerator) -> JobEvent? {
         switch Int.random(in: 0..<7, using: &random) {
         case 0: .discovered
         case 1, 2: .due
         case 3: .answered(answers.randomElement(using: &random)!)
         case 4: .transportFailed([.timeout, .connectionReset, .httpStatus(500)].randomElement(using: &random)!)
         case 5: .recoveredAfterCrash
-        default: .operatorRequeue
+        default: nil
         }
     }
 
@@ -35,19 +36,35 @@ struct PropertyTests {
                 if Bool.random(using: &random) { gate.resume() }
                 let event = Self.randomEvent(&random)
                 let before = job
+                let decision: Decision
                 do {
-                    _ = try job.handle(event, gate: &gate, policy: policy, now: now, random: &random)
+                    if let event {
+                        decision = try job.handle(event, gate: gate, policy: policy, now: now, random: &random)
+                    } else {
+                        decision = try job.requeue()
+                    }
                 } catch {
                     #expect(job == before, "a refused event changed the job")
                     continue
                 }
+                if let changed = decision.gate { gate = changed }
+                // The decision says what happened; the job's new state agrees with it.
+                switch decision.next {
+                case .send: #expect(job.state == .sent)
+                case .wait(let until): #expect(job.state.isAwaitingSend && job.dueAt == until)
+                case .finish(let outcome): #expect(job.state.isFinal && job.outcome == outcome)
+                case .restart: #expect(job.state == .pending && before.state == .failed)
+                }
+                if decision.next != .restart {
+                    #expect(decision.countsAttempt == (job.attemptCount != before.attemptCount), "\(decision) vs counts")
+                }
                 #expect(job.attemptCount <= policy.maxAttempts)
-                if before.state == .succeeded { Issue.record("left succeeded by \(event)") }
-                if before.state == .failed { #expect(event == .operatorRequeue, "left failed by \(event)") }
+                if before.state == .succeeded { Issue.record("left succeeded by \(String(describing: event))") }
+                if before.state == .failed { #expect(event == nil, "left failed by \(String(describing: event))") }
                 if before.state == .sent {
                     switch event {
                     case .answered, .transportFailed, .recoveredAfterCrash: break
-                    default: Issue.record("sent was followed by \(event)")
+                    default: Issue.record("sent was followed by \(String(describing: event))")
                     }
                 }
                 if case .answered(let answer) = event {

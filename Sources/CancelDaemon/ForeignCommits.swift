@@ -1,0 +1,57 @@
+import CancelStore
+
+/// Notices commits by other processes (applications inserting, an operator's `resume`) without
+/// polling the database: a `stat` of the WAL first, and SQLite's `data_version` only when the WAL
+/// changed. A WAL that grew with no visible commit yet is a writer mid-commit (its wal-index update
+/// raises no inotify event): re-checked every 10 ms for half a second.
+struct ForeignCommits {
+    let store: CancelStore
+    private var lastWAL: CancelStore.WALSignature?
+    private var lastDataVersion: Int64
+    private var unconfirmedSince: Double?
+
+    init(store: CancelStore) throws {
+        self.store = store
+        lastDataVersion = try store.connection.dataVersion()
+    }
+
+    /// Whether a WAL change awaits confirmation (the loop then wakes within 10 ms).
+    var isUnconfirmed: Bool { unconfirmedSince != nil }
+
+    /// Whether another process committed since the last look.
+    mutating func noticed(now: Double) throws -> Bool {
+        let wal = store.walSignature()
+        guard wal != lastWAL else {
+            // Seen already (by our own commit, say): nothing left to confirm.
+            unconfirmedSince = nil
+            return false
+        }
+        let version = try store.connection.dataVersion()
+        if version != lastDataVersion {
+            lastDataVersion = version
+            lastWAL = wal
+            unconfirmedSince = nil
+            return true
+        }
+        let since = unconfirmedSince ?? now
+        unconfirmedSince = since
+        if now - since > 0.5 {
+            // Not a commit after all (a rollback or a checkpoint): stop re-checking.
+            lastWAL = wal
+            unconfirmedSince = nil
+        }
+        return false
+    }
+
+    /// After our own commit the WAL changed too: note it as seen. Returns whether a foreign commit
+    /// landed just before ours (data_version counts only other connections' commits).
+    mutating func sawOwnCommit() throws -> Bool {
+        lastWAL = store.walSignature()
+        // Left set, the 10 ms re-check would run forever after a backlog (~94 wake-ups a second).
+        unconfirmedSince = nil
+        let version = try store.connection.dataVersion()
+        guard version != lastDataVersion else { return false }
+        lastDataVersion = version
+        return true
+    }
+}

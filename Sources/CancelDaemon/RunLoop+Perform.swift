@@ -1,0 +1,201 @@
+import CancelCore
+import CancelStore
+import ZeusAPI
+
+/// Where decisions come from (a new row, a due job, an answer, a crash recovery) and the one
+/// function that performs them: `perform`.
+extension RunLoop {
+    /// What one turn writes: the answers that came back and the jobs it claims, committed together
+    /// (group commit), and what to do once that commit is durable.
+    struct Batch {
+        var writes: [JobWrite] = []
+        /// The gate after this turn's decisions, when one changed it: saved in the same commit.
+        var gateChange: SendingGate?
+        var flights: [(Flight, PaymentReturnRequest)] = []
+        /// Journal lines, written once the commit is durable.
+        var journal: [TransitionLog.Entry] = []
+        /// Jobs this batch already writes (an answer): not claimed again in the same turn, when
+        /// their row may say "due" only because another process edited it.
+        var answeredIDs: Set<Int64> = []
+    }
+
+    /// Where a decision came from, and what performing it needs.
+    enum Origin {
+        case discovered
+        case due(probe: Bool)
+        case answered(Flight, TransportOutcome, at: Double)
+        case recovered
+    }
+
+    static let unknownAfterRestart = "outcome unknown after restart"
+
+    /// Performs one decision of the state machine: the job's row and its attempt row, the gate,
+    /// the request to send, the tally and the journal line. The only place where what `CancelCore`
+    /// decided becomes effects; every case of the decision is handled here.
+    mutating func perform(
+        _ decision: Decision, job: CancellationJob, record: JobRecord, origin: Origin, now: Double, into batch: inout Batch
+    ) throws {
+        var updated = record
+        updated.job = job
+        var attempt: AttemptWrite?
+        switch origin {
+        case .discovered, .due:
+            break
+        case .answered(let flight, let outcome, let at):
+            let result = AttemptResult(outcome, counted: decision.countsAttempt)
+            updated.lastStatus = result.status
+            updated.lastCode = result.code
+            updated.lastError = result.error
+            attempt = .complete(number: flight.attempt, at: at, result: result)
+        case .recovered:
+            updated.lastStatus = nil
+            updated.lastCode = nil
+            updated.lastError = Self.unknownAfterRestart
+            attempt = .complete(
+                number: record.requestCount, at: now,
+                result: AttemptResult(error: Self.unknownAfterRestart, counted: decision.countsAttempt))
+        }
+        switch decision.next {
+        case .send:
+            guard case .due(let probe) = origin else {
+                preconditionFailure("the state machine sends only a due job, never on \(origin)")
+            }
+            let request = try PaymentReturnRequest(
+                clientIP: configuration.clientIP.value, key: configuration.key.secret, orderNumber: job.orderNumber)
+            updated.requestCount += 1
+            attempt = .start(number: updated.requestCount, at: now)
+            let flight = Flight(record: updated, attempt: updated.requestCount, isProbe: probe)
+            batch.flights.append((flight, request))
+            // Counted as in flight at once, so the same turn never claims past the limit.
+            inFlight[record.id] = flight
+        case .finish:
+            switch job.state {
+            case .succeeded: tally.succeeded += 1
+            case .failed: tally.failed += 1
+            case .pending, .waitingDelay, .sent, .retrying, .maintenancePaused, .withdrawn: break
+            }
+        case .wait, .restart:
+            break
+        }
+        if let changed = decision.gate {
+            gate = changed
+            batch.gateChange = changed
+        }
+        batch.writes.append(JobWrite(expectedState: record.state, record: updated, attempt: attempt))
+        batch.journal.append(TransitionLog.Entry(decision: decision, before: record, after: updated, origin: origin))
+    }
+
+    /// A restart clears a credential halt (the configuration may be fixed) and resolves jobs a
+    /// killed run left in `sent`: their outcome is unknown, so they are resent (or quarantined).
+    mutating func startUp() throws {
+        let now = daemon.clock()
+        if case .halted(let reason, let since) = gate {
+            gate.clearHalt()
+            try store.saveGate(gate, now: now)
+            logger.notice(
+                "the credential halt of \(TransitionLog.time(since)) (\(reason.code)) is cleared by this restart; sending resumes")
+        }
+        let stuck = try store.inFlightJobs()
+        var batch = Batch()
+        for record in stuck {
+            var job = record.job
+            let decision = try job.handle(.recoveredAfterCrash, gate: gate, policy: policy, now: now, random: &random)
+            try perform(decision, job: job, record: record, origin: .recovered, now: now, into: &batch)
+        }
+        daemon.log.tampered(try store.apply(batch.writes, gate: batch.gateChange, now: now))
+        batch.journal.forEach(daemon.log.write)
+        daemon.notifier?.notify("READY=1\nSTATUS=started; recovered \(stuck.count) interrupted job(s)")
+        logger.info(
+            "cancelq started: endpoint \(configuration.endpoint), concurrency \(configuration.concurrency), delay \(policy.delayAfterPayment) s, at most \(policy.maxAttempts) attempts")
+    }
+
+    /// New rows: validated and given their due time, a batch per transaction.
+    mutating func discover(now: Double) throws {
+        while true {
+            let pending = try store.pendingJobs(limit: configuration.batchLimit)
+            if pending.isEmpty { return }
+            var batch = Batch()
+            // A row set back to pending by another process while its request is in flight waits
+            // for that answer: the same order is never in flight twice.
+            for record in pending where inFlight[record.id] == nil {
+                var job = record.job
+                let decision = try job.handle(.discovered, gate: gate, policy: policy, now: now, random: &random)
+                try perform(decision, job: job, record: record, origin: .discovered, now: now, into: &batch)
+            }
+            if batch.writes.isEmpty { return }
+            daemon.log.tampered(try store.apply(batch.writes, gate: batch.gateChange, now: now))
+            batch.journal.forEach(daemon.log.write)
+            if pending.count < configuration.batchLimit { return }
+        }
+    }
+
+    /// Claims due jobs into `batch`: `sent` and an attempt row each. The requests go out in
+    /// `launch`, after the batch has committed.
+    mutating func claim(now: Double, into batch: inout Batch) throws -> Bool {
+        let allowance = gate.allowance(now: now, probeInFlight: probeInFlight)
+        let limit: Int
+        switch allowance {
+        case .any: limit = min(configuration.concurrency - inFlight.count, configuration.batchLimit)
+        case .probe: limit = 1
+        case .none: limit = 0
+        }
+        guard limit > 0 else { return false }
+        let due = try store.dueJobs(now: now, limit: limit)
+        guard !due.isEmpty else { return false }
+        // Never a second request for a job already in flight, whatever its row says now.
+        for record in due where inFlight[record.id] == nil && !batch.answeredIDs.contains(record.id) {
+            var job = record.job
+            let decision = try job.handle(.due, gate: gate, policy: policy, now: now, random: &random)
+            try perform(decision, job: job, record: record, origin: .due(probe: allowance == .probe), now: now, into: &batch)
+        }
+        return true
+    }
+
+    /// Answers and transport failures into `batch`: each attempt row with its job's new state.
+    mutating func record(_ completions: [CancellationDaemon.Completion], into batch: inout Batch) throws {
+        for completion in completions {
+            guard let flight = inFlight.removeValue(forKey: completion.jobID) else { continue }
+            DebugCrash.ifRequested(answering: flight.record.orderNumber)
+            var job = flight.record.job
+            let event: JobEvent
+            switch completion.outcome {
+            case .answered(_, let response): event = .answered(GatewayAnswer(status: response.status, code: response.code))
+            case .failed(let failure, _): event = .transportFailed(failure)
+            }
+            let decision = try job.handle(event, gate: gate, policy: policy, now: completion.at, random: &random)
+            try perform(
+                decision, job: job, record: flight.record, origin: .answered(flight, completion.outcome, at: completion.at),
+                now: completion.at, into: &batch)
+            batch.answeredIDs.insert(flight.record.id)
+        }
+    }
+
+    /// After the batch committed: the journal, the gate announcement, and the claimed requests.
+    mutating func launch(_ batch: Batch, group: inout ThrowingDiscardingTaskGroup<any Error>) {
+        batch.journal.forEach(daemon.log.write)
+        if let changed = batch.gateChange { daemon.log.announce(changed) }
+        for (flight, request) in batch.flights {
+            tally.sent += 1
+            let jobID = flight.record.id
+            let transport = daemon.transport
+            let inbox = daemon.inbox
+            let clock = daemon.clock
+            group.addTask {
+                let outcome = await transport.send(request)
+                inbox.push(CancellationDaemon.Completion(jobID: jobID, outcome: outcome, at: clock()))
+            }
+        }
+    }
+}
+
+extension AttemptResult {
+    /// The audit row's columns for what came back.
+    init(_ outcome: TransportOutcome, counted: Bool) {
+        switch outcome {
+        case .answered(let status, let response):
+            self.init(httpStatus: status, status: response.status, code: response.code, counted: counted)
+        case .failed(let failure, let status):
+            self.init(httpStatus: status, error: failure.description, counted: counted)
+        }
+    }
+}

@@ -1,0 +1,158 @@
+import CancelCore
+import CancelStore
+import Logging
+import ZeusAPI
+
+/// One turn after another: pick up new rows, record what came back, claim what is due, commit it
+/// all in one transaction, then send. The decisions themselves are performed in `perform`
+/// (RunLoop+Perform.swift); this file is the order of the turn and the sleeping between turns.
+struct RunLoop {
+    let daemon: CancellationDaemon
+    let changeCheckInterval: Double
+    var gate: SendingGate
+    var inFlight: [Int64: Flight] = [:]
+    var random = SystemRandomNumberGenerator()
+    var tally = Heartbeat.Tally()
+    var heartbeat: Heartbeat
+    var foreignCommits: ForeignCommits
+    var filesGuard: DatabaseFilesGuard?
+    var nextDue: Double?
+    var nextFullScan = 0.0
+    var announcedStop = false
+
+    var store: CancelStore { daemon.store }
+    var configuration: DaemonConfiguration { daemon.configuration }
+    var policy: RetryPolicy { daemon.configuration.policy }
+    var logger: Logger { daemon.logger }
+    var probeInFlight: Bool { inFlight.values.contains { $0.isProbe } }
+
+    /// A request on its way: the job as claimed, its attempt number.
+    struct Flight {
+        var record: JobRecord
+        let attempt: Int
+        let isProbe: Bool
+    }
+
+    init(daemon: CancellationDaemon, changeCheckInterval: Double) throws {
+        self.daemon = daemon
+        self.changeCheckInterval = changeCheckInterval
+        gate = try daemon.store.loadGate()
+        foreignCommits = try ForeignCommits(store: daemon.store)
+        heartbeat = Heartbeat(notifier: daemon.notifier)
+        filesGuard = daemon.lock.map(DatabaseFilesGuard.init)
+        try startUp()
+    }
+
+    mutating func run(group: inout ThrowingDiscardingTaskGroup<any Error>) async throws {
+        var needScan = true
+        while true {
+            var now = daemon.clock()
+            let stopping = daemon.inbox.isStopping
+            if stopping && !announcedStop {
+                announcedStop = true
+                logger.notice(
+                    "stopping: no new request leaves; waiting for \(inFlight.count) request(s) in flight to be answered and recorded (at most \(DurationText.describe(configuration.requestTimeout)))")
+            }
+            if !stopping {
+                if try foreignCommits.noticed(now: now) || now >= nextFullScan {
+                    // An operator's `resume` is a commit by another process: reread the gate
+                    // before this turn's answers change it.
+                    gate = try store.loadGate()
+                    needScan = true
+                }
+                if needScan {
+                    do {
+                        try discover(now: now)
+                    } catch let error as StoreError {
+                        // Locked: the rows stay pending and the next scan picks them up.
+                        guard error.isLocked else { throw error }
+                        logger.warning("could not pick up new rows: \(error)")
+                    }
+                    nextDue = try store.nextDueTime()
+                    nextFullScan = now + configuration.pollInterval
+                    needScan = false
+                }
+            }
+            var batch = Batch()
+            let completions = daemon.inbox.drain()
+            if !completions.isEmpty {
+                try record(completions, into: &batch)
+                needScan = true
+            }
+            if !stopping, let due = nextDue, due <= now, inFlight.count < configuration.concurrency {
+                if try claim(now: now, into: &batch) { needScan = true }
+            }
+            // ONE transaction: answers, new states, the gate, and the claimed jobs' attempt rows.
+            // Only after it commits does any claimed request leave.
+            let tampered = try await commitHoldingOn(batch.writes, gate: batch.gateChange, now: now)
+            if !batch.writes.isEmpty {
+                if try foreignCommits.sawOwnCommit() { nextFullScan = 0 }  // rescan, reread the gate
+                // Before any claimed request leaves: a commit into a deleted WAL went nowhere.
+                if let problem = filesGuard?.check() { throw DaemonStop.databaseFilesChanged(problem) }
+            }
+            if !tampered.isEmpty {
+                daemon.log.tampered(tampered)
+                // A claim whose job moved under us did not commit: its request never leaves.
+                let unclaimed = Set(tampered.filter { $0.isClaim && !$0.jobUpdated }.map(\.id))
+                batch.flights.removeAll { unclaimed.contains($0.0.record.id) }
+                batch.journal.removeAll { unclaimed.contains($0.after.id) && $0.decision.next == .send }
+                for id in unclaimed { inFlight.removeValue(forKey: id) }
+            }
+            launch(batch, group: &group)
+
+            if stopping {
+                if inFlight.isEmpty { break }
+                await daemon.inbox.wait(seconds: configuration.requestTimeout + 1)
+                continue
+            }
+            heartbeat.beat(now: now, gate: gate, inFlight: inFlight.count, tally: tally)
+            if configuration.exitWhenIdle, inFlight.isEmpty, !needScan, try !store.hasUnfinishedJobs() {
+                logger.info("no job left to finish: exiting (--exit-when-idle)")
+                break
+            }
+            if needScan { continue }
+            now = daemon.clock()
+            await daemon.inbox.wait(seconds: nextWake(now: now) - now)
+        }
+        heartbeat.beat(now: daemon.clock(), gate: gate, inFlight: inFlight.count, tally: tally, final: true)
+        logger.notice(
+            "cancelq stopped: \(tally.sent) request(s) sent, \(tally.succeeded) succeeded, \(tally.failed) failed in this run; \(store.writeTransactions) write transactions")
+    }
+
+    /// The next time the loop must look: the next full scan, the next due job it may claim, the
+    /// end of a pause, or 10 ms while a WAL change awaits confirmation.
+    func nextWake(now: Double) -> Double {
+        var wake = min(nextFullScan, now + changeCheckInterval)
+        if let due = nextDue, inFlight.count < configuration.concurrency {
+            switch gate.allowance(now: max(due, now), probeInFlight: probeInFlight) {
+            case .any, .probe: wake = min(wake, due)
+            case .none(let until): if let until { wake = min(wake, max(until, now)) }
+            }
+        }
+        if foreignCommits.isUnconfirmed { wake = min(wake, now + 0.01) }
+        return wake
+    }
+
+    /// Commits a turn's batch, waiting out another writer that holds the lock past the busy
+    /// timeout: the batch holds answers that exist nowhere else, so it is never dropped.
+    mutating func commitHoldingOn(_ writes: [JobWrite], gate: SendingGate?, now: Double) async throws
+        -> [CancelStore.TamperedWrite]
+    {
+        var waited = 0.0
+        while true {
+            do throws(StoreError) {
+                let tampered = try store.apply(writes, gate: gate, now: now)
+                if waited > 0 { logger.notice("the database is writable again after \(DurationText.describe(waited)); answers recorded") }
+                return tampered
+            } catch {
+                guard error.isLocked else { throw error }
+                // Waiting is the loop working as intended: systemd must not restart it.
+                heartbeat.feedWatchdog(now: daemon.clock())
+                logger.warning(
+                    "another process has held the database's write lock for over \(DurationText.describe(configuration.busyTimeout + waited)); keeping \(writes.count) change(s) in memory and retrying. Find the long transaction (an application holding BEGIN open)")
+                try await Task.sleep(nanoseconds: 1_000_000_000)
+                waited += configuration.busyTimeout + 1
+            }
+        }
+    }
+}
