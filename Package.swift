@@ -1,9 +1,10 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+// Built and tested on Linux (Debian 12, Swift 6.3.1) only: systemd, inotify, /proc and flock are
+// what it is for. No Apple platform is listed because none is built or tested.
 let package = Package(
     name: "cancelq",
-    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "cancelq", targets: ["cancelq"]),
         // For the libFuzzer package in Fuzz/.
@@ -68,6 +69,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
@@ -80,7 +82,7 @@ let package = Package(
         .target(
             name: "CancelDemo",
             dependencies: [
-                "CancelDaemon", "CancelStore", "CancelConsole", "GatewaySimulator", "SQLite",
+                "CancelDaemon", "CancelStore", "CancelConsole", "CancelCore", "GatewaySimulator", "SQLite",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -91,8 +93,10 @@ let package = Package(
             name: "cancelq",
             dependencies: [
                 "CancelDaemon", "CancelStore", "CancelConsole", "CancelDemo", "CancelBench", "GatewaySimulator",
+                "CancelCore", "ZeusAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // Temporary directories, seeded randomness, running the built executable.

@@ -50,13 +50,4 @@ public enum Outcome: String, Sendable, CaseIterable, Codable {
     case quarantined
     /// Taken back before a request left.
     case withdrawn
-
-    public var isSuccess: Bool {
-        switch self {
-        case .cancelled, .alreadyCancelled: true
-        case .rejectedOrderNumber, .orderNotFound, .requestRejected, .gaveUp, .unrecognisedAnswer, .pastDeadline,
-            .quarantined, .withdrawn:
-            false
-        }
-    }
 }

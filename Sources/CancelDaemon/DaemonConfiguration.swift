@@ -23,11 +23,22 @@ public struct DaemonConfiguration: Sendable {
     /// Most jobs written in one transaction (group commit).
     public var batchLimit: Int
 
+    /// The defaults of `cancelq run`, written once: the options and their help read them from here
+    /// (and the retry numbers from `RetryPolicy.standard`).
+    public enum Defaults {
+        public static let requestTimeout = 30.0
+        public static let concurrency = 4
+        public static let pollInterval = 1.0
+        public static let busyTimeout = 5.0
+        public static let batchLimit = 256
+    }
+
     public init(
         databasePath: String, endpoint: String = ZeusLimits.productionEndpoint, clientIP: ClientIPCode, key: AuthKey,
-        policy: RetryPolicy = .standard, requestTimeout: Double = 30, additionalTrustRoots: [NIOSSLCertificate] = [],
-        concurrency: Int = 4, pollInterval: Double = 1, exitWhenIdle: Bool = false, busyTimeout: Double = 5,
-        batchLimit: Int = 256
+        policy: RetryPolicy = .standard, requestTimeout: Double = Defaults.requestTimeout,
+        additionalTrustRoots: [NIOSSLCertificate] = [], concurrency: Int = Defaults.concurrency,
+        pollInterval: Double = Defaults.pollInterval, exitWhenIdle: Bool = false, busyTimeout: Double = Defaults.busyTimeout,
+        batchLimit: Int = Defaults.batchLimit
     ) throws(ConfigurationError) {
         try ConfigurationError.requirePositive("--request-timeout", requestTimeout)
         try ConfigurationError.requirePositive("--poll-interval", pollInterval)

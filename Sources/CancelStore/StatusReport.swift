@@ -113,11 +113,11 @@ extension StatusReport.Failure {
 /// When `status --check` asks for attention.
 public struct HealthThresholds: Sendable, Equatable {
     /// A maintenance pause longer than this (seconds since it began).
-    public var maximumPause: Double = 3600
+    public var maximumPause: Double
     /// The earliest due job late by more than this: the daemon is down or stuck.
-    public var maximumOverdue: Double = 300
+    public var maximumOverdue: Double
     /// Failed jobs updated within this window count.
-    public var failureWindow: Double = 86_400
+    public var failureWindow: Double
 
     public init(maximumPause: Double = 3600, maximumOverdue: Double = 300, failureWindow: Double = 86_400) {
         self.maximumPause = maximumPause

@@ -68,11 +68,6 @@ public final class GatewaySimulator: Sendable {
         try? await channel.close()
         try? await group.shutdownGracefully()
     }
-
-    /// Waits until the listener closes (for the `gateway-sim` command).
-    public func waitUntilClosed() async {
-        try? await channel.closeFuture.get()
-    }
 }
 
 /// One connection: collects a request, asks `SimulatorState` what to do, does it.

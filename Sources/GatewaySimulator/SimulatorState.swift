@@ -31,7 +31,6 @@ public final class SimulatorState: Sendable {
     // MARK: Hooks for tests and integrators
 
     public func setMaintenance(_ on: Bool) { memory.withLock { $0.maintenance = on } }
-    public var isInMaintenance: Bool { memory.withLock { $0.maintenance } }
     public func setLatency(_ seconds: Double) { memory.withLock { $0.latency = max(0, seconds) } }
 
     /// Applies `fault` to the next `times` requests for `order` (every order when nil).

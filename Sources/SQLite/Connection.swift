@@ -145,8 +145,6 @@ public final class Connection {
         return try map(statement.row)
     }
 
-    public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
-
     public var isInTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
 
     /// Changes whenever another connection commits: a cheap way to notice new work.

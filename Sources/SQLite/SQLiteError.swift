@@ -27,7 +27,6 @@ public struct SQLiteError: Error, Equatable, Sendable, CustomStringConvertible {
 
     /// Another connection held the lock longer than the busy timeout.
     public var isLocked: Bool { primaryCode == SQLITE_BUSY || primaryCode == SQLITE_LOCKED }
-    public var isConstraintViolation: Bool { primaryCode == SQLITE_CONSTRAINT }
     public var isUniqueViolation: Bool {
         extendedCode == Self.constraintUnique || extendedCode == Self.constraintPrimaryKey
     }

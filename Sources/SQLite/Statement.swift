@@ -96,8 +96,6 @@ public final class Statement {
 public struct Row {
     let statement: Statement
 
-    public var columnCount: Int { Int(sqlite3_column_count(statement.handle)) }
-
     public func isNull(_ column: Int) -> Bool {
         sqlite3_column_type(statement.handle, Int32(column)) == SQLITE_NULL
     }
@@ -124,7 +122,6 @@ public struct Row {
         return Array(UnsafeRawBufferPointer(start: pointer, count: count))
     }
 
-    public func optionalInt64(_ column: Int) -> Int64? { isNull(column) ? nil : int64(column) }
     public func optionalInt(_ column: Int) -> Int? { isNull(column) ? nil : int(column) }
     public func optionalDouble(_ column: Int) -> Double? { isNull(column) ? nil : double(column) }
     public func optionalString(_ column: Int) -> String? { isNull(column) ? nil : string(column) }

@@ -46,11 +46,6 @@ public struct PaymentReturnRequest: Sendable {
         self.body = body
     }
 
-    /// The headers to send with `body`; never chunked.
-    public var headers: [(name: String, value: String)] {
-        [("Content-Type", ZeusLimits.contentType), ("Content-Length", String(body.count))]
-    }
-
     /// Half-width alphanumerics and symbols: printable ASCII, no space, 1 to `maximum` bytes.
     static func visibleASCIIViolation(_ value: String, maximum: Int) -> String? {
         let bytes = Array(value.utf8)

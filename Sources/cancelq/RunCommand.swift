@@ -6,6 +6,15 @@ import Logging
 import ServiceLifecycle
 import ZeusAPI
 
+/// The defaults shown in the help and used when an option is absent.
+private let standard = RetryPolicy.standard
+
+/// "10 s", "1800 s (30 min)": options take seconds, the help says so.
+private func seconds(_ value: Double) -> String {
+    let plain = value == value.rounded() ? "\(Int(value)) s" : "\(value) s"
+    return value < 60 ? plain : "\(plain) (\(DurationText.describe(value)))"
+}
+
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
@@ -27,31 +36,31 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("key-file"), help: ArgumentHelp("File holding the ZEUS key (env: CANCELQ_KEY_FILE; under systemd: the credential zeus-key).", valueName: "path"))
     var keyFile: String?
 
-    @Option(help: ArgumentHelp("Seconds after the payment before cancelling, at least 5 (env: CANCELQ_DELAY). Default: 10.", valueName: "s"))
+    @Option(help: ArgumentHelp("Seconds after the payment before cancelling, at least 5 (env: CANCELQ_DELAY). Default: \(seconds(standard.delayAfterPayment)).", valueName: "s"))
     var delay: Double?
 
-    @Option(name: .customLong("max-attempts"), help: ArgumentHelp("Counted attempts before a job fails (env: CANCELQ_MAX_ATTEMPTS). Default: 10.", valueName: "n"))
+    @Option(name: .customLong("max-attempts"), help: ArgumentHelp("Counted attempts before a job fails (env: CANCELQ_MAX_ATTEMPTS). Default: \(standard.maxAttempts).", valueName: "n"))
     var maxAttempts: Int?
 
-    @Option(name: .customLong("retry-base"), help: ArgumentHelp("First retry delay, doubled each time (env: CANCELQ_RETRY_BASE). Default: 30.", valueName: "s"))
+    @Option(name: .customLong("retry-base"), help: ArgumentHelp("First retry delay, doubled each time (env: CANCELQ_RETRY_BASE). Default: \(seconds(standard.backoffBase)).", valueName: "s"))
     var retryBase: Double?
 
-    @Option(name: .customLong("retry-max"), help: ArgumentHelp("Longest retry delay (env: CANCELQ_RETRY_MAX). Default: 1800.", valueName: "s"))
+    @Option(name: .customLong("retry-max"), help: ArgumentHelp("Longest retry delay (env: CANCELQ_RETRY_MAX). Default: \(seconds(standard.backoffCap)).", valueName: "s"))
     var retryMax: Double?
 
-    @Option(name: .customLong("maintenance-pause"), help: ArgumentHelp("Pause after a maintenance answer, doubled while it lasts up to 1 h (env: CANCELQ_MAINTENANCE_PAUSE). Default: 300.", valueName: "s"))
+    @Option(name: .customLong("maintenance-pause"), help: ArgumentHelp("Pause after a maintenance answer, doubled while it lasts up to \(seconds(standard.maintenancePauseCap)) (env: CANCELQ_MAINTENANCE_PAUSE). Default: \(seconds(standard.maintenancePause)).", valueName: "s"))
     var maintenancePause: Double?
 
-    @Option(name: .customLong("request-timeout"), help: ArgumentHelp("One deadline for the whole request: connect (at most 10 s), send, and the full answer; then the outcome is unknown and the job is resent later (env: CANCELQ_REQUEST_TIMEOUT). Default: 30.", valueName: "s"))
+    @Option(name: .customLong("request-timeout"), help: ArgumentHelp("One deadline for the whole request: connect (at most 10 s), send, and the full answer; then the outcome is unknown and the job is resent later (env: CANCELQ_REQUEST_TIMEOUT). Default: \(seconds(DaemonConfiguration.Defaults.requestTimeout)).", valueName: "s"))
     var requestTimeout: Double?
 
     @Option(name: .customLong("ca-file"), help: ArgumentHelp("PEM file of certificate authorities to trust in addition to the system's: a private CA, a TLS-inspecting proxy, the simulator's test CA. Certificates and host names are always verified (env: CANCELQ_CA_FILE).", valueName: "pem"))
     var caFile: String?
 
-    @Option(help: ArgumentHelp("Requests in flight at once (env: CANCELQ_CONCURRENCY). Default: 4.", valueName: "n"))
+    @Option(help: ArgumentHelp("Requests in flight at once (env: CANCELQ_CONCURRENCY). Default: \(DaemonConfiguration.Defaults.concurrency).", valueName: "n"))
     var concurrency: Int?
 
-    @Option(name: .customLong("poll-interval"), help: ArgumentHelp("Longest time between full scans for new rows; inserts wake the daemon at once through inotify, or within 0.2 s without it (env: CANCELQ_POLL_INTERVAL). Default: 1.", valueName: "s"))
+    @Option(name: .customLong("poll-interval"), help: ArgumentHelp("Longest time between full scans for new rows; inserts wake the daemon at once through inotify, or within 0.2 s without it (env: CANCELQ_POLL_INTERVAL). Default: \(seconds(DaemonConfiguration.Defaults.pollInterval)).", valueName: "s"))
     var pollInterval: Double?
 
     @Flag(name: .customLong("exit-when-idle"), help: "Exit 0 once no job is left unfinished (env: CANCELQ_EXIT_WHEN_IDLE=1).")
@@ -116,15 +125,15 @@ struct RunCommand: AsyncParsableCommand {
         let policy: RetryPolicy
         do {
             let pause = try number(
-                maintenancePause, env: "CANCELQ_MAINTENANCE_PAUSE", default: 300, flag: "--maintenance-pause", within: Limits.day)
+                maintenancePause, env: "CANCELQ_MAINTENANCE_PAUSE", default: standard.maintenancePause, flag: "--maintenance-pause", within: Limits.day)
             policy = try RetryPolicy(
-                delayAfterPayment: try number(delay, env: "CANCELQ_DELAY", default: 10, flag: "--delay", within: Limits.delay),
+                delayAfterPayment: try number(delay, env: "CANCELQ_DELAY", default: standard.delayAfterPayment, flag: "--delay", within: Limits.delay),
                 maxAttempts: try integer(
-                    maxAttempts, env: "CANCELQ_MAX_ATTEMPTS", default: 10, flag: "--max-attempts", within: Limits.attempts),
-                backoffBase: try number(retryBase, env: "CANCELQ_RETRY_BASE", default: 30, flag: "--retry-base", within: Limits.day),
-                backoffCap: try number(retryMax, env: "CANCELQ_RETRY_MAX", default: 1800, flag: "--retry-max", within: Limits.day),
+                    maxAttempts, env: "CANCELQ_MAX_ATTEMPTS", default: standard.maxAttempts, flag: "--max-attempts", within: Limits.attempts),
+                backoffBase: try number(retryBase, env: "CANCELQ_RETRY_BASE", default: standard.backoffBase, flag: "--retry-base", within: Limits.day),
+                backoffCap: try number(retryMax, env: "CANCELQ_RETRY_MAX", default: standard.backoffCap, flag: "--retry-max", within: Limits.day),
                 maintenancePause: pause,
-                maintenancePauseCap: max(3600, pause))
+                maintenancePauseCap: max(standard.maintenancePauseCap, pause))
         } catch let error as RetryPolicy.Invalid {
             throw ConfigurationError.policy(error)
         }
@@ -133,12 +142,12 @@ struct RunCommand: AsyncParsableCommand {
             endpoint: try option(endpoint, env: "CANCELQ_ENDPOINT") ?? ZeusLimits.productionEndpoint,
             clientIP: clientIPCode, key: loaded.key, policy: policy,
             requestTimeout: try number(
-                requestTimeout, env: "CANCELQ_REQUEST_TIMEOUT", default: 30, flag: "--request-timeout", within: Limits.day),
+                requestTimeout, env: "CANCELQ_REQUEST_TIMEOUT", default: DaemonConfiguration.Defaults.requestTimeout, flag: "--request-timeout", within: Limits.day),
             additionalTrustRoots: trustRoots,
             concurrency: try integer(
-                concurrency, env: "CANCELQ_CONCURRENCY", default: 4, flag: "--concurrency", within: Limits.concurrency),
+                concurrency, env: "CANCELQ_CONCURRENCY", default: DaemonConfiguration.Defaults.concurrency, flag: "--concurrency", within: Limits.concurrency),
             pollInterval: try number(
-                pollInterval, env: "CANCELQ_POLL_INTERVAL", default: 1, flag: "--poll-interval", within: Limits.pollInterval),
+                pollInterval, env: "CANCELQ_POLL_INTERVAL", default: DaemonConfiguration.Defaults.pollInterval, flag: "--poll-interval", within: Limits.pollInterval),
             exitWhenIdle: exitWhenIdle || ["1", "true", "yes"].contains(try environment("CANCELQ_EXIT_WHEN_IDLE") ?? ""))
         return Resolved(daemon: daemon, keyWarning: loaded.warning)
     }

@@ -25,13 +25,13 @@ struct StatusCommand: ParsableCommand {
     var check = false
 
     @Option(name: .customLong("max-pause"), help: ArgumentHelp("--check: a maintenance pause longer than this needs attention.", valueName: "s"))
-    var maxPause: Double = 3600
+    var maxPause: Double = HealthThresholds().maximumPause
 
     @Option(name: .customLong("max-overdue"), help: ArgumentHelp("--check: the earliest due job late by more than this needs attention.", valueName: "s"))
-    var maxOverdue: Double = 300
+    var maxOverdue: Double = HealthThresholds().maximumOverdue
 
     @Option(name: .customLong("failure-window"), help: ArgumentHelp("--check: failed jobs updated within this window need attention.", valueName: "s"))
-    var failureWindow: Double = 86_400
+    var failureWindow: Double = HealthThresholds().failureWindow
 
     func validate() throws {
         for (value, flag) in [(maxPause, "--max-pause"), (maxOverdue, "--max-overdue"), (failureWindow, "--failure-window")] {
