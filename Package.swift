@@ -113,7 +113,7 @@ let package = Package(
         .testTarget(name: "CancelCoreTests", dependencies: ["CancelCore", "TestSupport"]),
         .testTarget(name: "ZeusAPITests", dependencies: ["ZeusAPI", "TestSupport"]),
         .testTarget(name: "CancelStoreTests", dependencies: ["CancelStore", "SQLite", "TestSupport"]),
-        .testTarget(name: "CancelConsoleTests", dependencies: ["CancelConsole", "CancelStore", "TestSupport"]),
+        .testTarget(name: "CancelConsoleTests", dependencies: ["CancelConsole", "CancelStore", "CancelCore", "TestSupport"]),
         .testTarget(name: "GatewaySimulatorTests", dependencies: ["GatewaySimulator", "ZeusAPI", "TestSupport"]),
         .testTarget(
             name: "CancelDaemonTests",

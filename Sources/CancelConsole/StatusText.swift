@@ -22,7 +22,7 @@ public struct StatusText {
         }
         lines.append(row("Jobs", counts.joined(separator: " · ") + "  (total \(Formatting.count(report.total)))"))
         if let oldest = report.oldestUnfinished {
-            lines.append(row("Oldest", "\(oldest.orderNumber) (\(oldest.state)), queued \(Formatting.duration(oldest.ageSeconds)) ago"))
+            lines.append(row("Oldest", "\(oldest.orderNumber) (\(oldest.state.rawValue)), queued \(Formatting.duration(oldest.ageSeconds)) ago"))
         } else {
             lines.append(row("Oldest", paint.dim("no unfinished job")))
         }
@@ -31,7 +31,7 @@ public struct StatusText {
                 due.inSeconds >= 0
                 ? "in \(Formatting.duration(due.inSeconds))"
                 : paint.yellow("overdue by \(Formatting.duration(-due.inSeconds))")
-            lines.append(row("Next due", "\(due.orderNumber) (\(due.state)) \(when), at \(Formatting.localTime(due.dueAt))"))
+            lines.append(row("Next due", "\(due.orderNumber) (\(due.state.rawValue)) \(when), at \(Formatting.localTime(due.dueAt))"))
         } else {
             lines.append(row("Next due", paint.dim("nothing waiting")))
         }
@@ -39,7 +39,7 @@ public struct StatusText {
             row("Today", "\(Formatting.count(report.today.succeeded)) succeeded · \(Formatting.count(report.today.failed)) failed"
                 + paint.dim("  (since \(Formatting.localTime(report.today.since)))")))
         let health =
-            report.health.status == "ok"
+            report.health.status == .ok
             ? paint.green("OK")
             : paint.red("ATTENTION") + ": " + report.health.reasons.joined(separator: "; ")
         lines.append(row("Health", health))
@@ -50,7 +50,7 @@ public struct StatusText {
                 let answer = [failure.status, failure.code].compactMap { $0 }.joined(separator: "/")
                 let what = failure.meaning ?? failure.error ?? ""
                 lines.append(
-                    "  \(failure.orderNumber)  \(failure.outcome ?? "-")  \(answer.isEmpty ? "-" : answer)  \(what)  "
+                    "  \(failure.orderNumber)  \(failure.outcome?.rawValue ?? "-")  \(answer.isEmpty ? "-" : answer)  \(what)  "
                         + paint.dim("\(failure.attempts) request(s), \(Formatting.localTime(failure.at))"))
             }
             lines.append(paint.dim("  requeue with: cancelq requeue --db \(report.database) ORDER…  (or --all-failed)"))
@@ -61,15 +61,15 @@ public struct StatusText {
     private func sending(_ report: StatusReport) -> String {
         let gate = report.sending
         switch gate.mode {
-        case "paused":
+        case .paused:
             let since = gate.since.map { " since \(Formatting.localTime($0))" } ?? ""
             let until = gate.pausedUntil.map { ", until \(Formatting.localTime($0))" } ?? ""
             return paint.yellow("PAUSED for gateway maintenance") + "\(since)\(until) (pause \(gate.maintenanceStreak)); "
                 + "one probe job then decides. `cancelq resume` lifts it now"
-        case "halted":
+        case .halted:
             let since = gate.since.map { " since \(Formatting.localTime($0))" } ?? ""
             return paint.red("HALTED") + "\(since): \(gate.reason ?? "credentials rejected")"
-        default:
+        case .open:
             return paint.green("open")
         }
     }
@@ -80,9 +80,9 @@ public struct StatusText {
 
     /// `status --check`: one line for cron, Nagios-style monitors and systemd timers.
     public static func checkLine(_ report: StatusReport) -> String {
-        if report.health.status == "ok" {
+        if report.health.status == .ok {
             let next = report.nextDue.map { ", next due in \(Formatting.duration(max(0, $0.inSeconds)))" } ?? ""
-            return "OK - \(report.unfinished) unfinished\(next), sending \(report.sending.mode)"
+            return "OK - \(report.unfinished) unfinished\(next), sending \(report.sending.mode.rawValue)"
         }
         return "ATTENTION - " + report.health.reasons.joined(separator: "; ")
     }

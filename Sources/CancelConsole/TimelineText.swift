@@ -8,8 +8,13 @@ public struct TimelineText {
 
     public func render(_ timeline: OrderTimeline, now: Double) -> String {
         var lines: [String] = []
-        let outcome = timeline.outcome.map { " (\($0))" } ?? ""
-        let state = timeline.state == "failed" ? paint.red(timeline.state) : timeline.state == "succeeded" ? paint.green(timeline.state) : timeline.state
+        let outcome = timeline.outcome.map { " (\($0.rawValue))" } ?? ""
+        let state: String
+        switch timeline.state {
+        case .failed: state = paint.red(timeline.state.rawValue)
+        case .succeeded: state = paint.green(timeline.state.rawValue)
+        case .pending, .waitingDelay, .sent, .retrying, .maintenancePaused, .withdrawn: state = timeline.state.rawValue
+        }
         lines.append(paint.bold("Order \(timeline.orderNumber)") + "  job \(timeline.id) - \(state)\(outcome)")
         lines.append("  paid at    " + (timeline.paidAt.map { Formatting.localTime($0) } ?? "not given (counted from the queue time)"))
         lines.append("  queued     \(Formatting.localTime(timeline.createdAt))")

@@ -27,6 +27,19 @@ public enum SendingGate: Hashable, Sendable {
     case paused(until: Double, streak: Int, since: Double)
     case halted(HaltReason, since: Double)
 
+    /// The gate's kind, as stored and shown (`sending.mode` in `status --json`).
+    public enum Mode: String, Hashable, Sendable, Codable, CaseIterable {
+        case open, paused, halted
+    }
+
+    public var mode: Mode {
+        switch self {
+        case .open: .open
+        case .paused: .paused
+        case .halted: .halted
+        }
+    }
+
     /// What the daemon may send now.
     public enum Allowance: Equatable, Sendable {
         case any

@@ -4,13 +4,13 @@ import SQLite
 /// The daemon's reads and its batched writes ("group commit": many jobs, one fsync).
 extension CancelStore {
     /// The hot queries name their index: the planner would otherwise pick the state index and sort.
-    static let awaitingSend = "('waiting-delay', 'retrying', 'maintenance-paused')"
+    static let awaitingSend = State.awaitingSendSQL
 
     /// New rows, oldest first.
     public func pendingJobs(limit: Int) throws(StoreError) -> [JobRecord] {
         try storeErrors {
             try connection.query(
-                "SELECT \(JobRecord.columns) FROM cancellations WHERE state = 'pending' ORDER BY id LIMIT ?",
+                "SELECT \(JobRecord.columns) FROM cancellations WHERE state = \(State.pending.sql) ORDER BY id LIMIT ?",
                 [limit]
             ) { try JobRecord(row: $0) }
         }
@@ -41,7 +41,7 @@ extension CancelStore {
     public func inFlightJobs() throws(StoreError) -> [JobRecord] {
         try storeErrors {
             try connection.query(
-                "SELECT \(JobRecord.columns) FROM cancellations WHERE state = 'sent' ORDER BY id"
+                "SELECT \(JobRecord.columns) FROM cancellations WHERE state = \(State.sent.sql) ORDER BY id"
             ) { try JobRecord(row: $0) }
         }
     }
@@ -52,7 +52,7 @@ extension CancelStore {
             try connection.queryOne(
                 """
                 SELECT EXISTS (SELECT 1 FROM cancellations
-                WHERE state IN ('pending', 'waiting-delay', 'sent', 'retrying', 'maintenance-paused'))
+                WHERE state IN \(State.unfinishedSQL))
                 """
             ) { $0.int(0) == 1 } ?? false
         }

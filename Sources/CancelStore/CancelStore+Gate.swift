@@ -4,22 +4,20 @@ import SQLite
 /// The sending gate (maintenance pause, credential halt) persisted in `sending_gate`.
 extension CancelStore {
     public func loadGate() throws(StoreError) -> SendingGate {
-        try storeErrors {
+        let row: (String, Double?, Int, String?, String?, Double?)? = try storeErrors {
             try connection.queryOne(
                 "SELECT mode, paused_until, maintenance_streak, reason, code, since FROM sending_gate WHERE id = 1"
-            ) { row in
-                switch row.string(0) {
-                case "paused":
-                    return SendingGate.paused(
-                        until: row.optionalDouble(1) ?? 0, streak: max(1, row.int(2)), since: row.optionalDouble(5) ?? 0)
-                case "halted":
-                    return .halted(
-                        HaltReason(code: row.optionalString(4) ?? "", explanation: row.optionalString(3) ?? "halted"),
-                        since: row.optionalDouble(5) ?? 0)
-                default:
-                    return .open
-                }
-            } ?? .open
+            ) { ($0.string(0), $0.optionalDouble(1), $0.int(2), $0.optionalString(3), $0.optionalString(4), $0.optionalDouble(5)) }
+        }
+        // No row: another writer deleted it; the next save puts it back.
+        guard let (modeText, until, streak, reason, code, since) = row else { return .open }
+        switch try stored(modeText, as: SendingGate.Mode.self, column: "sending_gate.mode") {
+        case .open:
+            return .open
+        case .paused:
+            return .paused(until: until ?? 0, streak: min(max(1, streak), Int.max - 1), since: since ?? 0)
+        case .halted:
+            return .halted(HaltReason(code: code ?? "", explanation: reason ?? "halted"), since: since ?? 0)
         }
     }
 

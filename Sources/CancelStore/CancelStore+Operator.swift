@@ -28,7 +28,7 @@ extension CancelStore {
         try storeErrors {
             try connection.transaction {
                 let failed = try connection.query(
-                    "SELECT \(JobRecord.columns) FROM cancellations WHERE state = 'failed' ORDER BY id"
+                    "SELECT \(JobRecord.columns) FROM cancellations WHERE state = \(State.failed.sql) ORDER BY id"
                 ) { try JobRecord(row: $0) }
                 return try failed.map { try requeue($0, now: now) }
             }

@@ -17,32 +17,41 @@ extension CancelStore {
     private func buildReport(now: Double, startOfDay: Double, thresholds: HealthThresholds) throws -> StatusReport {
         var counts = Dictionary(uniqueKeysWithValues: State.allCases.map { ($0.rawValue, 0) })
         for (state, jobs) in try connection.query("SELECT state, jobs FROM cancellation_state_counts", [], { ($0.string(0), $0.int(1)) }) {
-            counts[state] = jobs
+            counts[try stored(state, as: State.self, column: "cancellation_state_counts.state").rawValue] = jobs
         }
         let unfinished = State.allCases.filter { !$0.isFinal }.reduce(0) { $0 + (counts[$1.rawValue] ?? 0) }
 
         let oldest = try connection.query(
             """
             SELECT order_number, state, created_at FROM cancellations
-            WHERE state IN ('pending', 'waiting-delay', 'sent', 'retrying', 'maintenance-paused')
+            WHERE state IN \(State.unfinishedSQL)
             ORDER BY id LIMIT 1
             """
-        ) { StatusReport.JobSummary(orderNumber: $0.string(0), state: $0.string(1), createdAt: $0.double(2), ageSeconds: now - $0.double(2)) }.first
+        ) { row throws(StoreError) in
+            StatusReport.JobSummary(
+                orderNumber: row.string(0), state: try stored(row.string(1), as: State.self, column: "cancellations.state"),
+                createdAt: row.double(2), ageSeconds: now - row.double(2))
+        }.first
 
         let nextDue = try connection.query(
             """
             SELECT order_number, state, due_at FROM cancellations INDEXED BY cancellations_due
             WHERE state IN \(Self.awaitingSend) AND due_at IS NOT NULL ORDER BY due_at LIMIT 1
             """
-        ) { StatusReport.DueJob(orderNumber: $0.string(0), state: $0.string(1), dueAt: $0.double(2), inSeconds: $0.double(2) - now) }.first
+        ) { row throws(StoreError) in
+            StatusReport.DueJob(
+                orderNumber: row.string(0), state: try stored(row.string(1), as: State.self, column: "cancellations.state"),
+                dueAt: row.double(2), inSeconds: row.double(2) - now)
+        }.first
 
-        let gate = try connection.queryOne(
+        let gate = try connection.query(
             "SELECT mode, since, paused_until, maintenance_streak, reason, code FROM sending_gate WHERE id = 1"
-        ) {
+        ) { row throws(StoreError) in
             StatusReport.Sending(
-                mode: $0.string(0), since: $0.optionalDouble(1), pausedUntil: $0.optionalDouble(2),
-                maintenanceStreak: $0.int(3), reason: $0.optionalString(4), code: $0.optionalString(5))
-        } ?? StatusReport.Sending(mode: "open", maintenanceStreak: 0)
+                mode: try stored(row.string(0), as: SendingGate.Mode.self, column: "sending_gate.mode"),
+                since: row.optionalDouble(1), pausedUntil: row.optionalDouble(2),
+                maintenanceStreak: row.int(3), reason: row.optionalString(4), code: row.optionalString(5))
+        }.first ?? StatusReport.Sending(mode: .open, maintenanceStreak: 0)
 
         func countSince(_ state: State, _ since: Double) throws -> Int {
             try connection.queryOne(
@@ -55,27 +64,31 @@ extension CancelStore {
         let failures = try connection.query(
             """
             SELECT order_number, outcome, last_status, last_code, last_error, request_count, updated_at
-            FROM cancellations WHERE state = 'failed' ORDER BY updated_at DESC LIMIT 5
+            FROM cancellations WHERE state = \(State.failed.sql) ORDER BY updated_at DESC LIMIT 5
             """
-        ) {
+        ) { row throws(StoreError) in
             StatusReport.Failure(
-                orderNumber: $0.string(0), outcome: $0.optionalString(1), status: $0.optionalString(2),
-                code: $0.optionalString(3), meaning: CodeTable.meaning(status: $0.optionalString(2), code: $0.optionalString(3)),
-                error: $0.optionalString(4), attempts: $0.int(5), at: $0.double(6))
+                orderNumber: row.string(0),
+                outcome: try row.optionalString(1).map { raw throws(StoreError) in
+                    try stored(raw, as: Outcome.self, column: "cancellations.outcome")
+                },
+                status: row.optionalString(2), code: row.optionalString(3),
+                meaning: CodeTable.meaning(status: row.optionalString(2), code: row.optionalString(3)),
+                error: row.optionalString(4), attempts: row.int(5), at: row.double(6))
         }
 
         let overdue = max(0, now - (nextDue?.dueAt ?? now))
         var reasons: [String] = []
         switch gate.mode {
-        case "halted":
+        case .halted:
             reasons.append("sending halted: \(gate.reason ?? "credentials rejected")")
-        case "paused":
+        case .paused:
             let pausedFor = now - (gate.since ?? now)
             if pausedFor > thresholds.maximumPause {
                 reasons.append(
                     "paused for maintenance for \(DurationText.describe(pausedFor)) (threshold \(DurationText.describe(thresholds.maximumPause)))")
             }
-        default:
+        case .open:
             if overdue > thresholds.maximumOverdue {
                 reasons.append(
                     "the earliest due job is \(DurationText.describe(overdue)) late (threshold \(DurationText.describe(thresholds.maximumOverdue))): is cancelq run up?")
@@ -92,6 +105,6 @@ extension CancelStore {
         return StatusReport(
             generatedAt: now, database: path, counts: counts, total: counts.values.reduce(0, +), unfinished: unfinished,
             oldestUnfinished: oldest, nextDue: nextDue, overdueSeconds: overdue, sending: gate, today: today,
-            recentFailures: failures, health: .init(status: reasons.isEmpty ? "ok" : "attention", reasons: reasons))
+            recentFailures: failures, health: .init(status: reasons.isEmpty ? .ok : .attention, reasons: reasons))
     }
 }

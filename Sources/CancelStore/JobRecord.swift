@@ -30,14 +30,10 @@ public struct JobRecord: Hashable, Sendable {
 
     /// Reads a row selected with `columns`. An unknown state or outcome (a hand-edited row) is refused.
     init(row: Row) throws(StoreError) {
-        let stateText = row.string(3)
-        guard let state = State(rawValue: stateText) else {
-            throw .sqlite(
-                SQLiteError(
-                    extendedCode: 1, message: "job \(row.int64(0)) has unknown state '\(stateText)'", sql: nil,
-                    path: "", busyTimeout: 0))
+        let state = try stored(row.string(3), as: State.self, column: "cancellations.state")
+        let outcome = try row.optionalString(7).map { raw throws(StoreError) in
+            try stored(raw, as: Outcome.self, column: "cancellations.outcome")
         }
-        let outcome = row.optionalString(7).flatMap(Outcome.init(rawValue:))
         id = row.int64(0)
         // A non-finite time (an edited row) reads as the epoch: due at once, and never early,
         // because the state machine checks the delay from the payment time at every send.

@@ -4,8 +4,8 @@ import CancelCore
 public struct OrderTimeline: Codable, Sendable, Equatable {
     public var id: Int64
     public var orderNumber: String
-    public var state: String
-    public var outcome: String?
+    public var state: State
+    public var outcome: Outcome?
     public var paidAt: Double?
     public var createdAt: Double
     public var updatedAt: Double
@@ -71,8 +71,8 @@ extension CancelStore {
                 "SELECT at, action, detail FROM operator_actions WHERE cancellation_id = ? ORDER BY id", [record.id]
             ) { OrderTimeline.OperatorAction(at: $0.double(0), action: $0.string(1), detail: $0.optionalString(2)) }
             return OrderTimeline(
-                id: record.id, orderNumber: record.orderNumber, state: record.state.rawValue,
-                outcome: record.job.outcome?.rawValue, paidAt: record.job.paidAt, createdAt: record.createdAt,
+                id: record.id, orderNumber: record.orderNumber, state: record.state,
+                outcome: record.job.outcome, paidAt: record.job.paidAt, createdAt: record.createdAt,
                 updatedAt: record.updatedAt, dueAt: record.job.dueAt, attemptCount: record.job.attemptCount,
                 attempts: attempts, operatorActions: actions)
         }

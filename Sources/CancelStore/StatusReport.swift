@@ -6,7 +6,7 @@ public struct StatusReport: Codable, Sendable, Equatable {
     public var schema = 1
     public var generatedAt: Double
     public var database: String
-    /// Jobs per state, all seven states present.
+    /// Jobs per state, every state present (keyed by the state's name, as in the database).
     public var counts: [String: Int]
     public var total: Int
     public var unfinished: Int
@@ -21,21 +21,21 @@ public struct StatusReport: Codable, Sendable, Equatable {
 
     public struct JobSummary: Codable, Sendable, Equatable {
         public var orderNumber: String
-        public var state: String
+        public var state: State
         public var createdAt: Double
         public var ageSeconds: Double
     }
 
     public struct DueJob: Codable, Sendable, Equatable {
         public var orderNumber: String
-        public var state: String
+        public var state: State
         public var dueAt: Double
         public var inSeconds: Double
     }
 
     public struct Sending: Codable, Sendable, Equatable {
         /// `open`, `paused` (maintenance) or `halted` (credentials rejected).
-        public var mode: String
+        public var mode: SendingGate.Mode
         public var since: Double?
         public var pausedUntil: Double?
         public var maintenanceStreak: Int
@@ -52,7 +52,7 @@ public struct StatusReport: Codable, Sendable, Equatable {
 
     public struct Failure: Codable, Sendable, Equatable {
         public var orderNumber: String
-        public var outcome: String?
+        public var outcome: Outcome?
         public var status: String?
         public var code: String?
         public var meaning: String?
@@ -62,8 +62,10 @@ public struct StatusReport: Codable, Sendable, Equatable {
     }
 
     public struct Health: Codable, Sendable, Equatable {
-        /// `ok` or `attention`.
-        public var status: String
+        public enum Verdict: String, Codable, Sendable {
+            case ok, attention
+        }
+        public var status: Verdict
         public var reasons: [String]
     }
 

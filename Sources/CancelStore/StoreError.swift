@@ -18,6 +18,8 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case migrationFailed(name: String, SQLiteError)
     case notMigrated(path: String)
     case jobChangedUnderneath(id: Int64, expected: State)
+    /// A value in the database that no version of cancelq writes (an edited row, a newer binary).
+    case unknownStoredValue(column: String, value: String)
     case sqlite(SQLiteError)
 
     /// Another connection held the lock past the busy timeout; retrying later can succeed.
@@ -60,10 +62,18 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
         case .jobChangedUnderneath(let id, let expected):
             return "job \(id) was no longer in state \(expected.rawValue) when the daemon recorded its change; "
                 + "another process is writing job states (only one `cancelq run` may use a database)"
+        case .unknownStoredValue(let column, let value):
+            return "\(column) holds '\(String(value.prefix(40)))', which this cancelq does not know; was the row edited by hand, or written by a newer cancelq?"
         case .sqlite(let error):
             return error.description
         }
     }
+}
+
+/// A stored enum value, or a typed error naming the column: never a silent default.
+func stored<T: RawRepresentable>(_ raw: String, as type: T.Type, column: String) throws(StoreError) -> T where T.RawValue == String {
+    guard let value = T(rawValue: raw) else { throw .unknownStoredValue(column: column, value: raw) }
+    return value
 }
 
 /// Runs `body`, turning SQLite's errors into `StoreError`.

@@ -64,7 +64,7 @@ struct StatusCommand: ParsableCommand {
         } else {
             emit(StatusText(colour: standardOutputIsTerminal).render(report))
         }
-        if check && report.health.status != "ok" { throw ExitCode(1) }
+        if check && report.health.status != .ok { throw ExitCode(1) }
     }
 
     private func show(order: String, store: CancelStore, now: Double) throws {

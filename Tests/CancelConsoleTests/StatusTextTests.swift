@@ -1,4 +1,5 @@
 import CancelConsole
+import CancelCore
 @testable import CancelStore
 import Foundation
 import Testing
@@ -7,20 +8,20 @@ import Testing
 struct StatusTextTests {
     static let now = 1_800_000_000.0
 
-    static func report(mode: String = "open", failures: [StatusReport.Failure] = [], reasons: [String] = []) -> StatusReport {
+    static func report(mode: SendingGate.Mode = .open, failures: [StatusReport.Failure] = [], reasons: [String] = []) -> StatusReport {
         StatusReport(
             generatedAt: now, database: "/var/lib/cancelq/queue.db",
             counts: ["pending": 1, "waiting-delay": 2, "sent": 0, "succeeded": 1234, "failed": failures.count,
                      "retrying": 1, "maintenance-paused": 0, "withdrawn": 0],
             total: 1238 + failures.count, unfinished: 4,
-            oldestUnfinished: .init(orderNumber: "OLD-1", state: "retrying", createdAt: now - 7800, ageSeconds: 7800),
-            nextDue: .init(orderNumber: "NEXT-1", state: "waiting-delay", dueAt: now + 12, inSeconds: 12), overdueSeconds: 0,
-            sending: .init(mode: mode, since: mode == "open" ? nil : now - 60, pausedUntil: mode == "paused" ? now + 240 : nil,
-                           maintenanceStreak: mode == "paused" ? 1 : 0,
-                           reason: mode == "halted" ? "the gateway rejected the client IP code or key (02130210: wrong key)" : nil,
-                           code: mode == "halted" ? "02130210" : nil),
+            oldestUnfinished: .init(orderNumber: "OLD-1", state: .retrying, createdAt: now - 7800, ageSeconds: 7800),
+            nextDue: .init(orderNumber: "NEXT-1", state: .waitingDelay, dueAt: now + 12, inSeconds: 12), overdueSeconds: 0,
+            sending: .init(mode: mode, since: mode == .open ? nil : now - 60, pausedUntil: mode == .paused ? now + 240 : nil,
+                           maintenanceStreak: mode == .paused ? 1 : 0,
+                           reason: mode == .halted ? "the gateway rejected the client IP code or key (02130210: wrong key)" : nil,
+                           code: mode == .halted ? "02130210" : nil),
             today: .init(since: now - 3600, succeeded: 1200, failed: failures.count), recentFailures: failures,
-            health: .init(status: reasons.isEmpty ? "ok" : "attention", reasons: reasons))
+            health: .init(status: reasons.isEmpty ? .ok : .attention, reasons: reasons))
     }
 
     @Test("the table shows sending, counts per state, oldest, next due, today and health at a glance")
@@ -38,18 +39,18 @@ struct StatusTextTests {
     @Test("a halt and a pause say why and since when; failures list their code and meaning")
     func attention() {
         let failure = StatusReport.Failure(
-            orderNumber: "BAD-1", outcome: "gave-up", status: "failure", code: "02189999",
+            orderNumber: "BAD-1", outcome: .gaveUp, status: "failure", code: "02189999",
             meaning: "refused for reasons on the payment's side; ask ZEUS for details", error: nil, attempts: 10, at: Self.now - 5)
-        let halted = StatusText(colour: false).render(Self.report(mode: "halted", failures: [failure], reasons: ["sending halted"]))
+        let halted = StatusText(colour: false).render(Self.report(mode: .halted, failures: [failure], reasons: ["sending halted"]))
         #expect(halted.contains("HALTED since"))
         #expect(halted.contains("02130210: wrong key"))
         #expect(halted.contains("BAD-1  gave-up  failure/02189999  refused for reasons on the payment's side"))
         #expect(halted.contains("ATTENTION: sending halted"))
         #expect(halted.contains("cancelq requeue --db /var/lib/cancelq/queue.db"))
-        let paused = StatusText(colour: false).render(Self.report(mode: "paused"))
+        let paused = StatusText(colour: false).render(Self.report(mode: .paused))
         #expect(paused.contains("PAUSED for gateway maintenance since"))
         #expect(paused.contains("one probe job then decides"))
-        #expect(StatusText(colour: true).render(Self.report(mode: "halted")).contains("\u{1B}[31mHALTED"))
+        #expect(StatusText(colour: true).render(Self.report(mode: .halted)).contains("\u{1B}[31mHALTED"))
     }
 
     @Test("the check line is one line, OK or ATTENTION with every reason")
@@ -61,7 +62,7 @@ struct StatusTextTests {
     @Test("the order timeline lists every attempt with its answer, meaning, error and accounting")
     func timeline() {
         let timeline = OrderTimeline(
-            id: 7, orderNumber: "ORD-7", state: "succeeded", outcome: "already-cancelled", paidAt: Self.now - 100,
+            id: 7, orderNumber: "ORD-7", state: .succeeded, outcome: .alreadyCancelled, paidAt: Self.now - 100,
             createdAt: Self.now - 90, updatedAt: Self.now - 10, dueAt: nil, attemptCount: 1,
             attempts: [
                 .init(attempt: 1, startedAt: Self.now - 80, completedAt: Self.now - 50, httpStatus: nil, status: nil, code: nil,

@@ -46,7 +46,7 @@ struct OperatorTests {
             #expect(report.today == .init(since: now - 100, succeeded: 1, failed: 1))
             #expect(report.recentFailures.map(\.orderNumber) == ["FAIL-1"])
             #expect(report.recentFailures.first?.meaning == CodeTable.meaning(of: "02189999"))
-            #expect(report.health.status == "attention")
+            #expect(report.health.status == .attention)
             #expect(report.health.reasons.contains { $0.contains("10 min late") })
             #expect(report.health.reasons.contains { $0.contains("1 job(s) failed") })
         }
@@ -58,10 +58,10 @@ struct OperatorTests {
             let store = try CancelStore.open(path: dir + "/q.db", create: true, now: now)
             try store.saveGate(.halted(.credentialsRejected(code: "02130210"), since: now - 5), now: now)
             let halted = try store.statusReport(now: now, startOfDay: now)
-            #expect(halted.sending.mode == "halted" && halted.sending.code == "02130210")
+            #expect(halted.sending.mode == .halted && halted.sending.code == "02130210")
             #expect(halted.health.reasons.first?.hasPrefix("sending halted") == true)
             try store.saveGate(.paused(until: now + 100, streak: 1, since: now - 60), now: now)
-            #expect(try store.statusReport(now: now, startOfDay: now).health.status == "ok")
+            #expect(try store.statusReport(now: now, startOfDay: now).health.status == .ok)
             try store.saveGate(.paused(until: now + 100, streak: 4, since: now - 7200), now: now)
             #expect(try store.statusReport(now: now, startOfDay: now).health.reasons.first?.contains("paused for maintenance for 2 h") == true)
         }
@@ -119,6 +119,27 @@ struct StatusJSONTests {
             let order = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(timeline)) as? [String: Any])
             for key in ["outcome", "paid_at", "due_at"] {
                 #expect(order[key] is NSNull, "\(key): \(String(describing: order[key]))")
+            }
+        }
+    }
+}
+
+@Suite("Stored values cancelq does not know")
+struct UnknownStoredValueTests {
+    @Test("an unknown gate mode, state or outcome in the database is an error naming the column, never a silent default")
+    func unknownValuesAreErrors() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try CancelStore.open(path: dir + "/q.db", create: true)
+            let db = store.connection
+            // The schema's CHECKs refuse such values; a writer who drops them (or a newer cancelq) does not.
+            try db.execute("PRAGMA ignore_check_constraints = ON")
+            try db.run("UPDATE sending_gate SET mode = 'held-by-someone'")
+            #expect(throws: StoreError.unknownStoredValue(column: "sending_gate.mode", value: "held-by-someone")) { try store.loadGate() }
+            try db.run("UPDATE sending_gate SET mode = 'open'")
+            _ = try store.enqueue(orderNumber: "ODD-1", paidAt: nil)
+            try db.run("UPDATE cancellations SET outcome = 'vanished' WHERE order_number = 'ODD-1'")
+            #expect(throws: StoreError.unknownStoredValue(column: "cancellations.outcome", value: "vanished")) {
+                try store.job(orderNumber: "ODD-1")
             }
         }
     }
