@@ -30,7 +30,7 @@ let package = Package(
         ),
         .target(name: "SQLite", dependencies: ["CSQLite"]),
         // Pure: no Foundation, no I/O. Every decision of the daemon lives here.
-        .target(name: "CancelCore"),
+        .target(name: "CancelCore", dependencies: ["ZeusAPI"]),
         // Pure: the wire format of ZEUS `payment_return`.
         .target(name: "ZeusAPI"),
         // The schema, embedded into the binary so it runs with no resource bundle beside it.
@@ -46,7 +46,7 @@ let package = Package(
         ),
         .target(
             name: "CancelStore",
-            dependencies: ["SQLite", "CancelCore", "CancelMigrations"]
+            dependencies: ["SQLite", "CancelCore", "CancelMigrations", "ZeusAPI"]
         ),
         .target(
             name: "GatewaySimulator",
@@ -82,7 +82,7 @@ let package = Package(
         .target(
             name: "CancelDemo",
             dependencies: [
-                "CancelDaemon", "CancelStore", "CancelConsole", "CancelCore", "GatewaySimulator", "SQLite",
+                "CancelDaemon", "CancelStore", "CancelConsole", "CancelCore", "ZeusAPI", "GatewaySimulator", "SQLite",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -110,7 +110,7 @@ let package = Package(
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "SQLiteTests", dependencies: ["SQLite", "TestSupport"]),
-        .testTarget(name: "CancelCoreTests", dependencies: ["CancelCore", "TestSupport"]),
+        .testTarget(name: "CancelCoreTests", dependencies: ["CancelCore", "ZeusAPI", "TestSupport"]),
         .testTarget(name: "ZeusAPITests", dependencies: ["ZeusAPI", "TestSupport"]),
         .testTarget(name: "CancelStoreTests", dependencies: ["CancelStore", "SQLite", "TestSupport"]),
         .testTarget(name: "CancelConsoleTests", dependencies: ["CancelConsole", "CancelStore", "CancelCore", "TestSupport"]),

@@ -1,3 +1,5 @@
+import ZeusAPI
+
 /// One cancellation as the state machine sees it: a value, an event in, a `Decision` out, `now`
 /// passed in.
 ///
@@ -127,7 +129,7 @@ public struct CancellationJob: Hashable, Sendable {
             dueAt = notBefore
             return Decision(.wait(until: notBefore), notice: .tooEarly(notBefore: notBefore))
         }
-        guard (try? OrderNumber(validating: orderNumber)) != nil else {
+        guard let validated = try? OrderNumber(validating: orderNumber) else {
             return finish(.failed, .rejectedOrderNumber, counted: false)
         }
         if now > paymentTime + policy.deadline {
@@ -135,7 +137,7 @@ public struct CancellationJob: Hashable, Sendable {
         }
         state = .sent
         dueAt = nil
-        return .send
+        return .send(validated)
     }
 
     private mutating func answer(

@@ -1,10 +1,13 @@
+import ZeusAPI
+
 /// Everything the state machine decided about one job for one event, as one value. The daemon
 /// performs it in one place; nothing is re-derived by comparing a job before and after.
 public struct Decision: Hashable, Sendable, CustomStringConvertible {
     /// What happens to the job next.
     public enum Next: Hashable, Sendable {
-        /// Record the attempt durably, then send the request.
-        case send
+        /// Record the attempt durably, then send the request for this order number, which passed
+        /// the field rules: the request can always be built.
+        case send(OrderNumber)
         /// Nothing before this time, the job's stored due time.
         case wait(until: Double)
         /// Final, with this outcome.
@@ -40,7 +43,13 @@ public struct Decision: Hashable, Sendable, CustomStringConvertible {
     }
 
     // Script-like names for tests and call sites: `== .retry(at: t + 30)`.
-    public static let send = Decision(.send)
+    public static func send(_ orderNumber: OrderNumber) -> Decision { Decision(.send(orderNumber)) }
+
+    /// Whether the decision sends a request.
+    public var sends: Bool {
+        if case .send = next { return true }
+        return false
+    }
     public static func wait(until time: Double) -> Decision { Decision(.wait(until: time)) }
     public static func retry(at time: Double) -> Decision { Decision(.wait(until: time), countsAttempt: true) }
     public static func finish(_ outcome: Outcome, counted: Bool = false) -> Decision {
@@ -50,7 +59,7 @@ public struct Decision: Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         var text: String
         switch next {
-        case .send: text = "send"
+        case .send(let order): text = "send \(order)"
         case .wait(let until): text = "wait until \(until)"
         case .finish(let outcome): text = "finish \(outcome.rawValue)"
         case .restart: text = "restart"

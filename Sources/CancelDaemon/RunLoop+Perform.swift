@@ -56,12 +56,11 @@ extension RunLoop {
                 result: AttemptResult(error: Self.unknownAfterRestart, counted: decision.countsAttempt))
         }
         switch decision.next {
-        case .send:
+        case .send(let orderNumber):
             guard case .due(let probe) = origin else {
                 preconditionFailure("the state machine sends only a due job, never on \(origin)")
             }
-            let request = try PaymentReturnRequest(
-                clientIP: configuration.clientIP.value, key: configuration.key.secret, orderNumber: job.orderNumber)
+            let request = PaymentReturnRequest(clientIP: configuration.clientIP, key: configuration.key, orderNumber: orderNumber)
             updated.requestCount += 1
             attempt = .start(number: updated.requestCount, at: now)
             let flight = Flight(record: updated, attempt: updated.requestCount, isProbe: probe)

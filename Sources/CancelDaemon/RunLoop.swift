@@ -95,7 +95,7 @@ struct RunLoop {
                 // A claim whose job moved under us did not commit: its request never leaves.
                 let unclaimed = Set(tampered.filter { $0.isClaim && !$0.jobUpdated }.map(\.id))
                 batch.flights.removeAll { unclaimed.contains($0.0.record.id) }
-                batch.journal.removeAll { unclaimed.contains($0.after.id) && $0.decision.next == .send }
+                batch.journal.removeAll { unclaimed.contains($0.after.id) && $0.decision.sends }
                 for id in unclaimed { inFlight.removeValue(forKey: id) }
             }
             launch(batch, group: &group)

@@ -1,3 +1,4 @@
+import ZeusAPI
 import CancelConsole
 import CancelCore
 import CancelDaemon

@@ -1,3 +1,4 @@
+import ZeusAPI
 import CancelCore
 import SQLite
 

@@ -83,14 +83,11 @@ public final class SimulatorState: Sendable {
 
         let order = request.orderNumber
         guard let clientIP = request.clientIP else { return invalid("02130114", order: order) }
-        guard (1...10).contains(clientIP.utf8.count), clientIP.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
-            return invalid("02130117", order: order)
-        }
+        // The field rules the encoder and the daemon use (ZeusAPI's FieldRules), one home.
+        guard (try? ClientIPCode(validating: clientIP)) != nil else { return invalid("02130117", order: order) }
         guard clientIP == self.clientIP else { return invalid("02130110", order: order) }
         guard let key = request.key else { return invalid("02130214", order: order) }
-        guard (1...40).contains(key.utf8.count), key.utf8.allSatisfy({ $0 >= 0x21 && $0 <= 0x7E }) else {
-            return invalid("02130217", order: order)
-        }
+        guard (try? AuthKey(validating: key)) != nil else { return invalid("02130217", order: order) }
         guard key == self.key else { return invalid("02130210", order: order) }
         return decide(order: order, latency: latency)
     }

@@ -1,4 +1,5 @@
 import CancelCore
+import ZeusAPI
 import Testing
 import TestSupport
 
@@ -13,7 +14,7 @@ struct LifecycleTests {
         // Due too early (a row edited behind the daemon's back): never sent, rescheduled.
         #expect(try script.on(.due, at: t0 + 9.9) == Decision(.wait(until: t0 + 10), notice: .tooEarly(notBefore: t0 + 10)))
         #expect(script.job.state == .waitingDelay)
-        #expect(try script.on(.due, at: t0 + 10) == .send)
+        #expect(try script.on(.due, at: t0 + 10) == .send(try OrderNumber(validating: "ORDER-1")), "sends exactly the order given")
         #expect(script.job.state == .sent)
         let actions = try script.on(.answered(.failure("02189999")), at: t0 + 11)
         guard case .wait(let retryAt) = actions.next, actions.countsAttempt else {
@@ -23,7 +24,7 @@ struct LifecycleTests {
         // 30 s shortened by at most the 20 % jitter.
         #expect(retryAt >= t0 + 11 + 24 && retryAt <= t0 + 11 + 30)
         #expect(script.job.state == .retrying)
-        #expect(try script.on(.due, at: retryAt) == .send)
+        #expect(try script.on(.due, at: retryAt).sends)
         #expect(try script.on(.answered(.success()), at: retryAt + 1) == .finish(.cancelled))
         #expect(script.job.attemptCount == 1)
     }
@@ -81,7 +82,7 @@ struct LifecycleTests {
         #expect(!lifted)
         script.gate.resume()
         #expect(script.gate.allowance(now: sentAt + 2, probeInFlight: false) == .any)
-        #expect(try script.on(.due, at: sentAt + 2) == .send)
+        #expect(try script.on(.due, at: sentAt + 2).sends)
     }
 
     @Test("a restart clears a credential halt but not a maintenance pause")
@@ -109,7 +110,7 @@ struct LifecycleTests {
         #expect(try fresh.on(.discovered, at: t0 + 3) == .wait(until: t0 + 13))
         var old = Script(paidAt: t0 - 3600)
         #expect(try old.on(.discovered, at: t0) == .wait(until: t0 - 3590))
-        #expect(try old.on(.due, at: t0) == .send)
+        #expect(try old.on(.due, at: t0).sends)
         var unknown = Script(paidAt: nil)
         #expect(try unknown.on(.discovered, at: t0 + 1) == .wait(until: t0 + 10), "no paid_at: counts from enqueue")
     }
@@ -159,7 +160,7 @@ struct LifecycleTests {
         var unknownPayment = Script()
         unknownPayment.job = CancellationJob(orderNumber: "EARLY-2", paidAt: nil, enqueuedAt: t0, state: .waitingDelay, dueAt: t0 - 999)
         #expect(try unknownPayment.on(.due, at: t0 + 5) == Decision(.wait(until: t0 + 10), notice: .tooEarly(notBefore: t0 + 10)))
-        #expect(try unknownPayment.on(.due, at: t0 + 10) == .send)
+        #expect(try unknownPayment.on(.due, at: t0 + 10).sends)
     }
 
     @Test("a job edited back from succeeded is never sent again: its audit trail holds the confirmation")
@@ -179,7 +180,7 @@ struct LifecycleTests {
             #expect(try script.on(.recoveredAfterCrash, at: now).next != .finish(.quarantined))
             #expect(script.job.interruptions == stop)
             now = try #require(script.job.dueAt)
-            #expect(try script.on(.due, at: now) == .send)
+            #expect(try script.on(.due, at: now).sends)
         }
         #expect(try script.on(.recoveredAfterCrash, at: now) == Decision(.finish(.quarantined), notice: .quarantined(interruptions: 3)))
         #expect(script.job.state == .failed)

@@ -1,3 +1,5 @@
+/// ZEUS's field rules, in one home: the encoder takes only values that passed them, the state
+/// machine validates order numbers with them, and the simulator judges requests by them.
 /// A value that breaks ZEUS's field rules. The text names the field and the rule, never a key's content.
 public enum FieldError: Error, Equatable, Sendable, CustomStringConvertible {
     case empty(field: String)
@@ -34,7 +36,7 @@ func describeByte(_ byte: UInt8) -> String {
 
 /// The order to cancel: 1 to 50 bytes of printable ASCII without spaces, sent exactly as given.
 public struct OrderNumber: Hashable, Sendable, CustomStringConvertible {
-    public static let maximumBytes = 50
+    public static let maximumBytes = ZeusLimits.orderNumberMaximumBytes
     public let value: String
 
     public init(validating value: String) throws(FieldError) {
@@ -56,7 +58,7 @@ public struct OrderNumber: Hashable, Sendable, CustomStringConvertible {
 
 /// The IP code ZEUS issues: 5 to 10 half-width digits.
 public struct ClientIPCode: Hashable, Sendable, CustomStringConvertible {
-    public static let digits = 5...10
+    public static let digits = ZeusLimits.clientIPDigits
     public let value: String
 
     public init(validating value: String) throws(FieldError) {
@@ -82,7 +84,7 @@ public struct ClientIPCode: Hashable, Sendable, CustomStringConvertible {
 /// The authentication key ZEUS issues: 1 to 40 printable ASCII characters. A secret: its
 /// `description` is redacted, so string interpolation cannot leak it into a log line.
 public struct AuthKey: Hashable, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
-    public static let maximumBytes = 40
+    public static let maximumBytes = ZeusLimits.keyMaximumBytes
     /// The key itself; use only to build the request body.
     public let secret: String
 
