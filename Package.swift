@@ -117,7 +117,10 @@ let package = Package(
         .testTarget(name: "GatewaySimulatorTests", dependencies: ["GatewaySimulator", "ZeusAPI", "TestSupport"]),
         .testTarget(
             name: "CancelDaemonTests",
-            dependencies: ["CancelDaemon", "CancelStore", "CancelCore", "GatewaySimulator", "ZeusAPI", "SQLite", "TestSupport"]
+            dependencies: [
+                "CancelDaemon", "CancelStore", "CancelCore", "GatewaySimulator", "ZeusAPI", "SQLite", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "EndToEndTests",

@@ -1,0 +1,170 @@
+import CancelCore
+import CancelStore
+import Foundation
+import Logging
+import SQLite
+import Synchronization
+import Testing
+import TestSupport
+import ZeusAPI
+
+@testable import CancelDaemon
+
+/// A clock the test moves: the loop sees time jump, and is nudged to look.
+final class ManualClock: Sendable {
+    private let current: Mutex<Double>
+    init(_ start: Double) { current = Mutex(start) }
+    var now: Double { current.withLock { $0 } }
+    func advance(by seconds: Double) { current.withLock { $0 += seconds } }
+}
+
+/// A gateway in memory: answers each order from its script (then success), records every request.
+final class ScriptedTransport: Transport {
+    private let state = Mutex<(scripts: [String: [TransportOutcome]], sent: [(order: String, at: Double)])>(([:], []))
+    let clock: ManualClock
+
+    init(clock: ManualClock) { self.clock = clock }
+
+    func script(_ order: String, _ outcomes: [TransportOutcome]) { state.withLock { $0.scripts[order] = outcomes } }
+    var sent: [(order: String, at: Double)] { state.withLock { $0.sent } }
+
+    func send(_ request: PaymentReturnRequest) async -> TransportOutcome {
+        let body = String(decoding: request.body, as: UTF8.self)
+        let order = String(body.split(separator: "<order_number>")[1].split(separator: "</order_number>")[0])
+        let now = clock.now
+        return state.withLock { state in
+            state.sent.append((order, now))
+            guard var queue = state.scripts[order], !queue.isEmpty else {
+                return .answered(httpStatus: 200, .init(status: "success", code: "000"))
+            }
+            let next = queue.removeFirst()
+            state.scripts[order] = queue
+            return next
+        }
+    }
+
+    func shutdown() async {}
+}
+
+extension TransportOutcome {
+    static func gateway(_ status: String, _ code: String) -> Self { .answered(httpStatus: 200, .init(status: status, code: code)) }
+}
+
+/// The real run loop and SQLite store in this process, with the clock and the gateway in the
+/// test's hands: a retry schedule or a maintenance probe takes milliseconds, not minutes.
+@Suite("Run loop in process", .timeLimit(.minutes(1)))
+struct InProcessLoopTests {
+    struct Rig {
+        let store: CancelStore
+        let reader: Connection
+        let clock: ManualClock
+        let transport: ScriptedTransport
+        let daemon: CancellationDaemon
+        let start: Double
+
+        /// Moves time forward and wakes the loop, as a due time or a pause end would.
+        func advance(by seconds: Double) {
+            clock.advance(by: seconds)
+            daemon.inbox.nudge()
+        }
+
+        func attemptRows(_ order: String) throws -> [String] {
+            try reader.query(
+                """
+                SELECT coalesce(a.result_status || '/' || a.result_code, 'error: ' || a.error, 'open')
+                FROM cancellation_attempts a JOIN cancellations c ON c.id = a.cancellation_id
+                WHERE c.order_number = ? ORDER BY a.attempt
+                """, [order]) { $0.string(0) }
+        }
+
+        func state(_ order: String) throws -> String? {
+            try reader.queryOne("SELECT state || '/' || coalesce(outcome, '-') FROM cancellations WHERE order_number = ?", [order]) {
+                $0.string(0)
+            }
+        }
+    }
+
+    /// Runs the daemon on `orders` (paid a minute ago, so due at once) until no job is left.
+    func withRig(
+        orders: [String], concurrency: Int = 4, policy: RetryPolicy, _ body: (Rig) async throws -> Void
+    ) async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try CancelStore.open(path: dir + "/q.db", create: true)
+            let now = CancelStore.currentTime()
+            for order in orders { _ = try store.enqueue(orderNumber: order, paidAt: now - 60) }
+            let clock = ManualClock(now)
+            let transport = ScriptedTransport(clock: clock)
+            let configuration = try DaemonConfiguration(
+                databasePath: dir + "/q.db", endpoint: "http://127.0.0.1:9/x", clientIP: try ClientIPCode(validating: "12345"),
+                key: try AuthKey(validating: "test-key"), policy: policy, concurrency: concurrency, pollInterval: 3600,
+                exitWhenIdle: true)
+            let daemon = CancellationDaemon(
+                configuration: configuration, store: store, transport: transport,
+                logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }, notifier: nil, clock: { clock.now })
+            let rig = Rig(
+                store: store, reader: try Connection(path: dir + "/q.db", options: .reader), clock: clock, transport: transport,
+                daemon: daemon, start: now)
+            let running = Task { try await daemon.run() }
+            try await body(rig)
+            try await running.value
+        }
+    }
+
+    @Test("a refused payment is retried on the backoff schedule: 30 s, then 60 s, measured on the daemon's clock")
+    func retrySchedule() async throws {
+        try await withRig(orders: ["RETRY-1"], policy: try RetryPolicy(jitter: 0)) { rig in
+            rig.transport.script("RETRY-1", [.gateway("failure", "02189999"), .gateway("failure", "02189999")])
+            #expect(await eventually(timeout: 5) { rig.transport.sent.count == 1 })
+            rig.advance(by: 29)
+            try await Task.sleep(nanoseconds: 50_000_000)
+            #expect(rig.transport.sent.count == 1, "resent before its 30 s backoff")
+            rig.advance(by: 1)
+            #expect(await eventually(timeout: 5) { rig.transport.sent.count == 2 })
+            rig.advance(by: 60)
+            #expect(await eventually(timeout: 5) { rig.transport.sent.count == 3 })
+            #expect(rig.transport.sent.map { $0.at - rig.start } == [0, 30, 90])
+            #expect(await eventually(timeout: 5) { (try? rig.state("RETRY-1")) == "succeeded/cancelled" })
+            #expect(try rig.attemptRows("RETRY-1") == ["failure/02189999", "failure/02189999", "success/000"])
+        }
+    }
+
+    @Test("maintenance pauses every job; after the pause one probe only; its success resumes all")
+    func maintenanceProbe() async throws {
+        let orders = ["M-1", "M-2", "M-3"]
+        try await withRig(orders: orders, concurrency: 1, policy: try RetryPolicy(jitter: 0)) { rig in
+            rig.transport.script("M-1", [.gateway("maintenance", "02000012")])
+            #expect(await eventually(timeout: 5) { rig.transport.sent.count == 1 })
+            rig.advance(by: 299)
+            try await Task.sleep(nanoseconds: 50_000_000)
+            #expect(rig.transport.sent.count == 1, "a request left during the 300 s pause")
+            #expect(try rig.store.loadGate().mode == .paused)
+            rig.advance(by: 1)
+            #expect(await eventually(timeout: 5) { rig.transport.sent.count == 4 })
+            let sent = rig.transport.sent
+            #expect(sent.dropFirst().allSatisfy { $0.at - rig.start == 300 }, "\(sent)")
+            #expect(await eventually(timeout: 5) { orders.allSatisfy { (try? rig.state($0)) == "succeeded/cancelled" } })
+            #expect(try rig.store.loadGate() == .open)
+            #expect(try rig.reader.queryOne("SELECT sum(attempt_count) FROM cancellations") { $0.int(0) } == 0)
+        }
+    }
+
+    @Test("a credential rejection halts after one request; nothing more leaves however far the clock moves")
+    func credentialHalt() async throws {
+        try await withRig(orders: ["K-1", "K-2"], concurrency: 1, policy: try RetryPolicy(jitter: 0)) { rig in
+            rig.transport.script("K-1", [.gateway("invalid", "02130210")])
+            #expect(await eventually(timeout: 5) { rig.transport.sent.count == 1 })
+            rig.advance(by: 86_400)
+            try await Task.sleep(nanoseconds: 100_000_000)
+            #expect(rig.transport.sent.count == 1)
+            guard case .halted(let reason, _) = try rig.store.loadGate() else {
+                Issue.record("not halted")
+                return
+            }
+            #expect(reason.code == "02130210")
+            // An operator's resume (another process's commit) lets the loop finish the queue.
+            _ = try CancelStore.openMigrated(path: rig.store.path).resumeSending(now: rig.clock.now)
+            rig.daemon.inbox.nudge()
+            #expect(await eventually(timeout: 5) { rig.transport.sent.count == 3 })
+        }
+    }
+}
