@@ -12,9 +12,9 @@ import ZeusAPI
 /// and the new state together after. Many jobs share a transaction (group commit), none waits on the
 /// network inside one.
 public final class CancellationDaemon: Service, @unchecked Sendable {
-    // @unchecked: `store` (a SQLite connection) is used only by `run()`'s loop, one task at a time.
+    // @unchecked: `store` (a SQLite connection, say) is used only by `run()`'s loop, one task at a time.
     let configuration: DaemonConfiguration
-    let store: CancelStore
+    let store: any QueueStore
     let transport: any Transport
     let logger: Logger
     let notifier: SystemdNotifier?
@@ -36,7 +36,7 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
     /// `lock` is the daemon's lock on the database file: the watcher and the files guard follow the
     /// file it resolved.
     public init(
-        configuration: DaemonConfiguration, store: CancelStore, transport: any Transport, logger: Logger,
+        configuration: DaemonConfiguration, store: any QueueStore, transport: any Transport, logger: Logger,
         lock: DatabaseLock? = nil, notifier: SystemdNotifier? = SystemdNotifier(),
         clock: @escaping @Sendable () -> Double = CancelStore.currentTime
     ) {
@@ -52,17 +52,16 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
 
     public func run() async throws {
         defer { notifier?.notify("STOPPING=1") }
-        let watchedPath = lock?.realPath ?? configuration.databasePath
-        let watcher = ChangeWatcher.start(databasePath: watchedPath) { [inbox] in inbox.nudge() }
+        let watcher = store.notifyChanges { [inbox] in inbox.nudge() }
         defer { watcher?.stop() }
         if watcher == nil {
-            logger.notice("no inotify for \(watchedPath): checking for new rows every \(Self.changeCheckInterval) s")
+            logger.notice("no change notification for \(store.location): checking for new rows every \(Self.changeCheckInterval) s")
         }
         let changeCheckInterval = watcher == nil ? Self.changeCheckInterval : configuration.pollInterval
         do {
             try await withGracefulShutdownHandler {
                 try await withThrowingDiscardingTaskGroup { group in
-                    var loop = try RunLoop(daemon: self, changeCheckInterval: changeCheckInterval)
+                    var loop = try await RunLoop(daemon: self, changeCheckInterval: changeCheckInterval)
                     do {
                         try await loop.run(group: &group)
                     } catch {

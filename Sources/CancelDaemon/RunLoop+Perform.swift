@@ -86,22 +86,22 @@ extension RunLoop {
 
     /// A restart clears a credential halt (the configuration may be fixed) and resolves jobs a
     /// killed run left in `sent`: their outcome is unknown, so they are resent (or quarantined).
-    mutating func startUp() throws {
+    mutating func startUp() async throws {
         let now = daemon.clock()
         if case .halted(let reason, let since) = gate {
             gate.clearHalt()
-            try store.saveGate(gate, now: now)
+            try await store.saveGate(gate, now: now)
             logger.notice(
                 "the credential halt of \(TransitionLog.time(since)) (\(reason.code)) is cleared by this restart; sending resumes")
         }
-        let stuck = try store.inFlightJobs()
+        let stuck = try await store.interruptedJobs()
         var batch = Batch()
         for record in stuck {
             var job = record.job
             let decision = try job.handle(.recoveredAfterCrash, gate: gate, policy: policy, now: now, random: &random)
             try perform(decision, job: job, record: record, origin: .recovered, now: now, into: &batch)
         }
-        daemon.log.tampered(try store.apply(batch.writes, gate: batch.gateChange, now: now))
+        daemon.log.tampered(try await store.commit(batch.writes, gate: batch.gateChange, now: now))
         batch.journal.forEach(daemon.log.write)
         daemon.notifier?.notify("READY=1\nSTATUS=started; recovered \(stuck.count) interrupted job(s)")
         logger.info(
@@ -109,9 +109,9 @@ extension RunLoop {
     }
 
     /// New rows: validated and given their due time, a batch per transaction.
-    mutating func discover(now: Double) throws {
+    mutating func discover(now: Double) async throws {
         while true {
-            let pending = try store.pendingJobs(limit: configuration.batchLimit)
+            let pending = try await store.newJobs(limit: configuration.batchLimit)
             if pending.isEmpty { return }
             var batch = Batch()
             // A row set back to pending by another process while its request is in flight waits
@@ -122,7 +122,7 @@ extension RunLoop {
                 try perform(decision, job: job, record: record, origin: .discovered, now: now, into: &batch)
             }
             if batch.writes.isEmpty { return }
-            daemon.log.tampered(try store.apply(batch.writes, gate: batch.gateChange, now: now))
+            daemon.log.tampered(try await store.commit(batch.writes, gate: batch.gateChange, now: now))
             batch.journal.forEach(daemon.log.write)
             if pending.count < configuration.batchLimit { return }
         }
@@ -130,7 +130,7 @@ extension RunLoop {
 
     /// Claims due jobs into `batch`: `sent` and an attempt row each. The requests go out in
     /// `launch`, after the batch has committed.
-    mutating func claim(now: Double, into batch: inout Batch) throws -> Bool {
+    mutating func claim(now: Double, into batch: inout Batch) async throws -> Bool {
         let allowance = gate.allowance(now: now, probeInFlight: probeInFlight)
         let limit: Int
         switch allowance {
@@ -139,7 +139,7 @@ extension RunLoop {
         case .none: limit = 0
         }
         guard limit > 0 else { return false }
-        let due = try store.dueJobs(now: now, limit: limit)
+        let due = try await store.dueJobs(now: now, limit: limit)
         guard !due.isEmpty else { return false }
         // Never a second request for a job already in flight, whatever its row says now.
         for record in due where inFlight[record.id] == nil && !batch.answeredIDs.contains(record.id) {

@@ -14,13 +14,13 @@ struct RunLoop {
     var random = SystemRandomNumberGenerator()
     var tally = Heartbeat.Tally()
     var heartbeat: Heartbeat
-    var foreignCommits: ForeignCommits
+    var foreignCommits: any ChangeDetector
     var filesGuard: DatabaseFilesGuard?
     var nextDue: Double?
     var nextFullScan = 0.0
     var announcedStop = false
 
-    var store: CancelStore { daemon.store }
+    var store: any QueueStore { daemon.store }
     var configuration: DaemonConfiguration { daemon.configuration }
     var policy: RetryPolicy { daemon.configuration.policy }
     var logger: Logger { daemon.logger }
@@ -33,14 +33,14 @@ struct RunLoop {
         let isProbe: Bool
     }
 
-    init(daemon: CancellationDaemon, changeCheckInterval: Double) throws {
+    init(daemon: CancellationDaemon, changeCheckInterval: Double) async throws {
         self.daemon = daemon
         self.changeCheckInterval = changeCheckInterval
-        gate = try daemon.store.loadGate()
-        foreignCommits = try ForeignCommits(store: daemon.store)
+        gate = try await daemon.store.loadGate()
+        foreignCommits = try daemon.store.makeChangeDetector()
         heartbeat = Heartbeat(notifier: daemon.notifier)
         filesGuard = daemon.lock.map(DatabaseFilesGuard.init)
-        try startUp()
+        try await startUp()
     }
 
     mutating func run(group: inout ThrowingDiscardingTaskGroup<any Error>) async throws {
@@ -57,18 +57,18 @@ struct RunLoop {
                 if try foreignCommits.noticed(now: now) || now >= nextFullScan {
                     // An operator's `resume` is a commit by another process: reread the gate
                     // before this turn's answers change it.
-                    gate = try store.loadGate()
+                    gate = try await store.loadGate()
                     needScan = true
                 }
                 if needScan {
                     do {
-                        try discover(now: now)
+                        try await discover(now: now)
                     } catch let error as StoreError {
                         // Locked: the rows stay pending and the next scan picks them up.
                         guard error.isLocked else { throw error }
                         logger.warning("could not pick up new rows: \(error)")
                     }
-                    nextDue = try store.nextDueTime()
+                    nextDue = try await store.nextDueTime()
                     nextFullScan = now + configuration.pollInterval
                     needScan = false
                 }
@@ -80,7 +80,7 @@ struct RunLoop {
                 needScan = true
             }
             if !stopping, let due = nextDue, due <= now, inFlight.count < configuration.concurrency {
-                if try claim(now: now, into: &batch) { needScan = true }
+                if try await claim(now: now, into: &batch) { needScan = true }
             }
             // ONE transaction: answers, new states, the gate, and the claimed jobs' attempt rows.
             // Only after it commits does any claimed request leave.
@@ -106,7 +106,7 @@ struct RunLoop {
                 continue
             }
             heartbeat.beat(now: now, gate: gate, inFlight: inFlight.count, tally: tally)
-            if configuration.exitWhenIdle, inFlight.isEmpty, !needScan, try !store.hasUnfinishedJobs() {
+            if configuration.exitWhenIdle, inFlight.isEmpty, !needScan, try await !store.hasUnfinishedJobs() {
                 logger.info("no job left to finish: exiting (--exit-when-idle)")
                 break
             }
@@ -136,12 +136,12 @@ struct RunLoop {
     /// Commits a turn's batch, waiting out another writer that holds the lock past the busy
     /// timeout: the batch holds answers that exist nowhere else, so it is never dropped.
     mutating func commitHoldingOn(_ writes: [JobWrite], gate: SendingGate?, now: Double) async throws
-        -> [CancelStore.TamperedWrite]
+        -> [TamperedWrite]
     {
         var waited = 0.0
         while true {
             do throws(StoreError) {
-                let tampered = try store.apply(writes, gate: gate, now: now)
+                let tampered = try await store.commit(writes, gate: gate, now: now)
                 if waited > 0 { logger.notice("the database is writable again after \(DurationText.describe(waited)); answers recorded") }
                 return tampered
             } catch {

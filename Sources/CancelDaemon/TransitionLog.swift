@@ -126,7 +126,7 @@ struct TransitionLog {
     }
 
     /// Writes that met a row another process had changed meanwhile.
-    func tampered(_ writes: [CancelStore.TamperedWrite]) {
+    func tampered(_ writes: [TamperedWrite]) {
         for write in writes {
             let answer = write.attempt.map { "; its answer: \($0)" } ?? ""
             if write.jobUpdated {

@@ -76,11 +76,11 @@ public struct DemoScenario {
         let store = try CancelStore.open(path: database, create: true)
         let now = CancelStore.currentTime()
         for order in Self.orders {
-            _ = try store.enqueue(orderNumber: order.number, paidAt: now - order.paidAgo)
+            _ = try await store.enqueue(orderNumber: order.number, paidAt: now - order.paidAgo)
             out("  queued \(order.number): \(order.story)")
         }
         do {
-            _ = try store.enqueue(orderNumber: "DEMO 1006", paidAt: nil)
+            _ = try await store.enqueue(orderNumber: "DEMO 1006", paidAt: nil)
         } catch {
             out("  refused \"DEMO 1006\" at the door: \(error)")
         }

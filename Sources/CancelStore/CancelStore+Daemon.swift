@@ -17,7 +17,7 @@ extension CancelStore {
     }
 
     /// Jobs whose due time has come, earliest first.
-    public func dueJobs(now: Double, limit: Int) throws(StoreError) -> [JobRecord] {
+    public func dueJobsNow(now: Double, limit: Int) throws(StoreError) -> [JobRecord] {
         try storeErrors {
             try connection.query(
                 """
@@ -29,7 +29,7 @@ extension CancelStore {
     }
 
     /// When the next job waiting to be sent becomes due.
-    public func nextDueTime() throws(StoreError) -> Double? {
+    public func nextDueTimeNow() throws(StoreError) -> Double? {
         try storeErrors {
             try connection.queryOne(
                 "SELECT min(due_at) FROM cancellations INDEXED BY cancellations_due WHERE state IN \(Self.awaitingSend)"
@@ -47,7 +47,7 @@ extension CancelStore {
     }
 
     /// Whether any job is not yet `succeeded` or `failed`.
-    public func hasUnfinishedJobs() throws(StoreError) -> Bool {
+    public func hasUnfinishedJobsNow() throws(StoreError) -> Bool {
         try storeErrors {
             try connection.queryOne(
                 """
@@ -56,23 +56,6 @@ extension CancelStore {
                 """
             ) { $0.int(0) == 1 } ?? false
         }
-    }
-
-    /// A write that met a row another process had changed: either the job itself (it keeps what
-    /// that process set) or only its open attempt row (the job moves on as decided). Either way
-    /// the answer is in the audit trail, and the rest of the batch commits.
-    public struct TamperedWrite: Sendable, Equatable {
-        public let id: Int64
-        public let orderNumber: String
-        public let expected: State
-        /// The state the row holds now, or nil when the row is gone.
-        public let found: String?
-        /// Whether the job was updated as the daemon decided (only its attempt row had changed).
-        public let jobUpdated: Bool
-        /// Whether the write was a claim: a claim that did not commit must not be sent.
-        public let isClaim: Bool
-        /// Where the answer went, when the write completes an attempt.
-        public let attempt: String?
     }
 
     /// Writes every change in ONE transaction: a job's state together with its attempt row. A job
@@ -114,6 +97,7 @@ extension CancelStore {
         var attempt: String?
         if case .complete(let number, let at, let result) = write.attempt {
             attempt = try recordAnswer(id: write.record.id, number: number, at: at, result: result, jobExists: found != nil)
+                ?? "recorded in attempt \(number)"
         }
         return TamperedWrite(
             id: write.record.id, orderNumber: write.record.orderNumber, expected: write.expectedState, found: found,

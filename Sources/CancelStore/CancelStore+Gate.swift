@@ -3,7 +3,7 @@ import SQLite
 
 /// The sending gate (maintenance pause, credential halt) persisted in `sending_gate`.
 extension CancelStore {
-    public func loadGate() throws(StoreError) -> SendingGate {
+    public func loadGateNow() throws(StoreError) -> SendingGate {
         let row: (String, Double?, Int, String?, String?, Double?)? = try storeErrors {
             try connection.queryOne(
                 "SELECT mode, paused_until, maintenance_streak, reason, code, since FROM sending_gate WHERE id = 1"
@@ -21,7 +21,7 @@ extension CancelStore {
         }
     }
 
-    public func saveGate(_ gate: SendingGate, now: Double) throws(StoreError) {
+    public func saveGateNow(_ gate: SendingGate, now: Double) throws(StoreError) {
         try storeErrors { try connection.transaction { try save(gate, now: now) } }
     }
 

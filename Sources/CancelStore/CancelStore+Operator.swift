@@ -57,7 +57,7 @@ extension CancelStore {
     public func resumeSending(now: Double = currentTime()) throws(StoreError) -> SendingGate {
         try storeErrors {
             try connection.transaction {
-                let previous = try loadGate()
+                let previous = try loadGateNow()
                 guard previous != .open else { return previous }
                 try save(.open, now: now)
                 // Paused jobs were due at the pause's end: make them due now.

@@ -87,14 +87,8 @@ public final class CancelStore {
         }
     }
 
-    public struct EnqueueResult: Sendable, Equatable {
-        public let record: JobRecord
-        /// False when the order was already queued: the existing job is returned unchanged.
-        public let created: Bool
-    }
-
     /// Queues a cancellation. Idempotent: the same order again returns the existing job and its state.
-    public func enqueue(orderNumber: String, paidAt: Double?) throws(StoreError) -> EnqueueResult
+    public func enqueueNow(orderNumber: String, paidAt: Double?) throws(StoreError) -> EnqueueResult
     {
         do {
             _ = try OrderNumber(validating: orderNumber)

@@ -95,3 +95,20 @@ public struct AttemptResult: Sendable, Equatable {
         self.counted = counted
     }
 }
+
+/// A write that met a row another process had changed: either the job itself (it keeps what
+/// that process set) or only its open attempt row (the job moves on as decided). Either way
+/// the answer is in the audit trail, and the rest of the batch commits.
+public struct TamperedWrite: Sendable, Equatable {
+    public let id: Int64
+    public let orderNumber: String
+    public let expected: State
+    /// The state the row holds now, or nil when the row is gone.
+    public let found: String?
+    /// Whether the job was updated as the daemon decided (only its attempt row had changed).
+    public let jobUpdated: Bool
+    /// Whether the write was a claim: a claim that did not commit must not be sent.
+    public let isClaim: Bool
+    /// Where the answer went, when the write completes an attempt.
+    public let attempt: String?
+}

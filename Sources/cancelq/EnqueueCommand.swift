@@ -22,7 +22,7 @@ struct EnqueueCommand: ParsableCommand {
 
     func run() throws {
         let store = try CancelStore.openMigrated(path: try database.resolved())
-        let result = try store.enqueue(orderNumber: orderNumber, paidAt: paidAt)
+        let result = try store.enqueueNow(orderNumber: orderNumber, paidAt: paidAt)
         let record = result.record
         if result.created {
             emit("queued \(record.orderNumber) as job \(record.id) (state \(record.state.rawValue))")

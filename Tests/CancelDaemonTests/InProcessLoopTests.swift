@@ -91,7 +91,7 @@ struct InProcessLoopTests {
         try await withTemporaryDirectory { dir in
             let store = try CancelStore.open(path: dir + "/q.db", create: true)
             let now = CancelStore.currentTime()
-            for order in orders { _ = try store.enqueue(orderNumber: order, paidAt: now - 60) }
+            for order in orders { _ = try store.enqueueNow(orderNumber: order, paidAt: now - 60) }
             let clock = ManualClock(now)
             let transport = ScriptedTransport(clock: clock)
             let configuration = try DaemonConfiguration(
@@ -137,13 +137,13 @@ struct InProcessLoopTests {
             rig.advance(by: 299)
             try await Task.sleep(nanoseconds: 50_000_000)
             #expect(rig.transport.sent.count == 1, "a request left during the 300 s pause")
-            #expect(try rig.store.loadGate().mode == .paused)
+            #expect(try rig.store.loadGateNow().mode == .paused)
             rig.advance(by: 1)
             #expect(await eventually(timeout: 5) { rig.transport.sent.count == 4 })
             let sent = rig.transport.sent
             #expect(sent.dropFirst().allSatisfy { $0.at - rig.start == 300 }, "\(sent)")
             #expect(await eventually(timeout: 5) { orders.allSatisfy { (try? rig.state($0)) == "succeeded/cancelled" } })
-            #expect(try rig.store.loadGate() == .open)
+            #expect(try rig.store.loadGateNow() == .open)
             #expect(try rig.reader.queryOne("SELECT sum(attempt_count) FROM cancellations") { $0.int(0) } == 0)
         }
     }
@@ -156,7 +156,7 @@ struct InProcessLoopTests {
             rig.advance(by: 86_400)
             try await Task.sleep(nanoseconds: 100_000_000)
             #expect(rig.transport.sent.count == 1)
-            guard case .halted(let reason, _) = try rig.store.loadGate() else {
+            guard case .halted(let reason, _) = try rig.store.loadGateNow() else {
                 Issue.record("not halted")
                 return
             }

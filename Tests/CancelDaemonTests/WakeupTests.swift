@@ -33,7 +33,7 @@ struct WakeupTests {
         try await withTemporaryDirectory { dir in
             let store = try CancelStore.open(path: dir + "/q.db", create: true)
             let changes = Mutex(0)
-            let watcher = try #require(ChangeWatcher.start(databasePath: dir + "/q.db") { changes.withLock { $0 += 1 } })
+            let watcher = try #require(store.notifyChanges { changes.withLock { $0 += 1 } })
             defer { watcher.stop() }
             try Data("x".utf8).write(to: URL(fileURLWithPath: dir + "/unrelated.txt"))
             try await Task.sleep(nanoseconds: 100_000_000)

@@ -11,10 +11,10 @@ struct EnqueueTests {
     func idempotent() async throws {
         try await withTemporaryDirectory { dir in
             let store = try CancelStore.open(path: dir + "/q.db", create: true, now: 100)
-            let first = try store.enqueue(orderNumber: "ORDER-1", paidAt: 50)
+            let first = try store.enqueueNow(orderNumber: "ORDER-1", paidAt: 50)
             #expect(first.created)
             try store.connection.run("UPDATE cancellations SET state = 'succeeded', outcome = 'cancelled'")
-            let again = try store.enqueue(orderNumber: "ORDER-1", paidAt: 99)
+            let again = try store.enqueueNow(orderNumber: "ORDER-1", paidAt: 99)
             #expect(!again.created)
             #expect(again.record.id == first.record.id)
             #expect(again.record.state == .succeeded)
@@ -26,7 +26,7 @@ struct EnqueueTests {
     func validation(_ order: String) async throws {
         try await withTemporaryDirectory { dir in
             let store = try CancelStore.open(path: dir + "/q.db", create: true)
-            let error = #expect(throws: StoreError.self) { try store.enqueue(orderNumber: order, paidAt: nil) }
+            let error = #expect(throws: StoreError.self) { try store.enqueueNow(orderNumber: order, paidAt: nil) }
             guard case .invalidOrderNumber = error else {
                 Issue.record("expected invalidOrderNumber, got \(String(describing: error))")
                 return
@@ -39,8 +39,8 @@ struct EnqueueTests {
     func paidAtValidation() async throws {
         try await withTemporaryDirectory { dir in
             let store = try CancelStore.open(path: dir + "/q.db", create: true)
-            #expect(throws: StoreError.invalidPaidAt(-1)) { try store.enqueue(orderNumber: "A", paidAt: -1) }
-            #expect(throws: StoreError.self) { try store.enqueue(orderNumber: "A", paidAt: .infinity) }
+            #expect(throws: StoreError.invalidPaidAt(-1)) { try store.enqueueNow(orderNumber: "A", paidAt: -1) }
+            #expect(throws: StoreError.self) { try store.enqueueNow(orderNumber: "A", paidAt: .infinity) }
         }
     }
 

@@ -56,13 +56,13 @@ struct OperatorTests {
     func gateHealth() async throws {
         try await withTemporaryDirectory { dir in
             let store = try CancelStore.open(path: dir + "/q.db", create: true, now: now)
-            try store.saveGate(.halted(.credentialsRejected(code: "02130210"), since: now - 5), now: now)
+            try store.saveGateNow(.halted(.credentialsRejected(code: "02130210"), since: now - 5), now: now)
             let halted = try store.statusReport(now: now, startOfDay: now)
             #expect(halted.sending.mode == .halted && halted.sending.code == "02130210")
             #expect(halted.health.reasons.first?.hasPrefix("sending halted") == true)
-            try store.saveGate(.paused(until: now + 100, streak: 1, since: now - 60), now: now)
+            try store.saveGateNow(.paused(until: now + 100, streak: 1, since: now - 60), now: now)
             #expect(try store.statusReport(now: now, startOfDay: now).health.status == .ok)
-            try store.saveGate(.paused(until: now + 100, streak: 4, since: now - 7200), now: now)
+            try store.saveGateNow(.paused(until: now + 100, streak: 4, since: now - 7200), now: now)
             #expect(try store.statusReport(now: now, startOfDay: now).health.reasons.first?.contains("paused for maintenance for 2 h") == true)
         }
     }
@@ -92,9 +92,9 @@ struct OperatorTests {
             #expect(try store.resumeSending(now: now) == .open)
             try store.connection.run("INSERT INTO cancellations(order_number) VALUES ('P-1')")
             try store.connection.run("UPDATE cancellations SET state = 'maintenance-paused', due_at = ? WHERE order_number = 'P-1'", now + 300)
-            try store.saveGate(.paused(until: now + 300, streak: 1, since: now), now: now)
+            try store.saveGateNow(.paused(until: now + 300, streak: 1, since: now), now: now)
             #expect(try store.resumeSending(now: now + 1) == .paused(until: now + 300, streak: 1, since: now))
-            #expect(try store.loadGate() == .open)
+            #expect(try store.loadGateNow() == .open)
             #expect(try store.job(orderNumber: "P-1")?.job.dueAt == now + 1)
             #expect(try store.connection.queryOne("SELECT count(*) FROM operator_actions WHERE action = 'resume'") { $0.int(0) } == 1)
         }
@@ -107,7 +107,7 @@ struct StatusJSONTests {
     func nullsAreWritten() async throws {
         try await withTemporaryDirectory { dir in
             let store = try CancelStore.open(path: dir + "/q.db", create: true)
-            _ = try store.enqueue(orderNumber: "J-1", paidAt: nil)
+            _ = try store.enqueueNow(orderNumber: "J-1", paidAt: nil)
             let report = try store.statusReport(now: 1_800_000_000, startOfDay: 1_799_990_000)
             let object = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(report)) as? [String: Any])
             #expect(object["next_due"] is NSNull, "no job due yet: null, not absent")
@@ -134,9 +134,9 @@ struct UnknownStoredValueTests {
             // The schema's CHECKs refuse such values; a writer who drops them (or a newer cancelq) does not.
             try db.execute("PRAGMA ignore_check_constraints = ON")
             try db.run("UPDATE sending_gate SET mode = 'held-by-someone'")
-            #expect(throws: StoreError.unknownStoredValue(column: "sending_gate.mode", value: "held-by-someone")) { try store.loadGate() }
+            #expect(throws: StoreError.unknownStoredValue(column: "sending_gate.mode", value: "held-by-someone")) { try store.loadGateNow() }
             try db.run("UPDATE sending_gate SET mode = 'open'")
-            _ = try store.enqueue(orderNumber: "ODD-1", paidAt: nil)
+            _ = try store.enqueueNow(orderNumber: "ODD-1", paidAt: nil)
             try db.run("UPDATE cancellations SET outcome = 'vanished' WHERE order_number = 'ODD-1'")
             #expect(throws: StoreError.unknownStoredValue(column: "cancellations.outcome", value: "vanished")) {
                 try store.job(orderNumber: "ODD-1")

@@ -1,32 +1,31 @@
-import CancelStore
 
 /// Notices commits by other processes (applications inserting, an operator's `resume`) without
 /// polling the database: a `stat` of the WAL first, and SQLite's `data_version` only when the WAL
 /// changed. A WAL that grew with no visible commit yet is a writer mid-commit (its wal-index update
 /// raises no inotify event): re-checked every 10 ms for half a second.
-struct ForeignCommits {
+struct SQLiteChangeDetector: ChangeDetector {
     let store: CancelStore
     private var lastWAL: CancelStore.WALSignature?
     private var lastDataVersion: Int64
     private var unconfirmedSince: Double?
 
-    init(store: CancelStore) throws {
+    init(store: CancelStore) throws(StoreError) {
         self.store = store
-        lastDataVersion = try store.connection.dataVersion()
+        lastDataVersion = try storeErrors { try store.connection.dataVersion() }
     }
 
     /// Whether a WAL change awaits confirmation (the loop then wakes within 10 ms).
     var isUnconfirmed: Bool { unconfirmedSince != nil }
 
     /// Whether another process committed since the last look.
-    mutating func noticed(now: Double) throws -> Bool {
+    mutating func noticed(now: Double) throws(StoreError) -> Bool {
         let wal = store.walSignature()
         guard wal != lastWAL else {
             // Seen already (by our own commit, say): nothing left to confirm.
             unconfirmedSince = nil
             return false
         }
-        let version = try store.connection.dataVersion()
+        let version = try storeErrors { try store.connection.dataVersion() }
         if version != lastDataVersion {
             lastDataVersion = version
             lastWAL = wal
@@ -45,11 +44,11 @@ struct ForeignCommits {
 
     /// After our own commit the WAL changed too: note it as seen. Returns whether a foreign commit
     /// landed just before ours (data_version counts only other connections' commits).
-    mutating func sawOwnCommit() throws -> Bool {
+    mutating func sawOwnCommit() throws(StoreError) -> Bool {
         lastWAL = store.walSignature()
         // Left set, the 10 ms re-check would run forever after a backlog (~94 wake-ups a second).
         unconfirmedSince = nil
-        let version = try store.connection.dataVersion()
+        let version = try storeErrors { try store.connection.dataVersion() }
         guard version != lastDataVersion else { return false }
         lastDataVersion = version
         return true

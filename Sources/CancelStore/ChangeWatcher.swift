@@ -8,7 +8,7 @@ import Foundation
 /// database's directory, filtered to the database and its `-wal` file. An idle daemon then sleeps
 /// until the next due time or full scan. Where inotify is unavailable, `start` returns nil and the
 /// loop falls back to a short polling interval.
-final class ChangeWatcher: @unchecked Sendable {
+final class ChangeWatcher: ChangeNotifications, @unchecked Sendable {
     // @unchecked: the descriptors are set once in `start` and closed once, after the thread ended.
     private let inotify: Int32
     private let stopPipe: (read: Int32, write: Int32)

@@ -1,0 +1,82 @@
+import CancelCore
+
+/// What the run loop needs from a queue, whatever holds it: SQLite now, PostgreSQL next. The loop
+/// talks to this protocol only, never to SQL. Async so that a networked store fits; the SQLite
+/// store answers at once. `QueueStoreConformance` (tests) is the behaviour every store must show.
+public protocol QueueStore: AnyObject {
+    /// Where the queue lives, for messages (a path, or a URL without its password).
+    var location: String { get }
+    /// Write transactions committed (for the benchmark's commits per job).
+    var writeTransactions: Int { get }
+
+    /// Queues a cancellation, as an application's insert does; idempotent by order number.
+    func enqueue(orderNumber: String, paidAt: Double?) async throws(StoreError) -> EnqueueResult
+    /// New rows (`pending`), oldest first.
+    func newJobs(limit: Int) async throws(StoreError) -> [JobRecord]
+    /// Jobs awaiting a send whose due time has come, earliest first.
+    func dueJobs(now: Double, limit: Int) async throws(StoreError) -> [JobRecord]
+    /// When the next job awaiting a send becomes due.
+    func nextDueTime() async throws(StoreError) -> Double?
+    /// Jobs a previous run left in flight: their outcome is unknown.
+    func interruptedJobs() async throws(StoreError) -> [JobRecord]
+    /// Whether any job is not final.
+    func hasUnfinishedJobs() async throws(StoreError) -> Bool
+    func loadGate() async throws(StoreError) -> SendingGate
+    func saveGate(_ gate: SendingGate, now: Double) async throws(StoreError)
+    /// Answers, new states, claims (with their attempt rows) and the gate in ONE commit. A job
+    /// another writer changed meanwhile is skipped alone and reported; its answer is still kept.
+    func commit(_ writes: [JobWrite], gate: SendingGate?, now: Double) async throws(StoreError) -> [TamperedWrite]
+    /// Calls `onChange` when another process may have written the queue; nil when the store has
+    /// no such notification here (the loop then checks every 0.2 s).
+    func notifyChanges(_ onChange: @escaping @Sendable () -> Void) -> (any ChangeNotifications)?
+    /// Tells, each turn and cheaply, whether another process committed since the last look.
+    func makeChangeDetector() throws(StoreError) -> any ChangeDetector
+}
+
+/// A running change notification; `stop` ends it.
+public protocol ChangeNotifications: AnyObject {
+    func stop()
+}
+
+/// Whether other processes committed, asked once per turn of the loop.
+public protocol ChangeDetector {
+    /// Whether another process committed since the last look.
+    mutating func noticed(now: Double) throws(StoreError) -> Bool
+    /// After the daemon's own commit: whether a foreign commit landed just before it.
+    mutating func sawOwnCommit() throws(StoreError) -> Bool
+    /// A change seen but not yet confirmed as a commit: look again within 10 ms.
+    var isUnconfirmed: Bool { get }
+}
+
+/// `enqueue`'s result: the job, and whether this call created it.
+public struct EnqueueResult: Sendable, Equatable {
+    public let record: JobRecord
+    /// False when the order was already queued: the existing job is returned unchanged.
+    public let created: Bool
+}
+
+extension CancelStore: QueueStore {
+    public var location: String { path }
+
+    public func enqueue(orderNumber: String, paidAt: Double?) async throws(StoreError) -> EnqueueResult {
+        try enqueueNow(orderNumber: orderNumber, paidAt: paidAt)
+    }
+
+    public func newJobs(limit: Int) async throws(StoreError) -> [JobRecord] { try pendingJobs(limit: limit) }
+    public func dueJobs(now: Double, limit: Int) async throws(StoreError) -> [JobRecord] { try dueJobsNow(now: now, limit: limit) }
+    public func nextDueTime() async throws(StoreError) -> Double? { try nextDueTimeNow() }
+    public func interruptedJobs() async throws(StoreError) -> [JobRecord] { try inFlightJobs() }
+    public func hasUnfinishedJobs() async throws(StoreError) -> Bool { try hasUnfinishedJobsNow() }
+    public func loadGate() async throws(StoreError) -> SendingGate { try loadGateNow() }
+    public func saveGate(_ gate: SendingGate, now: Double) async throws(StoreError) { try saveGateNow(gate, now: now) }
+
+    public func commit(_ writes: [JobWrite], gate: SendingGate?, now: Double) async throws(StoreError) -> [TamperedWrite] {
+        try apply(writes, gate: gate, now: now)
+    }
+
+    public func notifyChanges(_ onChange: @escaping @Sendable () -> Void) -> (any ChangeNotifications)? {
+        ChangeWatcher.start(databasePath: path, onChange: onChange)
+    }
+
+    public func makeChangeDetector() throws(StoreError) -> any ChangeDetector { try SQLiteChangeDetector(store: self) }
+}
