@@ -76,11 +76,11 @@ final class BenchEnvironment {
         }
     }
 
-    func startDaemon(concurrency: Int, exitWhenIdle: Bool) throws -> Process {
+    func startDaemon(concurrency: Int, exitWhenIdle: Bool, endpoint: String? = nil) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Measurements.ownExecutable())
         process.arguments = [
-            "run", "--db", database, "--endpoint", simulator.endpoint, "--client-ip", Self.clientIP, "--key-file", keyFile,
+            "run", "--db", database, "--endpoint", endpoint ?? simulator.endpoint, "--client-ip", Self.clientIP, "--key-file", keyFile,
             "--concurrency", String(concurrency), "--log-level", "notice",
         ] + (exitWhenIdle ? ["--exit-when-idle"] : [])
         _ = FileManager.default.createFile(atPath: daemonLog, contents: nil)

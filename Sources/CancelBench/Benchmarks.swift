@@ -5,18 +5,21 @@ import SQLite
 /// `cancelq bench`: programs that print numbers, never pass/fail on timing.
 public enum Benchmarks {
     /// Drains `jobs` queued jobs through a real `cancelq run` child at `concurrency`, with the
-    /// production durability settings, against the simulator answering after `latency` seconds.
+    /// production durability settings, against the simulator answering after `latency` seconds,
+    /// or against `endpoint`: a server in another process (bench/nginx-success.conf), so that the
+    /// daemon's CPU is measured as a user's machine would see it.
     public static func drain(
-        jobs: Int, concurrency: Int, latency: Double, existing: Int, out: (String) -> Void
+        jobs: Int, concurrency: Int, latency: Double, existing: Int, endpoint: String? = nil, out: (String) -> Void
     ) async throws {
         try await BenchEnvironment.with(latency: latency) { environment in
-        out("drain: \(jobs) jobs, concurrency \(concurrency), gateway latency \(Measurements.milliseconds(latency)), "
+        let gateway = endpoint.map { "\($0) (another process)" } ?? "the in-process simulator, latency \(Measurements.milliseconds(latency))"
+        out("drain: \(jobs) jobs, concurrency \(concurrency), gateway \(gateway), "
             + "\(existing) finished jobs already in the table, synchronous=FULL")
         try environment.prefill(finished: existing)
         try environment.enqueue(jobs, prefix: "BENCH-", paidAt: Date().timeIntervalSince1970 - 60)
         let before = Measurements.childrenUsage()
         let started = Date()
-        let daemon = try environment.startDaemon(concurrency: concurrency, exitWhenIdle: true)
+        let daemon = try environment.startDaemon(concurrency: concurrency, exitWhenIdle: true, endpoint: endpoint)
         daemon.waitUntilExit()
         let wall = Date().timeIntervalSince(started)
         let after = Measurements.childrenUsage()

@@ -14,10 +14,15 @@ struct BenchCommand: AsyncParsableCommand {
         @Option(help: "Requests in flight.") var concurrency = 16
         @Option(name: .customLong("latency-ms"), help: "Simulator answer delay.") var latencyMilliseconds = 0.0
         @Option(help: "Finished jobs (with 3 attempts each) already in the table.") var existing = 0
+        @Option(help: ArgumentHelp(
+            "A gateway in another process instead of the in-process simulator (bench/nginx-success.conf answers success at once).",
+            valueName: "url"))
+        var endpoint: String?
 
         func run() async throws {
             try await Benchmarks.drain(
-                jobs: jobs, concurrency: concurrency, latency: latencyMilliseconds / 1000, existing: existing, out: { emit($0) })
+                jobs: jobs, concurrency: concurrency, latency: latencyMilliseconds / 1000, existing: existing, endpoint: endpoint,
+                out: { emit($0) })
         }
     }
 
