@@ -61,7 +61,8 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
         do {
             try await withGracefulShutdownHandler {
                 try await withThrowingDiscardingTaskGroup { group in
-                    var loop = try await RunLoop(daemon: self, changeCheckInterval: changeCheckInterval)
+                    var loop = try await RunLoop(
+                        daemon: self, changeCheckInterval: changeCheckInterval, notifications: watcher)
                     do {
                         try await loop.run(group: &group)
                     } catch {

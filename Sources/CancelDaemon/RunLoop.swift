@@ -19,6 +19,8 @@ struct RunLoop {
     var nextDue: Double?
     var nextFullScan = 0.0
     var announcedStop = false
+    let notifications: (any ChangeNotifications)?
+    var watching = true
 
     var store: any QueueStore { daemon.store }
     var configuration: DaemonConfiguration { daemon.configuration }
@@ -33,9 +35,10 @@ struct RunLoop {
         let isProbe: Bool
     }
 
-    init(daemon: CancellationDaemon, changeCheckInterval: Double) async throws {
+    init(daemon: CancellationDaemon, changeCheckInterval: Double, notifications: (any ChangeNotifications)?) async throws {
         self.daemon = daemon
         self.changeCheckInterval = changeCheckInterval
+        self.notifications = notifications
         gate = try await daemon.store.loadGate()
         foreignCommits = try daemon.store.makeChangeDetector()
         heartbeat = Heartbeat(notifier: daemon.notifier)
@@ -112,6 +115,16 @@ struct RunLoop {
             }
             if needScan { continue }
             now = daemon.clock()
+            // Busy, completions wake the loop and each turn checks for foreign commits: the watcher
+            // is off. Idle, it is on again, and one more check covers the commits in between.
+            if inFlight.isEmpty != watching {
+                watching = inFlight.isEmpty
+                notifications?.setWatching(watching)
+                if watching, try foreignCommits.noticed(now: now) {
+                    nextFullScan = 0
+                    continue
+                }
+            }
             await daemon.inbox.wait(seconds: nextWake(now: now) - now)
         }
         heartbeat.beat(now: daemon.clock(), gate: gate, inFlight: inFlight.count, tally: tally, final: true)

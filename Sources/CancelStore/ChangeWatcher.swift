@@ -8,19 +8,42 @@ import Foundation
 /// database's directory, filtered to the database and its `-wal` file. An idle daemon then sleeps
 /// until the next due time or full scan. Where inotify is unavailable, `start` returns nil and the
 /// loop falls back to a short polling interval.
+///
+/// The watch is on only while the daemon is idle (`setWatching`): busy, every write of its own WAL
+/// woke this thread and the loop (two context switches a job), and the loop's per-turn check sees
+/// other processes' commits anyway.
 final class ChangeWatcher: ChangeNotifications, @unchecked Sendable {
-    // @unchecked: the descriptors are set once in `start` and closed once, after the thread ended.
+    // @unchecked: the descriptors are set once in `start` and closed once, after the thread ended;
+    // the watch descriptor is changed by the loop only, and the kernel serialises add and remove.
     private let inotify: Int32
     private let stopPipe: (read: Int32, write: Int32)
+    private let directory: String
     private let names: Set<String>
     private let onChange: @Sendable () -> Void
     private let finished = DispatchSemaphore(value: 0)
+    private var watchDescriptor: Int32
 
-    private init(inotify: Int32, stopPipe: (Int32, Int32), names: Set<String>, onChange: @escaping @Sendable () -> Void) {
+    private init(
+        inotify: Int32, stopPipe: (Int32, Int32), directory: String, watch: Int32, names: Set<String>,
+        onChange: @escaping @Sendable () -> Void
+    ) {
         self.inotify = inotify
         self.stopPipe = stopPipe
+        self.directory = directory
+        self.watchDescriptor = watch
         self.names = names
         self.onChange = onChange
+    }
+
+    static let events = UInt32(IN_MODIFY | IN_CREATE | IN_MOVED_TO)
+
+    func setWatching(_ on: Bool) {
+        if on, watchDescriptor < 0 {
+            watchDescriptor = inotify_add_watch(inotify, directory, Self.events)
+        } else if !on, watchDescriptor >= 0 {
+            inotify_rm_watch(inotify, watchDescriptor)
+            watchDescriptor = -1
+        }
     }
 
     static func start(databasePath: String, onChange: @escaping @Sendable () -> Void) -> ChangeWatcher? {
@@ -30,7 +53,8 @@ final class ChangeWatcher: ChangeNotifications, @unchecked Sendable {
             let file = url.lastPathComponent
             let descriptor = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
             guard descriptor >= 0 else { return nil }
-            guard inotify_add_watch(descriptor, directory, UInt32(IN_MODIFY | IN_CREATE | IN_MOVED_TO)) >= 0 else {
+            let watch = inotify_add_watch(descriptor, directory, events)
+            guard watch >= 0 else {
                 close(descriptor)
                 return nil
             }
@@ -40,7 +64,8 @@ final class ChangeWatcher: ChangeNotifications, @unchecked Sendable {
                 return nil
             }
             let watcher = ChangeWatcher(
-                inotify: descriptor, stopPipe: (fds[0], fds[1]), names: [file, file + "-wal"], onChange: onChange)
+                inotify: descriptor, stopPipe: (fds[0], fds[1]), directory: directory, watch: watch,
+                names: [file, file + "-wal"], onChange: onChange)
             let thread = Thread { watcher.watch() }
             thread.name = "cancelq-change-watcher"
             thread.start()

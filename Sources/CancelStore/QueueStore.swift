@@ -35,6 +35,8 @@ public protocol QueueStore: AnyObject {
 
 /// A running change notification; `stop` ends it.
 public protocol ChangeNotifications: AnyObject {
+    /// On while the daemon is idle; off while it is busy (its own writes would wake it for nothing).
+    func setWatching(_ on: Bool)
     func stop()
 }
 
