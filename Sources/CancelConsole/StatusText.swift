@@ -63,9 +63,10 @@ public struct StatusText {
         switch gate.mode {
         case .paused:
             let since = gate.since.map { " since \(Formatting.localTime($0))" } ?? ""
-            let until = gate.pausedUntil.map { ", until \(Formatting.localTime($0))" } ?? ""
-            return paint.yellow("PAUSED for gateway maintenance") + "\(since)\(until) (pause \(gate.maintenanceStreak)); "
-                + "one probe job then decides. `cancelq resume` lifts it now"
+            let over = gate.pausedUntil.map { $0 <= report.generatedAt } ?? true
+            let until = gate.pausedUntil.map { over ? ", ended at \(Formatting.localTime($0))" : ", until \(Formatting.localTime($0))" } ?? ""
+            let next = over ? "the next request is a probe that decides" : "one probe job then decides; `cancelq resume` ends it now"
+            return paint.yellow("PAUSED for gateway maintenance") + "\(since)\(until) (pause \(gate.maintenanceStreak)); \(next)"
         case .halted:
             let since = gate.since.map { " since \(Formatting.localTime($0))" } ?? ""
             return paint.red("HALTED") + "\(since): \(gate.reason ?? "credentials rejected")"
@@ -81,7 +82,7 @@ public struct StatusText {
     /// `status --check`: one line for cron, Nagios-style monitors and systemd timers.
     public static func checkLine(_ report: StatusReport) -> String {
         if report.health.status == .ok {
-            let next = report.nextDue.map { ", next due in \(Formatting.duration(max(0, $0.inSeconds)))" } ?? ""
+            let next = report.nextDue.map { $0.inSeconds > 0 ? ", next due in \(Formatting.duration($0.inSeconds))" : ", next due now" } ?? ""
             return "OK - \(report.unfinished) unfinished\(next), sending \(report.sending.mode.rawValue)"
         }
         return "ATTENTION - " + report.health.reasons.joined(separator: "; ")

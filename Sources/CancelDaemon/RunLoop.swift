@@ -60,7 +60,11 @@ struct RunLoop {
                 if try foreignCommits.noticed(now: now) || now >= nextFullScan {
                     // An operator's `resume` is a commit by another process: reread the gate
                     // before this turn's answers change it.
-                    gate = try await store.loadGate()
+                    let stored = try await store.loadGate()
+                    if stored != gate {
+                        logger.notice("the sending gate was changed by another process (cancelq resume?): now \(stored.mode.rawValue)")
+                        gate = stored
+                    }
                     needScan = true
                 }
                 if needScan {
@@ -87,7 +91,7 @@ struct RunLoop {
             }
             // ONE transaction: answers, new states, the gate, and the claimed jobs' attempt rows.
             // Only after it commits does any claimed request leave.
-            let tampered = try await commitHoldingOn(batch.writes, gate: batch.gateChange, now: now)
+            let tampered = try await commitHoldingOn(&batch, now: now)
             if !batch.writes.isEmpty {
                 if try foreignCommits.sawOwnCommit() { nextFullScan = 0 }  // rescan, reread the gate
                 // Before any claimed request leaves: a commit into a deleted WAL went nowhere.
@@ -147,14 +151,15 @@ struct RunLoop {
     }
 
     /// Commits a turn's batch, waiting out another writer that holds the lock past the busy
-    /// timeout: the batch holds answers that exist nowhere else, so it is never dropped.
-    mutating func commitHoldingOn(_ writes: [JobWrite], gate: SendingGate?, now: Double) async throws
-        -> [TamperedWrite]
-    {
+    /// timeout: the batch holds answers that exist nowhere else, so it is never dropped. Its claims
+    /// are: a stop requested meanwhile means no new request leaves, and claims not yet committed
+    /// can simply go. Claims kept are restamped, so an attempt's start is when its request leaves.
+    mutating func commitHoldingOn(_ batch: inout Batch, now: Double) async throws -> [TamperedWrite] {
         var waited = 0.0
+        var at = now
         while true {
             do throws(StoreError) {
-                let tampered = try await store.commit(writes, gate: gate, now: now)
+                let tampered = try await store.commit(batch.writes, gate: batch.gateChange, now: at)
                 if waited > 0 { logger.notice("the database is writable again after \(DurationText.describe(waited)); answers recorded") }
                 return tampered
             } catch {
@@ -162,10 +167,24 @@ struct RunLoop {
                 // Waiting is the loop working as intended: systemd must not restart it.
                 heartbeat.feedWatchdog(now: daemon.clock())
                 logger.warning(
-                    "another process has held the database's write lock for over \(DurationText.describe(configuration.busyTimeout + waited)); keeping \(writes.count) change(s) in memory and retrying. Find the long transaction (an application holding BEGIN open)")
+                    "another process has held the database's write lock for over \(DurationText.describe(configuration.busyTimeout + waited)); keeping \(batch.writes.count) change(s) in memory and retrying. Find the long transaction (an application holding BEGIN open)")
                 try await Task.sleep(nanoseconds: 1_000_000_000)
                 waited += configuration.busyTimeout + 1
+                at = daemon.clock()
+                if daemon.inbox.isStopping { dropClaims(from: &batch) }
+                batch.writes = batch.writes.map { $0.restarted(at: at) }
             }
         }
+    }
+
+    /// Takes the uncommitted claims out of a batch: their requests never leave.
+    mutating func dropClaims(from batch: inout Batch) {
+        let claimed = Set(batch.writes.filter(\.isClaim).map(\.record.id))
+        guard !claimed.isEmpty else { return }
+        batch.writes.removeAll(where: \.isClaim)
+        batch.flights.removeAll()
+        batch.journal.removeAll { claimed.contains($0.after.id) && $0.decision.sends }
+        for id in claimed { inFlight.removeValue(forKey: id) }
+        logger.notice("stopping: \(claimed.count) claimed job(s) not sent; they stay due for the next run")
     }
 }

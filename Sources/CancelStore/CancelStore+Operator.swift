@@ -53,13 +53,19 @@ extension CancelStore {
         return .requeued(orderNumber: record.orderNumber, previousOutcome: previous)
     }
 
-    /// Lifts a credential halt or a maintenance pause now; returns what it was.
+    /// Lifts a credential halt, or ends a maintenance pause now: one probe job then goes at once
+    /// and its answer decides for every job, as at the pause's natural end (releasing every paused
+    /// job at once would send a burst into a gateway that may still be in maintenance). Returns
+    /// what the gate was.
     public func resumeSending(now: Double = currentTime()) throws(StoreError) -> SendingGate {
         try storeErrors {
             try connection.transaction {
                 let previous = try loadGateNow()
-                guard previous != .open else { return previous }
-                try save(.open, now: now)
+                switch previous {
+                case .open: return previous
+                case .paused(_, let streak, let since): try save(.paused(until: now, streak: streak, since: since), now: now)
+                case .halted: try save(.open, now: now)
+                }
                 // Paused jobs were due at the pause's end: make them due now.
                 try connection.run(
                     "UPDATE cancellations SET due_at = ?, updated_at = ? WHERE state = 'maintenance-paused' AND due_at > ?",
@@ -67,7 +73,7 @@ extension CancelStore {
                 let detail: String
                 switch previous {
                 case .open: detail = ""
-                case .paused(let until, _, _): detail = "lifted the maintenance pause that ran until \(until)"
+                case .paused(let until, _, _): detail = "ended the maintenance pause that ran until \(until); one probe goes now"
                 case .halted(let reason, _): detail = "lifted the halt: \(reason.explanation)"
                 }
                 try connection.run("INSERT INTO operator_actions(at, action, detail) VALUES (?, 'resume', ?)", now, detail)

@@ -66,6 +66,12 @@ public struct JobWrite: Sendable {
         self.attempt = attempt
     }
 
+    /// The same write with its attempt's start moved to `time` (a claim whose commit was delayed).
+    public func restarted(at time: Double) -> JobWrite {
+        guard case .start(let number, _) = attempt else { return self }
+        return JobWrite(expectedState: expectedState, record: record, attempt: .start(number: number, at: time))
+    }
+
     /// Whether this write opens an attempt: the request leaves only if it commits.
     public var isClaim: Bool {
         if case .start = attempt { return true }

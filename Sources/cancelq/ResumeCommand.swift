@@ -4,7 +4,7 @@ import CancelStore
 struct ResumeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "resume",
-        abstract: "Lift a credential halt or a maintenance pause now (the running daemon notices within a second).")
+        abstract: "Lift a credential halt, or end a maintenance pause now with one probe (the running daemon notices at once).")
 
     @OptionGroup var database: DatabaseOption
 
@@ -15,7 +15,7 @@ struct ResumeCommand: ParsableCommand {
         case .open:
             emit("sending was not paused or halted; nothing to do")
         case .paused:
-            emit("maintenance pause lifted: paused jobs are due now")
+            emit("maintenance pause ended: one probe job goes at once; its answer decides whether every job resumes")
         case .halted(let reason, _):
             emit("halt lifted (was: \(reason.code)). If the key or client IP is still wrong, the next request halts again")
         }

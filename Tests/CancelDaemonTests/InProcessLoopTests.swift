@@ -148,6 +148,31 @@ struct InProcessLoopTests {
         }
     }
 
+    @Test("an operator's resume during a pause sends one probe, not a burst; maintenance still on, the pause goes on")
+    func resumeDuringPauseProbesOnce() async throws {
+        let orders = ["R-1", "R-2", "R-3", "R-4"]
+        try await withRig(orders: orders, concurrency: 4, policy: try RetryPolicy(jitter: 0)) { rig in
+            for order in orders { rig.transport.script(order, [.gateway("maintenance", "02000012"), .gateway("maintenance", "02000012")]) }
+            #expect(await eventually(timeout: 5) { rig.transport.sent.count == 4 })
+            #expect(await eventually(timeout: 5) { (try? rig.store.loadGateNow().mode) == .paused })
+            rig.advance(by: 10)
+            _ = try CancelStore.openMigrated(path: rig.store.path).resumeSending(now: rig.clock.now)
+            rig.daemon.inbox.nudge()
+            #expect(await eventually(timeout: 5) { rig.transport.sent.count == 5 })
+            try await Task.sleep(nanoseconds: 100_000_000)
+            #expect(rig.transport.sent.count == 5, "a resume released \(rig.transport.sent.count - 4) requests instead of one probe")
+            guard case .paused(let until, let streak, _) = try rig.store.loadGateNow() else {
+                Issue.record("not paused")
+                return
+            }
+            #expect(streak == 2 && until == rig.start + 10 + 600, "the pause doubles on: \(streak), \(until - rig.start)")
+            // Let the rest finish: maintenance over.
+            for order in orders { rig.transport.script(order, []) }
+            rig.advance(by: 600)
+            #expect(await eventually(timeout: 5) { orders.allSatisfy { (try? rig.state($0)) == "succeeded/cancelled" } })
+        }
+    }
+
     @Test("a credential rejection halts after one request; nothing more leaves however far the clock moves")
     func credentialHalt() async throws {
         try await withRig(orders: ["K-1", "K-2"], concurrency: 1, policy: try RetryPolicy(jitter: 0)) { rig in

@@ -85,7 +85,7 @@ struct OperatorTests {
         }
     }
 
-    @Test("resume lifts a halt or a pause, makes paused jobs due now, and records it")
+    @Test("resume ends a pause now with one probe to come (not a burst), lifts a halt, and records both")
     func resume() async throws {
         try await withTemporaryDirectory { dir in
             let store = try CancelStore.open(path: dir + "/q.db", create: true, now: now)
@@ -94,9 +94,14 @@ struct OperatorTests {
             try store.connection.run("UPDATE cancellations SET state = 'maintenance-paused', due_at = ? WHERE order_number = 'P-1'", now + 300)
             try store.saveGateNow(.paused(until: now + 300, streak: 1, since: now), now: now)
             #expect(try store.resumeSending(now: now + 1) == .paused(until: now + 300, streak: 1, since: now))
-            #expect(try store.loadGateNow() == .open)
+            // Still paused, but over: the daemon's next claim is one probe, whose answer decides.
+            #expect(try store.loadGateNow() == .paused(until: now + 1, streak: 1, since: now))
+            #expect(try store.loadGateNow().allowance(now: now + 1, probeInFlight: false) == .probe)
             #expect(try store.job(orderNumber: "P-1")?.job.dueAt == now + 1)
-            #expect(try store.connection.queryOne("SELECT count(*) FROM operator_actions WHERE action = 'resume'") { $0.int(0) } == 1)
+            try store.saveGateNow(.halted(.credentialsRejected(code: "02130210"), since: now), now: now)
+            _ = try store.resumeSending(now: now + 2)
+            #expect(try store.loadGateNow() == .open)
+            #expect(try store.connection.queryOne("SELECT count(*) FROM operator_actions WHERE action = 'resume'") { $0.int(0) } == 2)
         }
     }
 }

@@ -257,6 +257,29 @@ struct HardeningTests {
         }
     }
 
+    @Test("SIGTERM while the commit waits out another writer's lock: the turn's claims are dropped, no request leaves after it")
+    func sigtermDuringLockWaitSendsNothingMore() async throws {
+        try await DaemonHarness.withHarness(latency: 0.5) { h in
+            try await h.migrate()
+            try h.enqueue((1...6).map { "LOCKED-\($0)" })
+            let daemon = try h.startDaemon(["--concurrency", "2"])
+            #expect(await daemon.waitForOutput("attempt 1 sent", timeout: 10))
+            let blocker = try Connection(path: h.database)
+            try blocker.execute("BEGIN IMMEDIATE")
+            // The two answers arrive, their commit (with the next claims) waits for the lock.
+            try await Task.sleep(nanoseconds: 2_000_000_000)
+            let sentBeforeStop = h.state.requests.count
+            daemon.signal(SIGTERM)
+            try await Task.sleep(nanoseconds: 5_500_000_000)
+            try blocker.execute("COMMIT")
+            #expect(await daemon.waitForExit(timeout: 15) == 0, "\(daemon.output)")
+            #expect(h.state.requests.count == sentBeforeStop, "requests left after SIGTERM: \(h.state.requests.count - sentBeforeStop)")
+            #expect(daemon.output.contains("claimed job(s) not sent"), "\(daemon.output)")
+            #expect(try h.reader().queryOne("SELECT count(*) FROM cancellations WHERE state = 'sent'") { $0.int(0) } == 0)
+            #expect(try h.reader().queryOne("SELECT count(*) FROM cancellation_attempts") { $0.int(0) } == sentBeforeStop)
+        }
+    }
+
     @Test("SIGTERM is logged with what the daemon waits for")
     func sigtermLogLine() async throws {
         try await DaemonHarness.withHarness(latency: 1) { h in
