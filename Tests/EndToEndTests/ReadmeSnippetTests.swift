@@ -22,19 +22,6 @@ struct ReadmeSnippetTests {
         return String(readme[lineEnd.upperBound..<close.lowerBound])
     }
 
-    func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
     @Test("the sqlite3 and Python snippets queue their orders; a repeat fails with the message the README quotes")
     func enqueueSnippets() async throws {
         try await withTemporaryDirectory { dir in
@@ -42,14 +29,14 @@ struct ReadmeSnippetTests {
             #expect(try await runCancelq(["migrate", "--db", db]).status == 0)
             let shell = try #require(Self.block(after: "**sqlite3 shell**")).replacingOccurrences(of: "/var/lib/cancelq/queue.db", with: db)
             let python = try #require(Self.block(after: "**Python**")).replacingOccurrences(of: "/var/lib/cancelq/queue.db", with: db)
-            let first = try run("/bin/sh", ["-c", shell])
+            let first = try runProgram("/bin/sh", ["-c", shell])
             #expect(first.status == 0, "\(first.output)")
             #expect(first.output.contains("ORDER-20261127-0001|pending"), "\(first.output)")
-            let second = try run("/usr/bin/env", ["python3", "-c", python])
+            let second = try runProgram("/usr/bin/env", ["python3", "-c", python])
             #expect(second.status == 0, "\(second.output)")
             let rows = try Connection(path: db, options: .reader).query("SELECT order_number FROM cancellations ORDER BY id") { $0.string(0) }
             #expect(rows == ["ORDER-20261127-0001", "ORDER-20261127-0002"])
-            let again = try run("/bin/sh", ["-c", shell])
+            let again = try runProgram("/bin/sh", ["-c", shell])
             #expect(again.output.contains("UNIQUE constraint failed: cancellations.order_number"), "\(again.output)")
         }
     }

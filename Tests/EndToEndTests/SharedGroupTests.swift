@@ -12,18 +12,10 @@ struct SharedGroupTests {
 
     /// Runs `cancelq` as `uid`, with primary group `gid` and supplementary `groups`.
     func runAs(_ uid: uid_t, _ gid: gid_t, groups: [gid_t], _ arguments: [String]) async throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-        process.arguments = ["--reuid=\(uid)", "--regid=\(gid)", "--groups=\(groups.map(String.init).joined(separator: ","))", "--",
-                             cancelqExecutable()] + arguments
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = out
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        return (process.terminationStatus, text)
+        try runProgram(
+            "/usr/bin/setpriv",
+            ["--reuid=\(uid)", "--regid=\(gid)", "--groups=\(groups.map(String.init).joined(separator: ","))", "--", cancelqExecutable()]
+                + arguments)
     }
 
     func stateDirectory(in dir: String) -> String {
