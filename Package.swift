@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         .systemLibrary(
@@ -39,14 +40,27 @@ let package = Package(
             path: "Migrations",
             resources: [
                 // One line per migration, in order; EmbeddedMigrationsTests checks none is missing.
-                .embedInCode("0001_initial.sql"),
-                .embedInCode("0002_state_counts.sql"),
-                .embedInCode("0003_hardening.sql"),
+                .embedInCode("sqlite/0001_initial.sql"),
+                .embedInCode("sqlite/0002_state_counts.sql"),
+                .embedInCode("sqlite/0003_hardening.sql"),
+                .embedInCode("postgresql/0001_postgresql_queue.sql"),
             ]
         ),
         .target(
             name: "CancelStore",
             dependencies: ["SQLite", "CancelCore", "CancelMigrations", "ZeusAPI"]
+        ),
+        // The same queue in PostgreSQL: several daemons, applications on many hosts.
+        .target(
+            name: "CancelPostgres",
+            dependencies: [
+                "CancelStore", "CancelCore", "CancelMigrations",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
         ),
         .target(
             name: "GatewaySimulator",
@@ -92,8 +106,8 @@ let package = Package(
         .executableTarget(
             name: "cancelq",
             dependencies: [
-                "CancelDaemon", "CancelStore", "CancelConsole", "CancelDemo", "CancelBench", "GatewaySimulator",
-                "CancelCore", "ZeusAPI",
+                "CancelDaemon", "CancelStore", "CancelPostgres", "CancelConsole", "CancelDemo", "CancelBench",
+                "GatewaySimulator", "CancelCore", "ZeusAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

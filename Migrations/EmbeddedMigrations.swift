@@ -1,9 +1,14 @@
 /// The schema's migrations, embedded at build time (`.embedInCode`), in the order they apply.
 public enum EmbeddedMigrations {
-    /// Version, file name and SQL text of every migration this binary knows.
+    /// Version, file name and SQL text of every SQLite migration this binary knows.
     public static let all: [(version: Int, name: String, sql: [UInt8])] = [
         (1, "0001_initial.sql", PackageResources._001_initial_sql),
         (2, "0002_state_counts.sql", PackageResources._002_state_counts_sql),
         (3, "0003_hardening.sql", PackageResources._003_hardening_sql),
+    ]
+
+    /// The same for PostgreSQL (its own numbering: it starts with everything SQLite reached).
+    public static let postgresql: [(version: Int, name: String, sql: [UInt8])] = [
+        (1, "0001_postgresql_queue.sql", PackageResources._001_postgresql_queue_sql)
     ]
 }

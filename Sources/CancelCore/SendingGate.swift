@@ -110,4 +110,24 @@ public enum SendingGate: Hashable, Sendable {
     public mutating func clearHalt() {
         if case .halted = self { self = .open }
     }
+
+    /// The gate to store when this daemon decided `self` while other daemons sharing the queue may
+    /// have changed the stored one meanwhile (`stored`, read under lock at `now`). The stricter wins:
+    /// a halt stays until an operator or a restart lifts it; two pauses make the longer one; a
+    /// reopening counts only once the stored pause has ended (it is the probe's answer), never
+    /// over a pause another daemon began since.
+    public func reconciled(withStored stored: SendingGate, now: Double) -> SendingGate {
+        switch (self, stored) {
+        case (.halted, _):
+            return self
+        case (_, .halted):
+            return stored
+        case (.paused(let until, let streak, let since), .paused(let storedUntil, let storedStreak, let storedSince)):
+            return .paused(until: max(until, storedUntil), streak: max(streak, storedStreak), since: min(since, storedSince))
+        case (.paused, .open), (.open, .open):
+            return self
+        case (.open, .paused(let storedUntil, _, _)):
+            return now >= storedUntil ? .open : stored
+        }
+    }
 }

@@ -24,10 +24,15 @@ extension RunLoop {
         case discovered
         case due(probe: Bool)
         case answered(Flight, TransportOutcome, at: Double)
-        case recovered
+        /// Left in flight by this daemon's previous run (nil), or by another daemon that died.
+        case recovered(fromDaemon: String?)
     }
 
     static let unknownAfterRestart = "outcome unknown after restart"
+
+    static func unknownAfterRescue(from daemon: String) -> String {
+        "outcome unknown: its daemon \(daemon) stopped heartbeating; rescued"
+    }
 
     /// Performs one decision of the state machine: the job's row and its attempt row, the gate,
     /// the request to send, the tally and the journal line. The only place where what `CancelCore`
@@ -47,13 +52,13 @@ extension RunLoop {
             updated.lastCode = result.code
             updated.lastError = result.error
             attempt = .complete(number: flight.attempt, at: at, result: result)
-        case .recovered:
+        case .recovered(let deadDaemon):
+            let unknown = deadDaemon.map(Self.unknownAfterRescue) ?? Self.unknownAfterRestart
             updated.lastStatus = nil
             updated.lastCode = nil
-            updated.lastError = Self.unknownAfterRestart
+            updated.lastError = unknown
             attempt = .complete(
-                number: record.requestCount, at: now,
-                result: AttemptResult(error: Self.unknownAfterRestart, counted: decision.countsAttempt))
+                number: record.requestCount, at: now, result: AttemptResult(error: unknown, counted: decision.countsAttempt))
         }
         switch decision.next {
         case .send(let orderNumber):
@@ -99,13 +104,25 @@ extension RunLoop {
         for record in stuck {
             var job = record.job
             let decision = try job.handle(.recoveredAfterCrash, gate: gate, policy: policy, now: now, random: &random)
-            try perform(decision, job: job, record: record, origin: .recovered, now: now, into: &batch)
+            try perform(decision, job: job, record: record, origin: .recovered(fromDaemon: nil), now: now, into: &batch)
         }
         daemon.log.tampered(try await store.commit(batch.writes, gate: batch.gateChange, now: now))
         batch.journal.forEach(daemon.log.write)
         daemon.notifier?.notify("READY=1\nSTATUS=started; recovered \(stuck.count) interrupted job(s)")
         logger.info(
             "cancelq started: endpoint \(configuration.endpoint), concurrency \(configuration.concurrency), delay \(policy.delayAfterPayment) s, at most \(policy.maxAttempts) attempts")
+    }
+
+    /// Jobs in flight in daemons sharing the queue that stopped heartbeating: resent as after a
+    /// crash (or quarantined), guarded by the store so that an answer that landed meanwhile wins.
+    mutating func rescue(now: Double, into batch: inout Batch) async throws {
+        for record in try await store.abandonedJobs() where inFlight[record.id] == nil {
+            var job = record.job
+            let decision = try job.handle(.recoveredAfterCrash, gate: gate, policy: policy, now: now, random: &random)
+            try perform(
+                decision, job: job, record: record, origin: .recovered(fromDaemon: record.owner ?? "?"), now: now, into: &batch)
+            batch.answeredIDs.insert(record.id)
+        }
     }
 
     /// New rows: validated and given their due time, a batch per transaction.

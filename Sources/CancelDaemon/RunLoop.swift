@@ -19,6 +19,10 @@ struct RunLoop {
     var nextDue: Double?
     var nextFullScan = 0.0
     var announcedStop = false
+    /// The next heartbeat (and look for dead daemons' jobs) on a shared queue.
+    var nextBeat = 0.0
+    /// After the shared gate refused a claim (another daemon holds the probe, say): no claim before.
+    var claimsPausedUntil = 0.0
     let notifications: (any ChangeNotifications)?
     var watching = true
 
@@ -39,6 +43,7 @@ struct RunLoop {
         self.daemon = daemon
         self.changeCheckInterval = changeCheckInterval
         self.notifications = notifications
+        try await daemon.store.join()
         gate = try await daemon.store.loadGate()
         foreignCommits = try daemon.store.makeChangeDetector()
         heartbeat = Heartbeat(notifier: daemon.notifier)
@@ -56,28 +61,14 @@ struct RunLoop {
                 logger.notice(
                     "stopping: no new request leaves; waiting for \(inFlight.count) request(s) in flight to be answered and recorded (at most \(DurationText.describe(configuration.requestTimeout)))")
             }
+            var reachable = true
             if !stopping {
-                if try foreignCommits.noticed(now: now) || now >= nextFullScan {
-                    // An operator's `resume` is a commit by another process: reread the gate
-                    // before this turn's answers change it.
-                    let stored = try await store.loadGate()
-                    if stored != gate {
-                        logger.notice("the sending gate was changed by another process (cancelq resume?): now \(stored.mode.rawValue)")
-                        gate = stored
-                    }
-                    needScan = true
-                }
-                if needScan {
-                    do {
-                        try await discover(now: now)
-                    } catch let error as StoreError {
-                        // Locked: the rows stay pending and the next scan picks them up.
-                        guard error.isLocked else { throw error }
-                        logger.warning("could not pick up new rows: \(error)")
-                    }
-                    nextDue = try await store.nextDueTime()
-                    nextFullScan = now + configuration.pollInterval
-                    needScan = false
+                do {
+                    try await scan(now: now, needScan: &needScan)
+                } catch let error as StoreError where error.isTransient {
+                    // The rows stay as they are; answers below are kept until the store is back.
+                    logger.warning("could not look for new and due jobs: \(error)")
+                    reachable = false
                 }
             }
             var batch = Batch()
@@ -86,7 +77,19 @@ struct RunLoop {
                 try record(completions, into: &batch)
                 needScan = true
             }
-            if !stopping, let due = nextDue, due <= now, inFlight.count < configuration.concurrency {
+            if reachable, let interval = store.heartbeatInterval, now >= nextBeat {
+                nextBeat = now + interval
+                do {
+                    try await store.beat(inFlight: inFlight.count)
+                    if !stopping { try await rescue(now: now, into: &batch) }
+                } catch let error as StoreError where error.isTransient {
+                    logger.warning("could not heartbeat: \(error)")
+                    reachable = false
+                }
+            }
+            if !stopping, reachable, now >= claimsPausedUntil, let due = nextDue, due <= now,
+                inFlight.count < configuration.concurrency
+            {
                 if try await claim(now: now, into: &batch) { needScan = true }
             }
             // ONE transaction: answers, new states, the gate, and the claimed jobs' attempt rows.
@@ -98,7 +101,14 @@ struct RunLoop {
                 if let problem = filesGuard?.check() { throw DaemonStop.databaseFilesChanged(problem) }
             }
             if !tampered.isEmpty {
-                daemon.log.tampered(tampered)
+                daemon.log.tampered(tampered.filter { !$0.contended })
+                if tampered.contains(where: \.contended) {
+                    // Another daemon won the claim or holds the probe: reread the gate, and give
+                    // its probe time before trying again.
+                    logger.debug("\(tampered.filter(\.contended).count) claim(s) went to another daemon or were refused by the shared gate")
+                    nextFullScan = 0
+                    claimsPausedUntil = now + Self.contendedClaimPause
+                }
                 // A claim whose job moved under us did not commit: its request never leaves.
                 let unclaimed = Set(tampered.filter { $0.isClaim && !$0.jobUpdated }.map(\.id))
                 batch.flights.removeAll { unclaimed.contains($0.0.record.id) }
@@ -113,6 +123,11 @@ struct RunLoop {
                 continue
             }
             heartbeat.beat(now: now, gate: gate, inFlight: inFlight.count, tally: tally)
+            if !reachable {
+                // Answers arriving meanwhile wake the loop; otherwise try again in a second.
+                await daemon.inbox.wait(seconds: 1)
+                continue
+            }
             if configuration.exitWhenIdle, inFlight.isEmpty, !needScan, try await !store.hasUnfinishedJobs() {
                 logger.info("no job left to finish: exiting (--exit-when-idle)")
                 break
@@ -132,17 +147,47 @@ struct RunLoop {
             await daemon.inbox.wait(seconds: nextWake(now: now) - now)
         }
         heartbeat.beat(now: daemon.clock(), gate: gate, inFlight: inFlight.count, tally: tally, final: true)
+        await store.leave()
         logger.notice(
             "cancelq stopped: \(tally.sent) request(s) sent, \(tally.succeeded) succeeded, \(tally.failed) failed in this run; \(store.writeTransactions) write transactions")
+    }
+
+    /// How long claims rest after the shared gate refused one.
+    static let contendedClaimPause = 0.25
+
+    /// Rereads the gate when another process changed something, and picks up new rows and the
+    /// next due time when a scan is due.
+    mutating func scan(now: Double, needScan: inout Bool) async throws {
+        if try foreignCommits.noticed(now: now) || now >= nextFullScan {
+            // An operator's `resume` is a commit by another process: reread the gate
+            // before this turn's answers change it.
+            let stored = try await store.loadGate()
+            if stored != gate {
+                logger.notice("the sending gate was changed by another process: now \(stored.mode.rawValue)")
+                gate = stored
+            }
+            needScan = true
+        }
+        guard needScan else { return }
+        do {
+            try await discover(now: now)
+        } catch let error as StoreError where error.isLocked {
+            // Locked: the rows stay pending and the next scan picks them up.
+            logger.warning("could not pick up new rows: \(error)")
+        }
+        nextDue = try await store.nextDueTime()
+        nextFullScan = now + configuration.pollInterval
+        needScan = false
     }
 
     /// The next time the loop must look: the next full scan, the next due job it may claim, the
     /// end of a pause, or 10 ms while a WAL change awaits confirmation.
     func nextWake(now: Double) -> Double {
         var wake = min(nextFullScan, now + changeCheckInterval)
+        if store.heartbeatInterval != nil { wake = min(wake, nextBeat) }
         if let due = nextDue, inFlight.count < configuration.concurrency {
             switch gate.allowance(now: max(due, now), probeInFlight: probeInFlight) {
-            case .any, .probe: wake = min(wake, due)
+            case .any, .probe: wake = min(wake, max(due, claimsPausedUntil))
             case .none(let until): if let until { wake = min(wake, max(until, now)) }
             }
         }
@@ -160,16 +205,21 @@ struct RunLoop {
         while true {
             do throws(StoreError) {
                 let tampered = try await store.commit(batch.writes, gate: batch.gateChange, now: at)
-                if waited > 0 { logger.notice("the database is writable again after \(DurationText.describe(waited)); answers recorded") }
+                if waited > 0 { logger.notice("the database is writable again after about \(DurationText.describe(waited)); answers recorded") }
                 return tampered
             } catch {
-                guard error.isLocked else { throw error }
+                guard error.isTransient else { throw error }
                 // Waiting is the loop working as intended: systemd must not restart it.
                 heartbeat.feedWatchdog(now: daemon.clock())
-                logger.warning(
-                    "another process has held the database's write lock for over \(DurationText.describe(configuration.busyTimeout + waited)); keeping \(batch.writes.count) change(s) in memory and retrying. Find the long transaction (an application holding BEGIN open)")
+                if error.isLocked {
+                    logger.warning(
+                        "another process has held the database's write lock for over \(DurationText.describe(configuration.busyTimeout + waited)); keeping \(batch.writes.count) change(s) in memory and retrying. Find the long transaction (an application holding BEGIN open)")
+                    waited += configuration.busyTimeout
+                } else {
+                    logger.warning("\(error); keeping \(batch.writes.count) change(s) in memory and retrying every second")
+                }
                 try await Task.sleep(nanoseconds: 1_000_000_000)
-                waited += configuration.busyTimeout + 1
+                waited += 1
                 at = daemon.clock()
                 if daemon.inbox.isStopping { dropClaims(from: &batch) }
                 batch.writes = batch.writes.map { $0.restarted(at: at) }

@@ -59,10 +59,13 @@ struct TransitionLog {
             dueLine(entry, order: order, probe: probe)
         case .answered(let flight, let outcome, _):
             answeredLine(entry, order: order, attempt: flight.attempt, outcome: outcome)
-        case .recovered:
+        case .recovered(let deadDaemon):
             if case .quarantined(let interruptions) = entry.decision.notice {
                 logger.error(
                     "\(order): in flight at \(interruptions) abnormal stops in a row; quarantined (failed) so it cannot stop the daemon again. Look at its timeline (cancelq status --order), then `cancelq requeue` it")
+            } else if let deadDaemon {
+                logger.warning(
+                    "\(order): attempt \(entry.before.requestCount) was in flight in daemon \(LogText.escaped(deadDaemon, limit: 80)), which stopped heartbeating; rescued, outcome unknown -> \(describe(job)) (a repeat answers 02180118 if it went through)")
             } else {
                 logger.warning(
                     "\(order): attempt \(entry.before.requestCount) was in flight when the previous run stopped; outcome unknown -> \(describe(job)) (a repeat answers 02180118 if it went through)")

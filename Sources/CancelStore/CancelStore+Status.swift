@@ -78,33 +78,13 @@ extension CancelStore {
         }
 
         let overdue = max(0, now - (nextDue?.dueAt ?? now))
-        var reasons: [String] = []
-        switch gate.mode {
-        case .halted:
-            reasons.append("sending halted: \(gate.reason ?? "credentials rejected")")
-        case .paused:
-            let pausedFor = now - (gate.since ?? now)
-            if pausedFor > thresholds.maximumPause {
-                reasons.append(
-                    "paused for maintenance for \(DurationText.describe(pausedFor)) (threshold \(DurationText.describe(thresholds.maximumPause)))")
-            }
-        case .open:
-            if overdue > thresholds.maximumOverdue {
-                reasons.append(
-                    "the earliest due job is \(DurationText.describe(overdue)) late (threshold \(DurationText.describe(thresholds.maximumOverdue))): is cancelq run up?")
-            }
-        }
         // A dropped audit trigger or insert guard is not a healthy queue, however it runs.
-        for problem in try SchemaCheck.problems(connection) {
-            reasons.append("schema: \(problem.description)")
-        }
-        let recentFailed = try countSince(.failed, now - thresholds.failureWindow)
-        if recentFailed > 0 {
-            reasons.append("\(recentFailed) job(s) failed in the last \(DurationText.describe(thresholds.failureWindow))")
-        }
+        let health = StatusReport.Health.judge(
+            sending: gate, overdueSeconds: overdue, recentFailed: try countSince(.failed, now - thresholds.failureWindow),
+            schemaProblems: try SchemaCheck.problems(connection).map(\.description), thresholds: thresholds, now: now)
         return StatusReport(
             generatedAt: now, database: path, counts: counts, total: counts.values.reduce(0, +), unfinished: unfinished,
             oldestUnfinished: oldest, nextDue: nextDue, overdueSeconds: overdue, sending: gate, today: today,
-            recentFailures: failures, health: .init(status: reasons.isEmpty ? .ok : .attention, reasons: reasons))
+            recentFailures: failures, health: health)
     }
 }

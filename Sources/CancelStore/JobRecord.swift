@@ -12,11 +12,13 @@ public struct JobRecord: Hashable, Sendable {
     public var lastError: String?
     public let createdAt: Double
     public var updatedAt: Double
+    /// The daemon whose request is in flight (PostgreSQL's `owner`); nil on SQLite.
+    public var owner: String?
 
     public var orderNumber: String { job.orderNumber }
     public var state: State { job.state }
 
-    static let columns = """
+    public static let columns = """
         id, order_number, paid_at, state, attempt_count, request_count, due_at, outcome,
         last_status, last_code, last_error, created_at, updated_at, interruptions,
         (SELECT coalesce(max(attempt), 0) FROM cancellation_attempts WHERE cancellation_id = cancellations.id),
@@ -30,26 +32,43 @@ public struct JobRecord: Hashable, Sendable {
 
     /// Reads a row selected with `columns`. An unknown state or outcome (a hand-edited row) is refused.
     init(row: Row) throws(StoreError) {
-        let state = try stored(row.string(3), as: State.self, column: "cancellations.state")
-        let outcome = try row.optionalString(7).map { raw throws(StoreError) in
+        try self.init(
+            id: row.int64(0), orderNumber: row.string(1), paidAt: row.optionalDouble(2), state: row.string(3),
+            attemptCount: row.int(4), requestCount: row.int(5), dueAt: row.optionalDouble(6), outcome: row.optionalString(7),
+            lastStatus: row.optionalString(8), lastCode: row.optionalString(9), lastError: row.optionalString(10),
+            createdAt: row.double(11), updatedAt: row.double(12), interruptions: row.int(13), lastAttempt: row.int(14),
+            confirmation: row.optionalInt(15))
+    }
+
+    /// A row as any store reads it (the columns of `columns`, in order). `lastAttempt` is the highest
+    /// attempt number in the audit trail; `confirmation` 2 when it holds a success `000`, 1 an
+    /// "already cancelled", else 0 or nil. `owner`: the daemon holding the job in flight (PostgreSQL).
+    public init(
+        id: Int64, orderNumber: String, paidAt: Double?, state stateText: String, attemptCount: Int, requestCount: Int,
+        dueAt: Double?, outcome outcomeText: String?, lastStatus: String?, lastCode: String?, lastError: String?,
+        createdAt: Double, updatedAt: Double, interruptions: Int, lastAttempt: Int, confirmation: Int?, owner: String? = nil
+    ) throws(StoreError) {
+        let state = try stored(stateText, as: State.self, column: "cancellations.state")
+        let outcome = try outcomeText.map { raw throws(StoreError) in
             try stored(raw, as: Outcome.self, column: "cancellations.outcome")
         }
-        id = row.int64(0)
+        self.id = id
         // A non-finite time (an edited row) reads as the epoch: due at once, and never early,
         // because the state machine checks the delay from the payment time at every send.
         func time(_ value: Double?) -> Double? { value.map { $0.isFinite ? $0 : 0 } }
-        func count(_ column: Int) -> Int { min(max(row.int(column), 0), Self.countLimit) }
-        createdAt = time(row.double(11)) ?? 0
+        func count(_ value: Int) -> Int { min(max(value, 0), Self.countLimit) }
+        self.createdAt = time(createdAt) ?? 0
         job = CancellationJob(
-            orderNumber: row.string(1), paidAt: time(row.optionalDouble(2)), enqueuedAt: createdAt, state: state,
-            attemptCount: count(4), dueAt: time(row.optionalDouble(6)), outcome: outcome, interruptions: count(13),
-            confirmed: [2: .cancelled, 1: .alreadyCancelled][row.optionalInt(15) ?? 0])
+            orderNumber: orderNumber, paidAt: time(paidAt), enqueuedAt: self.createdAt, state: state,
+            attemptCount: count(attemptCount), dueAt: time(dueAt), outcome: outcome, interruptions: count(interruptions),
+            confirmed: [2: .cancelled, 1: .alreadyCancelled][confirmation ?? 0])
         // The audit trail wins over an edited request_count: the next attempt number is always free.
-        requestCount = max(count(5), count(14))
-        lastStatus = row.optionalString(8)
-        lastCode = row.optionalString(9)
-        lastError = row.optionalString(10)
-        updatedAt = time(row.double(12)) ?? 0
+        self.requestCount = max(count(requestCount), count(lastAttempt))
+        self.lastStatus = lastStatus
+        self.lastCode = lastCode
+        self.lastError = lastError
+        self.updatedAt = time(updatedAt) ?? 0
+        self.owner = owner
     }
 }
 
@@ -117,4 +136,21 @@ public struct TamperedWrite: Sendable, Equatable {
     public let isClaim: Bool
     /// Where the answer went, when the write completes an attempt.
     public let attempt: String?
+    /// A claim another daemon won, or one the shared gate refused: normal on a shared queue, not
+    /// tampering. The request does not leave; the loop rereads the gate and the due jobs.
+    public var contended = false
+
+    public init(
+        id: Int64, orderNumber: String, expected: State, found: String?, jobUpdated: Bool, isClaim: Bool, attempt: String?,
+        contended: Bool = false
+    ) {
+        self.id = id
+        self.orderNumber = orderNumber
+        self.expected = expected
+        self.found = found
+        self.jobUpdated = jobUpdated
+        self.isClaim = isClaim
+        self.attempt = attempt
+        self.contended = contended
+    }
 }

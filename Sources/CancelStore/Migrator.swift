@@ -9,6 +9,19 @@ public struct Migrator {
         public let name: String
         public let sql: String
         public let checksum: String
+
+        public init(version: Int, name: String, sql: String, checksum: String) {
+            self.version = version
+            self.name = name
+            self.sql = sql
+            self.checksum = checksum
+        }
+
+        init(embedded entry: (version: Int, name: String, sql: [UInt8])) {
+            self.init(
+                version: entry.version, name: entry.name, sql: String(decoding: entry.sql, as: UTF8.self),
+                checksum: Migrator.checksum(entry.sql))
+        }
     }
 
     public let migrations: [Migration]
@@ -17,11 +30,10 @@ public struct Migrator {
         self.migrations = migrations.sorted { $0.version < $1.version }
     }
 
-    public static let embedded: [Migration] = EmbeddedMigrations.all.map { entry in
-        Migration(
-            version: entry.version, name: entry.name, sql: String(decoding: entry.sql, as: UTF8.self),
-            checksum: checksum(entry.sql))
-    }
+    public static let embedded: [Migration] = EmbeddedMigrations.all.map(Migration.init(embedded:))
+
+    /// PostgreSQL's migrations (applied by `CancelPostgres`), checksummed the same way.
+    public static let embeddedPostgreSQL: [Migration] = EmbeddedMigrations.postgresql.map(Migration.init(embedded:))
 
     public var latestVersion: Int { migrations.last?.version ?? 0 }
 
@@ -136,7 +148,7 @@ public struct Migrator {
     }
 
     /// FNV-1a, 64 bits: detects an edited migration (not a defence against an attacker).
-    static func checksum(_ bytes: [UInt8]) -> String {
+    public static func checksum(_ bytes: [UInt8]) -> String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in bytes {
             hash ^= UInt64(byte)

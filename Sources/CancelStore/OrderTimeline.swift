@@ -37,6 +37,12 @@ public struct OrderTimeline: Codable, Sendable, Equatable {
         public var at: Double
         public var action: String
         public var detail: String?
+
+        public init(at: Double, action: String, detail: String?) {
+            self.at = at
+            self.action = action
+            self.detail = detail
+        }
     }
 
     enum CodingKeys: String, CodingKey {
@@ -48,6 +54,41 @@ public struct OrderTimeline: Codable, Sendable, Equatable {
         case dueAt = "due_at"
         case attemptCount = "attempt_count"
         case operatorActions = "operator_actions"
+    }
+}
+
+extension OrderTimeline {
+    /// The job as read, its attempts and the operators' actions on it.
+    public init(record: JobRecord, attempts: [Attempt], operatorActions: [OperatorAction]) {
+        id = record.id
+        orderNumber = record.orderNumber
+        state = record.state
+        outcome = record.job.outcome
+        paidAt = record.job.paidAt
+        createdAt = record.createdAt
+        updatedAt = record.updatedAt
+        dueAt = record.job.dueAt
+        attemptCount = record.job.attemptCount
+        self.attempts = attempts
+        self.operatorActions = operatorActions
+    }
+}
+
+extension OrderTimeline.Attempt {
+    /// An attempt row; the meaning of its code comes from the code table.
+    public init(
+        attempt: Int, startedAt: Double, completedAt: Double?, httpStatus: Int?, status: String?, code: String?,
+        error: String?, counted: Bool?
+    ) {
+        self.attempt = attempt
+        self.startedAt = startedAt
+        self.completedAt = completedAt
+        self.httpStatus = httpStatus
+        self.status = status
+        self.code = code
+        self.meaning = CodeTable.meaning(status: status, code: code)
+        self.error = error
+        self.counted = counted
     }
 }
 
@@ -64,17 +105,12 @@ extension CancelStore {
                 OrderTimeline.Attempt(
                     attempt: $0.int(0), startedAt: $0.double(1), completedAt: $0.optionalDouble(2),
                     httpStatus: $0.optionalInt(3), status: $0.optionalString(4), code: $0.optionalString(5),
-                    meaning: CodeTable.meaning(status: $0.optionalString(4), code: $0.optionalString(5)), error: $0.optionalString(6),
-                    counted: $0.optionalInt(7).map { $0 == 1 })
+                    error: $0.optionalString(6), counted: $0.optionalInt(7).map { $0 == 1 })
             }
             let actions = try connection.query(
                 "SELECT at, action, detail FROM operator_actions WHERE cancellation_id = ? ORDER BY id", [record.id]
             ) { OrderTimeline.OperatorAction(at: $0.double(0), action: $0.string(1), detail: $0.optionalString(2)) }
-            return OrderTimeline(
-                id: record.id, orderNumber: record.orderNumber, state: record.state,
-                outcome: record.job.outcome, paidAt: record.job.paidAt, createdAt: record.createdAt,
-                updatedAt: record.updatedAt, dueAt: record.job.dueAt, attemptCount: record.job.attemptCount,
-                attempts: attempts, operatorActions: actions)
+            return OrderTimeline(record: record, attempts: attempts, operatorActions: actions)
         }
     }
 }

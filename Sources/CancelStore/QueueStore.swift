@@ -31,6 +31,28 @@ public protocol QueueStore: AnyObject {
     func notifyChanges(_ onChange: @escaping @Sendable () -> Void) -> (any ChangeNotifications)?
     /// Tells, each turn and cheaply, whether another process committed since the last look.
     func makeChangeDetector() throws(StoreError) -> any ChangeDetector
+
+    // Several daemons on one queue (PostgreSQL). A store with one daemon (SQLite, whose lock says
+    // who runs) keeps the defaults below: no heartbeat, nothing to rescue from others.
+
+    /// Records this daemon before its loop starts; refuses a live daemon of the same name.
+    func join() async throws(StoreError)
+    /// How often `beat` must be called; nil when no other daemon shares the queue.
+    var heartbeatInterval: Double? { get }
+    /// Tells the other daemons this one is alive, with how many requests it has in flight.
+    func beat(inFlight: Int) async throws(StoreError)
+    /// Jobs in flight in daemons that stopped heartbeating (never this one's): outcome unknown.
+    func abandonedJobs() async throws(StoreError) -> [JobRecord]
+    /// The daemon stops: nothing of it is in flight any more.
+    func leave() async
+}
+
+extension QueueStore {
+    public func join() async throws(StoreError) {}
+    public var heartbeatInterval: Double? { nil }
+    public func beat(inFlight: Int) async throws(StoreError) {}
+    public func abandonedJobs() async throws(StoreError) -> [JobRecord] { [] }
+    public func leave() async {}
 }
 
 /// A running change notification; `stop` ends it.
@@ -55,6 +77,11 @@ public struct EnqueueResult: Sendable, Equatable {
     public let record: JobRecord
     /// False when the order was already queued: the existing job is returned unchanged.
     public let created: Bool
+
+    public init(record: JobRecord, created: Bool) {
+        self.record = record
+        self.created = created
+    }
 }
 
 extension CancelStore: QueueStore {

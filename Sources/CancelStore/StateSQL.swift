@@ -6,13 +6,13 @@ import CancelCore
 /// lists ever differ, which the tests would show.
 extension State {
     /// `'waiting-delay', 'retrying', 'maintenance-paused'` as an SQL list.
-    static func sqlList(_ include: (State) -> Bool) -> String {
+    public static func sqlList(_ include: (State) -> Bool) -> String {
         "(" + allCases.filter(include).map { "'\($0.rawValue)'" }.joined(separator: ", ") + ")"
     }
 
-    static let awaitingSendSQL = sqlList(\.isAwaitingSend)
-    static let unfinishedSQL = sqlList { !$0.isFinal }
+    public static let awaitingSendSQL = sqlList(\.isAwaitingSend)
+    public static let unfinishedSQL = sqlList { !$0.isFinal }
 
     /// This state as an SQL literal (raw values are plain ASCII words and hyphens).
-    var sql: String { "'\(rawValue)'" }
+    public var sql: String { "'\(rawValue)'" }
 }

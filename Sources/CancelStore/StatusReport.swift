@@ -18,12 +18,70 @@ public struct StatusReport: Codable, Sendable, Equatable {
     public var today: Today
     public var recentFailures: [Failure]
     public var health: Health
+    /// PostgreSQL: the live daemons sharing the queue (nil on SQLite, where one daemon holds a lock).
+    public var daemons: [Daemon]?
+    /// PostgreSQL: jobs whose daemon died with their request in flight, rescued by another, today.
+    public var rescuedToday: Int?
+
+    public init(
+        generatedAt: Double, database: String, counts: [String: Int], total: Int, unfinished: Int,
+        oldestUnfinished: JobSummary?, nextDue: DueJob?, overdueSeconds: Double, sending: Sending, today: Today,
+        recentFailures: [Failure], health: Health, daemons: [Daemon]? = nil, rescuedToday: Int? = nil
+    ) {
+        self.generatedAt = generatedAt
+        self.database = database
+        self.counts = counts
+        self.total = total
+        self.unfinished = unfinished
+        self.oldestUnfinished = oldestUnfinished
+        self.nextDue = nextDue
+        self.overdueSeconds = overdueSeconds
+        self.sending = sending
+        self.today = today
+        self.recentFailures = recentFailures
+        self.health = health
+        self.daemons = daemons
+        self.rescuedToday = rescuedToday
+    }
+
+    /// A daemon sharing a PostgreSQL queue, as its heartbeat row says.
+    public struct Daemon: Codable, Sendable, Equatable {
+        public var name: String
+        public var host: String
+        public var pid: Int
+        public var startedAt: Double
+        public var heartbeatAt: Double
+        public var inFlight: Int
+
+        public init(name: String, host: String, pid: Int, startedAt: Double, heartbeatAt: Double, inFlight: Int) {
+            self.name = name
+            self.host = host
+            self.pid = pid
+            self.startedAt = startedAt
+            self.heartbeatAt = heartbeatAt
+            self.inFlight = inFlight
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case name, host, pid
+            case startedAt = "started_at"
+            case heartbeatAt = "heartbeat_at"
+            case inFlight = "in_flight"
+        }
+    }
 
     public struct JobSummary: Codable, Sendable, Equatable {
         public var orderNumber: String
         public var state: State
         public var createdAt: Double
         public var ageSeconds: Double
+
+        public init(orderNumber: String, state: State, createdAt: Double, ageSeconds: Double) {
+            self.orderNumber = orderNumber
+            self.state = state
+            self.createdAt = createdAt
+            self.ageSeconds = ageSeconds
+        }
     }
 
     public struct DueJob: Codable, Sendable, Equatable {
@@ -31,6 +89,13 @@ public struct StatusReport: Codable, Sendable, Equatable {
         public var state: State
         public var dueAt: Double
         public var inSeconds: Double
+
+        public init(orderNumber: String, state: State, dueAt: Double, inSeconds: Double) {
+            self.orderNumber = orderNumber
+            self.state = state
+            self.dueAt = dueAt
+            self.inSeconds = inSeconds
+        }
     }
 
     public struct Sending: Codable, Sendable, Equatable {
@@ -41,6 +106,18 @@ public struct StatusReport: Codable, Sendable, Equatable {
         public var maintenanceStreak: Int
         public var reason: String?
         public var code: String?
+
+        public init(
+            mode: SendingGate.Mode, since: Double? = nil, pausedUntil: Double? = nil, maintenanceStreak: Int, reason: String? = nil,
+            code: String? = nil
+        ) {
+            self.mode = mode
+            self.since = since
+            self.pausedUntil = pausedUntil
+            self.maintenanceStreak = maintenanceStreak
+            self.reason = reason
+            self.code = code
+        }
     }
 
     public struct Today: Codable, Sendable, Equatable {
@@ -48,6 +125,12 @@ public struct StatusReport: Codable, Sendable, Equatable {
         public var since: Double
         public var succeeded: Int
         public var failed: Int
+
+        public init(since: Double, succeeded: Int, failed: Int) {
+            self.since = since
+            self.succeeded = succeeded
+            self.failed = failed
+        }
     }
 
     public struct Failure: Codable, Sendable, Equatable {
@@ -59,6 +142,20 @@ public struct StatusReport: Codable, Sendable, Equatable {
         public var error: String?
         public var attempts: Int
         public var at: Double
+
+        public init(
+            orderNumber: String, outcome: Outcome?, status: String?, code: String?, meaning: String?, error: String?,
+            attempts: Int, at: Double
+        ) {
+            self.orderNumber = orderNumber
+            self.outcome = outcome
+            self.status = status
+            self.code = code
+            self.meaning = meaning
+            self.error = error
+            self.attempts = attempts
+            self.at = at
+        }
     }
 
     public struct Health: Codable, Sendable, Equatable {
@@ -76,6 +173,8 @@ public struct StatusReport: Codable, Sendable, Equatable {
         case nextDue = "next_due"
         case overdueSeconds = "overdue_seconds"
         case recentFailures = "recent_failures"
+        case daemons
+        case rescuedToday = "rescued_today"
     }
 }
 
@@ -109,6 +208,36 @@ extension StatusReport.Failure {
     enum CodingKeys: String, CodingKey {
         case outcome, status, code, meaning, error, attempts, at
         case orderNumber = "order_number"
+    }
+}
+
+extension StatusReport.Health {
+    /// `status --check`'s verdict, the same on every store.
+    public static func judge(
+        sending gate: StatusReport.Sending, overdueSeconds overdue: Double, recentFailed: Int, schemaProblems: [String],
+        thresholds: HealthThresholds, now: Double
+    ) -> Self {
+        var reasons: [String] = []
+        switch gate.mode {
+        case .halted:
+            reasons.append("sending halted: \(gate.reason ?? "credentials rejected")")
+        case .paused:
+            let pausedFor = now - (gate.since ?? now)
+            if pausedFor > thresholds.maximumPause {
+                reasons.append(
+                    "paused for maintenance for \(DurationText.describe(pausedFor)) (threshold \(DurationText.describe(thresholds.maximumPause)))")
+            }
+        case .open:
+            if overdue > thresholds.maximumOverdue {
+                reasons.append(
+                    "the earliest due job is \(DurationText.describe(overdue)) late (threshold \(DurationText.describe(thresholds.maximumOverdue))): is cancelq run up?")
+            }
+        }
+        reasons += schemaProblems.map { "schema: \($0)" }
+        if recentFailed > 0 {
+            reasons.append("\(recentFailed) job(s) failed in the last \(DurationText.describe(thresholds.failureWindow))")
+        }
+        return .init(status: reasons.isEmpty ? .ok : .attention, reasons: reasons)
     }
 }
 
@@ -146,6 +275,8 @@ extension StatusReport {
         try c.encode(today, forKey: .today)
         try c.encode(recentFailures, forKey: .recentFailures)
         try c.encode(health, forKey: .health)
+        try c.encode(daemons, forKey: .daemons)
+        try c.encode(rescuedToday, forKey: .rescuedToday)
     }
 }
 

@@ -22,11 +22,25 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A value in the database that no version of cancelq writes (an edited row, a newer binary).
     case unknownStoredValue(column: String, value: String)
     case sqlite(SQLiteError)
+    /// The database server cannot be reached, or the connection dropped: retrying later can succeed.
+    case unavailable(location: String, reason: String)
+    /// The server refused the login: the password, the user or pg_hba.conf.
+    case authenticationFailed(location: String, reason: String)
+    /// The server refused a statement (a constraint, a permission): not retried.
+    case server(location: String, message: String, constraint: String?)
+    /// Another daemon with the same --node-name is alive on the shared queue.
+    case nodeNameTaken(node: String, host: String, pid: Int)
 
     /// Another connection held the lock past the busy timeout; retrying later can succeed.
     public var isLocked: Bool {
         if case .sqlite(let error) = self { return error.isLocked }
         return false
+    }
+
+    /// Whether waiting and trying again can succeed: a lock held too long, a server out of reach.
+    public var isTransient: Bool {
+        if case .unavailable = self { return true }
+        return isLocked
     }
 
     public var description: String {
@@ -67,12 +81,21 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(column) holds '\(String(value.prefix(40)))', which this cancelq does not know; was the row edited by hand, or written by a newer cancelq?"
         case .sqlite(let error):
             return error.description
+        case .unavailable(let location, let reason):
+            return "cannot reach the database \(location): \(reason)"
+        case .authenticationFailed(let location, let reason):
+            return "the database \(location) refused the login: \(reason). Check the user, the password "
+                + "(--db-password-file, the credential db-password or PGPASSWORD) and pg_hba.conf"
+        case .server(let location, let message, let constraint):
+            return "the database \(location) refused: \(message)" + (constraint.map { " (constraint \($0))" } ?? "")
+        case .nodeNameTaken(let node, let host, let pid):
+            return "another cancelq run named \(node) is alive on this queue (pid \(pid) on \(host)); give each daemon its own --node-name"
         }
     }
 }
 
 /// A stored enum value, or a typed error naming the column: never a silent default.
-func stored<T: RawRepresentable>(_ raw: String, as type: T.Type, column: String) throws(StoreError) -> T where T.RawValue == String {
+public func stored<T: RawRepresentable>(_ raw: String, as type: T.Type, column: String) throws(StoreError) -> T where T.RawValue == String {
     guard let value = T(rawValue: raw) else { throw .unknownStoredValue(column: column, value: raw) }
     return value
 }

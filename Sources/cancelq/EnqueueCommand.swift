@@ -1,7 +1,8 @@
 import ArgumentParser
+import CancelPostgres
 import CancelStore
 
-struct EnqueueCommand: ParsableCommand {
+struct EnqueueCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "enqueue",
         abstract: "Queue the cancellation of one order (idempotent: an order already queued is reported, not duplicated).",
@@ -20,9 +21,14 @@ struct EnqueueCommand: ParsableCommand {
         valueName: "unix-seconds"))
     var paidAt: Double?
 
-    func run() throws {
-        let store = try CancelStore.openMigrated(path: try database.resolved())
-        let result = try store.enqueueNow(orderNumber: orderNumber, paidAt: paidAt)
+    func run() async throws {
+        let result: EnqueueResult
+        switch try database.target() {
+        case .sqlite(let path):
+            result = try CancelStore.openMigrated(path: path).enqueueNow(orderNumber: orderNumber, paidAt: paidAt)
+        case .postgres(let location):
+            result = try await withPostgresQueue(location) { try await $0.enqueue(orderNumber: orderNumber, paidAt: paidAt) }
+        }
         let record = result.record
         if result.created {
             emit("queued \(record.orderNumber) as job \(record.id) (state \(record.state.rawValue))")

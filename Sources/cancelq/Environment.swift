@@ -85,19 +85,6 @@ private func format(_ value: Double) -> String {
     value == value.rounded() ? String(Int(value)) : String(value)
 }
 
-/// `--db PATH`, or `CANCELQ_DB`.
-struct DatabaseOption: ParsableArguments {
-    @Option(name: .customLong("db"), help: ArgumentHelp("The queue's SQLite database file (env: CANCELQ_DB).", valueName: "path"))
-    var path: String?
-
-    func resolved() throws -> String {
-        guard let path = try option(path, env: "CANCELQ_DB") else {
-            throw CommandFailure("no database given: pass --db PATH or set CANCELQ_DB")
-        }
-        return path
-    }
-}
-
 /// Writes a line to standard error.
 func printError(_ line: String) {
     let bytes = Array((line + "\n").utf8)

@@ -1,7 +1,9 @@
 import ArgumentParser
+import Logging
+import CancelPostgres
 import CancelStore
 
-struct MigrateCommand: ParsableCommand {
+struct MigrateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "migrate",
         abstract: "Create the database or bring its schema up to date; restore dropped triggers and indexes (safe to run again).")
@@ -11,8 +13,24 @@ struct MigrateCommand: ParsableCommand {
     @Flag(name: .customLong("alongside-other-tables"), help: "Add cancelq's tables to a database that already has other tables.")
     var alongsideOtherTables = false
 
-    func run() throws {
-        let path = try database.resolved()
+    func run() async throws {
+        let path: String
+        switch try database.target() {
+        case .sqlite(let file): path = file
+        case .postgres(let location):
+            let queue = PostgresQueue(location: location, node: PostgresQueue.defaultNodeName(), logger: .init(label: "cancelq"))
+            let applied: [String]
+            do {
+                applied = try await queue.migrate()
+            } catch {
+                await queue.close()
+                throw error
+            }
+            await queue.close()
+            for name in applied { emit("applied \(name)") }
+            emit("\(location): schema at version \(PostgresQueue.latestVersion), up to date")
+            return
+        }
         let store = try CancelStore.open(path: path, create: true, alongsideOtherTables: alongsideOtherTables)
         let before = try store.schemaProblems()
         let remaining = try SchemaCheck.repair(store.connection)

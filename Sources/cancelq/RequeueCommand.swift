@@ -1,7 +1,8 @@
 import ArgumentParser
+import CancelPostgres
 import CancelStore
 
-struct RequeueCommand: ParsableCommand {
+struct RequeueCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "requeue",
         abstract: "Send failed jobs again with a fresh attempt budget (recorded in the audit trail).",
@@ -21,10 +22,20 @@ struct RequeueCommand: ParsableCommand {
         }
     }
 
-    func run() throws {
-        let path = try database.resolved()
-        let writer = try CancelStore.openMigrated(path: path)
-        let results = allFailed ? try writer.requeueAllFailed() : try writer.requeue(orderNumbers: orderNumbers)
+    func run() async throws {
+        let results: [CancelStore.RequeueResult]
+        switch try database.target() {
+        case .sqlite(let path):
+            let writer = try CancelStore.openMigrated(path: path)
+            results = allFailed ? try writer.requeueAllFailed() : try writer.requeue(orderNumbers: orderNumbers)
+        case .postgres(let location):
+            let who = operatorName()
+            results = try await withPostgresQueue(location) { queue in
+                allFailed
+                    ? try await queue.requeueAllFailed(operator: who)
+                    : try await queue.requeue(orderNumbers: orderNumbers, operator: who)
+            }
+        }
         var refused = 0
         for result in results {
             switch result {

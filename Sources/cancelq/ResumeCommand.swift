@@ -1,16 +1,23 @@
 import ArgumentParser
+import CancelCore
+import CancelPostgres
 import CancelStore
 
-struct ResumeCommand: ParsableCommand {
+struct ResumeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "resume",
         abstract: "Lift a credential halt, or end a maintenance pause now with one probe (the running daemon notices at once).")
 
     @OptionGroup var database: DatabaseOption
 
-    func run() throws {
-        let path = try database.resolved()
-        let previous = try CancelStore.openMigrated(path: path).resumeSending()
+    func run() async throws {
+        let previous: SendingGate
+        switch try database.target() {
+        case .sqlite(let path):
+            previous = try CancelStore.openMigrated(path: path).resumeSending()
+        case .postgres(let location):
+            previous = try await withPostgresQueue(location) { try await $0.resumeSending(operator: operatorName()) }
+        }
         switch previous {
         case .open:
             emit("sending was not paused or halted; nothing to do")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CancelCore
 import CancelDaemon
+import CancelPostgres
 import CancelStore
 import Logging
 import ServiceLifecycle
@@ -66,13 +67,17 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(name: .customLong("exit-when-idle"), help: "Exit 0 once no job is left unfinished (env: CANCELQ_EXIT_WHEN_IDLE=1).")
     var exitWhenIdle = false
 
+    @Option(name: .customLong("node-name"), help: ArgumentHelp("PostgreSQL: this daemon's name among those sharing the queue, in `status` and the audit trail (env: CANCELQ_NODE_NAME). Default: host name and pid.", valueName: "name"))
+    var nodeName: String?
+
     @Option(name: .customLong("log-level"), help: ArgumentHelp("trace, debug, info, notice, warning, error or critical (env: CANCELQ_LOG_LEVEL). Default: info.", valueName: "level"))
     var logLevel: String?
 
     func run() async throws {
-        let path = try database.resolved()
+        let target = try database.target()
         let level = try parseLogLevel(try option(logLevel, env: "CANCELQ_LOG_LEVEL") ?? "info")
-        let configuration = try makeConfiguration(path: path)
+        let configuration = try makeConfiguration(path: PostgresLocation.redacted(try database.resolved()))
+        let node = try resolvedNodeName(for: target)
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
@@ -83,23 +88,50 @@ struct RunCommand: AsyncParsableCommand {
 
         if let refusal = CoreDumps.disable() { logger.warning("could not disable core dumps: \(refusal)") }
         HeapTuning.keepFreedMemoryUpTo()
-        let lock = try DatabaseLock.acquire(database: path)
-        let store = try CancelStore.open(path: lock.realPath, busyTimeout: configuration.daemon.busyTimeout)
-        // The audit trail's triggers and the insert guard are part of the contract: no start without them.
-        let problems = try store.schemaProblems()
-        guard problems.isEmpty else { throw StoreError.schemaDamaged(path: path, problems: problems.map(\.description)) }
+        let store: any QueueStore
+        var lock: DatabaseLock?
+        var clock: @Sendable () -> Double = CancelStore.currentTime
+        switch target {
+        case .sqlite(let path):
+            let acquired = try DatabaseLock.acquire(database: path)
+            let sqlite = try CancelStore.open(path: acquired.realPath, busyTimeout: configuration.daemon.busyTimeout)
+            // The audit trail's triggers and the insert guard are part of the contract: no start without them.
+            let problems = try sqlite.schemaProblems()
+            guard problems.isEmpty else { throw StoreError.schemaDamaged(path: path, problems: problems.map(\.description)) }
+            store = sqlite
+            lock = acquired
+        case .postgres(let location):
+            let queue = try await PostgresQueue.open(
+                location: location, node: node, requestTimeout: configuration.daemon.requestTimeout, logger: logger)
+            store = queue
+            // Due times and leases on the database server's clock, whatever this host's says.
+            clock = { queue.clock.now() }
+            logger.info("sharing the queue at \(location) as \(node)")
+        }
         let transport = HTTPTransport(
             endpoint: configuration.daemon.endpoint, requestTimeout: configuration.daemon.requestTimeout,
             concurrency: configuration.daemon.concurrency,
             additionalTrustRoots: configuration.daemon.additionalTrustRoots)
         let daemon = CancellationDaemon(
-            configuration: configuration.daemon, store: store, transport: transport, logger: logger, lock: lock)
+            configuration: configuration.daemon, store: store, transport: transport, logger: logger, lock: lock, clock: clock)
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: daemon, successTerminationBehavior: .gracefullyShutdownGroup)],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         withExtendedLifetime(lock) {}
+    }
+
+    /// --node-name (PostgreSQL only): printable, without spaces, at most 100 bytes.
+    func resolvedNodeName(for target: DatabaseOption.Target) throws -> String {
+        guard let given = try option(nodeName, env: "CANCELQ_NODE_NAME") else { return PostgresQueue.defaultNodeName() }
+        guard case .postgres = target else {
+            throw CommandFailure("--node-name names a daemon among several sharing a PostgreSQL queue; a SQLite queue has one daemon")
+        }
+        guard (1...100).contains(given.utf8.count), given.unicodeScalars.allSatisfy({ (0x21...0x7E).contains($0.value) }) else {
+            throw CommandFailure("--node-name must be 1 to 100 printable ASCII characters without spaces")
+        }
+        return given
     }
 
     struct Resolved {

@@ -1,9 +1,10 @@
 import ArgumentParser
 import CancelConsole
+import CancelPostgres
 import CancelStore
 import Foundation
 
-struct StatusCommand: ParsableCommand {
+struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Show the queue, sending state and recent failures (read-only; never blocks the daemon).",
@@ -39,19 +40,32 @@ struct StatusCommand: ParsableCommand {
         }
     }
 
-    func run() throws {
+    func run() async throws {
         let now = CancelStore.currentTime()
-        let store: CancelStore
+        let thresholds = HealthThresholds(maximumPause: maxPause, maximumOverdue: maxOverdue, failureWindow: failureWindow)
+        let startOfDay = Calendar.current.startOfDay(for: Date()).timeIntervalSince1970
         let report: StatusReport
         do {
-            store = try CancelStore.openReadOnly(path: try database.resolved())
-            if let order {
-                try show(order: order, store: store, now: now)
-                return
+            switch try database.target() {
+            case .sqlite(let path):
+                let store = try CancelStore.openReadOnly(path: path)
+                if let order {
+                    try show(order: order, timeline: try store.timeline(orderNumber: order), in: path, now: now)
+                    return
+                }
+                report = try store.statusReport(now: now, startOfDay: startOfDay, thresholds: thresholds)
+            case .postgres(let location):
+                let found: (StatusReport?, OrderTimeline?) = try await withPostgresQueue(location) { queue in
+                    if let order { return (nil, try await queue.timeline(orderNumber: order)) }
+                    return (try await queue.statusReport(now: queue.clock.now(), startOfDay: startOfDay, thresholds: thresholds), nil)
+                }
+                if let order {
+                    try show(order: order, timeline: found.1, in: location.description, now: now)
+                    return
+                }
+                guard let built = found.0 else { return }
+                report = built
             }
-            let thresholds = HealthThresholds(maximumPause: maxPause, maximumOverdue: maxOverdue, failureWindow: failureWindow)
-            report = try store.statusReport(
-                now: now, startOfDay: Calendar.current.startOfDay(for: Date()).timeIntervalSince1970, thresholds: thresholds)
         } catch {
             guard check else { throw error }
             emit("UNKNOWN - cannot read the queue: \(error)")
@@ -67,10 +81,8 @@ struct StatusCommand: ParsableCommand {
         if check && report.health.status != .ok { throw ExitCode(1) }
     }
 
-    private func show(order: String, store: CancelStore, now: Double) throws {
-        guard let timeline = try store.timeline(orderNumber: order) else {
-            throw CommandFailure("no order \(order) in \(store.path)")
-        }
+    private func show(order: String, timeline: OrderTimeline?, in database: String, now: Double) throws {
+        guard let timeline else { throw CommandFailure("no order \(order) in \(database)") }
         emit(json ? try encode(timeline) : TimelineText(colour: standardOutputIsTerminal).render(timeline, now: now))
     }
 

@@ -68,15 +68,18 @@ struct MigrationTests {
         }
     }
 
-    @Test("every .sql file in Migrations/ is embedded, in order")
-    func embeddedListMatchesDirectory() throws {
+    @Test("every .sql file in Migrations/sqlite and Migrations/postgresql is embedded, in order", arguments: [
+        ("sqlite", Migrator.embedded), ("postgresql", Migrator.embeddedPostgreSQL),
+    ])
+    func embeddedListMatchesDirectory(folder: String, embedded: [Migrator.Migration]) throws {
         let migrationsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Migrations")
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Migrations/\(folder)")
         let files = try FileManager.default.contentsOfDirectory(atPath: migrationsDirectory.path)
             .filter { $0.hasSuffix(".sql") }.sorted()
-        #expect(files == Migrator.embedded.map(\.name))
-        #expect(Migrator.embedded.map(\.version) == Array(1...files.count))
-        for migration in Migrator.embedded {
+        #expect(!files.isEmpty)
+        #expect(files == embedded.map(\.name))
+        #expect(embedded.map(\.version) == Array(1...files.count))
+        for migration in embedded {
             let onDisk = try String(contentsOf: migrationsDirectory.appendingPathComponent(migration.name), encoding: .utf8)
             #expect(onDisk == migration.sql, "\(migration.name) differs from the embedded copy")
         }

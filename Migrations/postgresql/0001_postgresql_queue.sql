@@ -1,0 +1,232 @@
+-- The queue and its audit trail on PostgreSQL: the same contract as SQLite's schema (ARCHITECTURE.md),
+-- in the database's default schema. Applications INSERT INTO cancellations(order_number[, paid_at])
+-- and read outcomes; several `cancelq run` share the queue. Times are unix seconds (double precision)
+-- from the database server's clock.
+
+CREATE FUNCTION cancelq_now() RETURNS double precision
+    LANGUAGE sql VOLATILE AS $$ SELECT extract(epoch FROM clock_timestamp())::double precision $$;
+
+CREATE TABLE cancellations (
+    -- ALWAYS: an id is never chosen by an application (it would adopt another job's audit trail).
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    order_number   text NOT NULL
+        CONSTRAINT order_number_already_enqueued UNIQUE
+        -- Printable ASCII without spaces: every character from '!' to '~', 1 to 50 of them. SQLite's
+        -- name for it, cut to PostgreSQL's 63 bytes for identifiers.
+        CONSTRAINT order_number_must_be_1_to_50_bytes_of_printable_ascii_without_s
+            CHECK (octet_length(order_number) BETWEEN 1 AND 50 AND order_number ~ '^[!-~]+$'),
+    -- Unix seconds of the PayRes success; NULL means "use the enqueue time". NaN and infinity fail.
+    paid_at        double precision
+        CONSTRAINT paid_at_must_be_unix_seconds_or_null CHECK (paid_at IS NULL OR (paid_at >= 0 AND paid_at < 1e11)),
+    state          text NOT NULL DEFAULT 'pending'
+        CONSTRAINT state_must_be_one_of_the_eight_states
+            CHECK (state IN ('pending', 'waiting-delay', 'sent', 'succeeded', 'failed',
+                             'retrying', 'maintenance-paused', 'withdrawn')),
+    attempt_count  integer NOT NULL DEFAULT 0 CHECK (attempt_count >= 0),
+    request_count  integer NOT NULL DEFAULT 0 CHECK (request_count >= 0),
+    due_at         double precision,
+    outcome        text
+        CONSTRAINT outcome_must_be_known
+            CHECK (outcome IS NULL OR outcome IN ('cancelled', 'already-cancelled',
+                   'rejected-order-number', 'order-not-found', 'request-rejected', 'gave-up',
+                   'unrecognised-answer', 'past-deadline', 'quarantined', 'withdrawn')),
+    last_status    text,
+    last_code      text,
+    last_error     text,
+    created_at     double precision NOT NULL DEFAULT cancelq_now(),
+    updated_at     double precision NOT NULL DEFAULT cancelq_now(),
+    interruptions  integer NOT NULL DEFAULT 0 CHECK (interruptions >= 0),
+    -- The daemon (its --node-name) whose request for this job is in flight; NULL otherwise.
+    owner          text,
+    CONSTRAINT only_a_sent_job_has_an_owner CHECK (owner IS NULL OR state = 'sent')
+);
+
+CREATE INDEX cancellations_due ON cancellations (due_at, id)
+    WHERE state IN ('waiting-delay', 'retrying', 'maintenance-paused');
+CREATE INDEX cancellations_new ON cancellations (id) WHERE state = 'pending';
+CREATE INDEX cancellations_in_flight ON cancellations (owner, id) WHERE state = 'sent';
+CREATE INDEX cancellations_unfinished ON cancellations (id)
+    WHERE state IN ('pending', 'waiting-delay', 'sent', 'retrying', 'maintenance-paused');
+CREATE INDEX cancellations_state ON cancellations (state, updated_at);
+CREATE INDEX cancellations_created ON cancellations (created_at);
+
+CREATE TABLE cancellation_attempts (
+    id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    cancellation_id  bigint NOT NULL
+        CONSTRAINT attempts_keep_their_job REFERENCES cancellations (id) ON DELETE RESTRICT,
+    attempt          integer NOT NULL CHECK (attempt >= 1),
+    started_at       double precision NOT NULL,
+    completed_at     double precision,
+    http_status      integer,
+    result_status    text,
+    result_code      text,
+    error            text,
+    counted          boolean,
+    -- Which daemon sent it (--node-name).
+    node             text,
+    CONSTRAINT attempt_number_unique_per_cancellation UNIQUE (cancellation_id, attempt)
+);
+
+-- Jobs rescued after their daemon died (status counts today's).
+CREATE INDEX cancellation_attempts_outcome_unknown ON cancellation_attempts (completed_at)
+    WHERE result_status IS NULL AND error LIKE 'outcome unknown%';
+
+-- An application sets order_number and paid_at; everything else is the daemon's.
+CREATE FUNCTION cancellations_insert_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    generated bigint;
+BEGIN
+    BEGIN
+        generated := currval(pg_get_serial_sequence('cancellations', 'id'));
+    EXCEPTION WHEN object_not_in_prerequisite_state THEN
+        generated := NULL;
+    END;
+    -- With OVERRIDING SYSTEM VALUE the sequence was not advanced for this row.
+    IF generated IS DISTINCT FROM NEW.id OR NEW.state <> 'pending' OR NEW.attempt_count <> 0
+        OR NEW.request_count <> 0 OR NEW.interruptions <> 0 OR NEW.due_at IS NOT NULL
+        OR NEW.outcome IS NOT NULL OR NEW.last_status IS NOT NULL OR NEW.last_code IS NOT NULL
+        OR NEW.last_error IS NOT NULL OR NEW.owner IS NOT NULL
+        OR abs(NEW.created_at - cancelq_now()) > 1 OR abs(NEW.updated_at - cancelq_now()) > 1 THEN
+        RAISE EXCEPTION 'insert_sets_only_order_number_and_paid_at: an application inserts INSERT INTO cancellations(order_number, paid_at); state, times, counts and outcome are the daemon''s'
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'insert_sets_only_order_number_and_paid_at';
+    END IF;
+    -- Milliseconds instead of seconds is the common mistake: 1.8e12 is the year 59000.
+    IF NEW.paid_at <> 'NaN'::double precision AND NEW.paid_at > cancelq_now() + 300 THEN
+        RAISE EXCEPTION 'paid_at_must_not_be_in_the_future: paid_at is more than 5 minutes ahead of the database clock; it takes unix SECONDS (milliseconds by mistake?)'
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'paid_at_must_not_be_in_the_future';
+    END IF;
+    RETURN NEW;
+END $$;
+
+CREATE TRIGGER cancellations_insert_sets_only_order_number_and_paid_at
+BEFORE INSERT ON cancellations FOR EACH ROW EXECUTE FUNCTION cancellations_insert_guard();
+
+-- What the audit trail and the delay rest on never changes once queued.
+CREATE FUNCTION cancellations_identity_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.id IS DISTINCT FROM OLD.id OR NEW.order_number IS DISTINCT FROM OLD.order_number
+        OR NEW.paid_at IS DISTINCT FROM OLD.paid_at OR NEW.created_at IS DISTINCT FROM OLD.created_at THEN
+        RAISE EXCEPTION 'cancellations: id, order_number, paid_at and created_at never change once queued'
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'identity_and_times_are_immutable';
+    END IF;
+    RETURN NEW;
+END $$;
+
+CREATE TRIGGER cancellations_identity_and_times_are_immutable
+BEFORE UPDATE ON cancellations FOR EACH ROW EXECUTE FUNCTION cancellations_identity_guard();
+
+-- The audit trail is append-only: an answered attempt never changes, no attempt is deleted.
+CREATE FUNCTION cancellation_attempts_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        IF OLD.completed_at IS NOT NULL THEN
+            RAISE EXCEPTION 'cancellation_attempts: a completed attempt is part of the audit trail and cannot be changed'
+                USING ERRCODE = 'check_violation', CONSTRAINT = 'completed_attempts_are_immutable';
+        END IF;
+        IF NEW.cancellation_id IS DISTINCT FROM OLD.cancellation_id OR NEW.attempt IS DISTINCT FROM OLD.attempt
+            OR NEW.started_at IS DISTINCT FROM OLD.started_at THEN
+            RAISE EXCEPTION 'cancellation_attempts: an attempt''s job, number and start never change'
+                USING ERRCODE = 'check_violation', CONSTRAINT = 'completed_attempts_are_immutable';
+        END IF;
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION 'cancellation_attempts: attempts are part of the audit trail and cannot be deleted'
+        USING ERRCODE = 'check_violation', CONSTRAINT = 'attempts_are_never_deleted';
+END $$;
+
+CREATE TRIGGER cancellation_attempts_are_append_only
+BEFORE UPDATE OR DELETE ON cancellation_attempts FOR EACH ROW EXECUTE FUNCTION cancellation_attempts_guard();
+CREATE TRIGGER cancellation_attempts_are_never_truncated
+BEFORE TRUNCATE ON cancellation_attempts FOR EACH STATEMENT EXECUTE FUNCTION cancellation_attempts_guard();
+
+-- Jobs per state for `status` in constant time. Each connection counts into its own slot, so that
+-- several daemons and applications do not queue behind one hot row; status sums the slots.
+CREATE TABLE cancellation_state_counts (
+    state  text NOT NULL,
+    slot   integer NOT NULL,
+    jobs   bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (state, slot)
+);
+
+INSERT INTO cancellation_state_counts (state, slot, jobs)
+SELECT s.state, 0, 0
+FROM unnest(ARRAY['pending', 'waiting-delay', 'sent', 'succeeded', 'failed', 'retrying',
+                  'maintenance-paused', 'withdrawn']) AS s(state);
+
+CREATE FUNCTION cancellation_state_counts_keep() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    my_slot integer := pg_backend_pid() % 16;
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        IF TG_OP = 'DELETE' OR OLD.state IS DISTINCT FROM NEW.state THEN
+            INSERT INTO cancellation_state_counts AS c (state, slot, jobs) VALUES (OLD.state, my_slot, -1)
+            ON CONFLICT (state, slot) DO UPDATE SET jobs = c.jobs - 1;
+        END IF;
+    END IF;
+    IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND OLD.state IS DISTINCT FROM NEW.state) THEN
+        INSERT INTO cancellation_state_counts AS c (state, slot, jobs) VALUES (NEW.state, my_slot, 1)
+        ON CONFLICT (state, slot) DO UPDATE SET jobs = c.jobs + 1;
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER cancellation_state_counts_keep
+AFTER INSERT OR UPDATE OF state OR DELETE ON cancellations
+FOR EACH ROW EXECUTE FUNCTION cancellation_state_counts_keep();
+
+-- Sending as a whole, for every daemon: open, paused for maintenance, halted for rejected
+-- credentials. probe_owner holds the one maintenance probe of the cluster while it is in flight.
+CREATE TABLE sending_gate (
+    id                  integer PRIMARY KEY CHECK (id = 1),
+    mode                text NOT NULL DEFAULT 'open' CHECK (mode IN ('open', 'paused', 'halted', 'held')),
+    paused_until        double precision,
+    maintenance_streak  integer NOT NULL DEFAULT 0 CHECK (maintenance_streak >= 0),
+    reason              text,
+    code                text,
+    since               double precision,
+    probe_owner         text,
+    probe_job           bigint,
+    probe_until         double precision,
+    updated_at          double precision NOT NULL DEFAULT cancelq_now()
+);
+
+INSERT INTO sending_gate (id) VALUES (1);
+
+-- Operator actions (requeue, resume, …) for the audit trail.
+CREATE TABLE operator_actions (
+    id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at               double precision NOT NULL,
+    action           text NOT NULL,
+    cancellation_id  bigint REFERENCES cancellations (id),
+    detail           text,
+    operator         text
+);
+
+-- The daemons sharing the queue: each heartbeats; a daemon whose heartbeat is older than its lease
+-- is dead, and any live one rescues its jobs in flight.
+CREATE TABLE cancelq_daemons (
+    node           text PRIMARY KEY,
+    host           text NOT NULL,
+    pid            integer NOT NULL,
+    started_at     double precision NOT NULL,
+    heartbeat_at   double precision NOT NULL,
+    lease_seconds  double precision NOT NULL CHECK (lease_seconds > 0),
+    in_flight      integer NOT NULL DEFAULT 0,
+    -- A token written by each of its commits: after a connection dropped during COMMIT, the daemon
+    -- reads it back to learn whether that commit happened.
+    last_commit    text
+);
+
+-- Wakes the daemons (LISTEN cancelq_changes) on an insert, and on a change of the gate.
+CREATE FUNCTION cancelq_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('cancelq_changes', TG_TABLE_NAME);
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER cancellations_notify_insert
+AFTER INSERT ON cancellations FOR EACH STATEMENT EXECUTE FUNCTION cancelq_notify_change();
+CREATE TRIGGER sending_gate_notify_change
+AFTER UPDATE ON sending_gate FOR EACH ROW
+WHEN (OLD.mode IS DISTINCT FROM NEW.mode OR OLD.paused_until IS DISTINCT FROM NEW.paused_until)
+EXECUTE FUNCTION cancelq_notify_change();

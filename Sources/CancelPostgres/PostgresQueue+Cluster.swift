@@ -1,0 +1,100 @@
+import CancelCore
+import CancelStore
+import Foundation
+import PostgresNIO
+
+/// Several daemons on one queue: each is a row in `cancelq_daemons` with a heartbeat. One whose
+/// heartbeat is older than its lease is dead: any live daemon rescues its jobs in flight, guarded
+/// by state and owner, so a rescue never overwrites an answer that landed meanwhile (the answer
+/// moved the job out of `sent`) nor a job another daemon claimed since (its owner changed).
+extension PostgresQueue {
+    /// `owner` is not a live daemon. The lease is each daemon's own (its request timeout + margin).
+    static let ownerIsDead = """
+        NOT EXISTS (SELECT 1 FROM cancelq_daemons d WHERE d.node = cancellations.owner
+                    AND d.heartbeat_at >= cancelq_now() - d.lease_seconds)
+        """
+
+    public func join() async throws(StoreError) {
+        try await clock.synchronise(with: session)
+        var binds = PostgresBindings()
+        binds.append(node)
+        binds.append(ProcessInfo.processInfo.hostName)
+        binds.append(Int(getpid()))
+        binds.append(leaseSeconds)
+        let taken = try await session.transaction { () async throws(StoreError) -> [PostgresRandomAccessRow] in
+            let alive = try await session.rows(
+                PostgresQuery(
+                    unsafeSQL: """
+                        SELECT host, pid FROM cancelq_daemons WHERE node = $1
+                        AND heartbeat_at >= cancelq_now() - lease_seconds AND NOT (host = $2 AND pid = $3) FOR UPDATE
+                        """, binds: binds))
+            guard alive.isEmpty else { return alive }
+            try await session.rows(
+                PostgresQuery(
+                    unsafeSQL: """
+                        INSERT INTO cancelq_daemons (node, host, pid, started_at, heartbeat_at, lease_seconds, in_flight)
+                        VALUES ($1, $2, $3, cancelq_now(), cancelq_now(), $4, 0)
+                        ON CONFLICT (node) DO UPDATE SET host = EXCLUDED.host, pid = EXCLUDED.pid,
+                            started_at = EXCLUDED.started_at, heartbeat_at = EXCLUDED.heartbeat_at,
+                            lease_seconds = EXCLUDED.lease_seconds, in_flight = 0
+                        """, binds: binds))
+            return []
+        }
+        if let row = taken.first {
+            throw .nodeNameTaken(node: node, host: try row.value(0), pid: try row.value(1))
+        }
+    }
+
+    public var heartbeatInterval: Double? { Self.heartbeatSeconds }
+
+    public func beat(inFlight: Int) async throws(StoreError) {
+        var binds = PostgresBindings()
+        binds.append(inFlight)
+        binds.append(node)
+        binds.append(leaseSeconds)
+        binds.append(ProcessInfo.processInfo.hostName)
+        binds.append(Int(getpid()))
+        // The row may be gone (an operator removed a daemon he thought dead): put it back.
+        try await session.rows(
+            PostgresQuery(
+                unsafeSQL: """
+                    INSERT INTO cancelq_daemons (node, host, pid, started_at, heartbeat_at, lease_seconds, in_flight)
+                    VALUES ($2, $4, $5, cancelq_now(), cancelq_now(), $3, $1)
+                    ON CONFLICT (node) DO UPDATE SET heartbeat_at = cancelq_now(), in_flight = $1
+                    """, binds: binds))
+        try await clock.synchronise(with: session)
+    }
+
+    public func abandonedJobs() async throws(StoreError) -> [JobRecord] {
+        var binds = PostgresBindings()
+        binds.append(node)
+        return try await jobs(
+            where: "state = 'sent' AND owner IS DISTINCT FROM $1 AND \(Self.ownerIsDead) ORDER BY id LIMIT 256", binds, lock: true)
+    }
+
+    public func leave() async {
+        var binds = PostgresBindings()
+        binds.append(node)
+        _ = try? await session.rows(PostgresQuery(unsafeSQL: "DELETE FROM cancelq_daemons WHERE node = $1", binds: binds))
+        await close()
+    }
+
+    /// Written inside each of the daemon's commits (see `uncertainCommit`).
+    func markCommit(_ token: String) async throws(StoreError) {
+        var binds = PostgresBindings()
+        binds.append(token)
+        binds.append(node)
+        try await session.rows(
+            PostgresQuery(unsafeSQL: "UPDATE cancelq_daemons SET last_commit = $1 WHERE node = $2", binds: binds))
+    }
+
+    /// Whether the commit that wrote `token` happened (read after reconnecting).
+    func commitHappened(_ token: String) async throws(StoreError) -> Bool {
+        var binds = PostgresBindings()
+        binds.append(node)
+        let rows = try await session.rows(
+            PostgresQuery(unsafeSQL: "SELECT last_commit FROM cancelq_daemons WHERE node = $1", binds: binds))
+        let last: String? = try rows.first?.value(0)
+        return last == token
+    }
+}

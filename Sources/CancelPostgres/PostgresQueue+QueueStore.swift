@@ -1,0 +1,339 @@
+import CancelCore
+import CancelStore
+import Foundation
+import PostgresNIO
+import ZeusAPI
+
+/// What the run loop asks of a store, on PostgreSQL. Reads that lead to a write (new rows, due
+/// jobs, rescues) open a transaction and lock what they return, skipping rows another daemon has
+/// locked; `commit` ends it. So two daemons never decide about the same job at once.
+extension PostgresQueue: QueueStore {
+    public var location: String { locationURL.description }
+
+    public func enqueue(orderNumber: String, paidAt: Double?) async throws(StoreError) -> EnqueueResult {
+        do {
+            _ = try OrderNumber(validating: orderNumber)
+        } catch {
+            throw .invalidOrderNumber(error)
+        }
+        if let paidAt, !(paidAt >= 0 && paidAt.isFinite) { throw .invalidPaidAt(paidAt) }
+        return try await session.transaction { () async throws(StoreError) -> EnqueueResult in
+            var binds = PostgresBindings()
+            binds.append(orderNumber)
+            binds.append(paidAt)
+            // The same statement as an application's: the database sets the enqueue time.
+            let inserted = try await session.rows(
+                PostgresQuery(
+                    unsafeSQL: "INSERT INTO cancellations(order_number, paid_at) VALUES ($1, $2) ON CONFLICT (order_number) DO NOTHING RETURNING id",
+                    binds: binds))
+            guard let record = try await job(orderNumber: orderNumber) else {
+                throw .server(location: location, message: "the row vanished after its insert", constraint: nil)
+            }
+            return EnqueueResult(record: record, created: !inserted.isEmpty)
+        }
+    }
+
+    public func newJobs(limit: Int) async throws(StoreError) -> [JobRecord] {
+        var binds = PostgresBindings()
+        binds.append(limit)
+        return try await jobs(where: "state = \(State.pending.sql) ORDER BY id LIMIT $1", binds, lock: true)
+    }
+
+    /// Due by the server's clock, whatever `now` the caller has.
+    public func dueJobs(now: Double, limit: Int) async throws(StoreError) -> [JobRecord] {
+        var binds = PostgresBindings()
+        binds.append(limit)
+        return try await jobs(
+            where: "state IN \(State.awaitingSendSQL) AND due_at <= cancelq_now() ORDER BY due_at, id LIMIT $1", binds,
+            lock: true)
+    }
+
+    public func nextDueTime() async throws(StoreError) -> Double? {
+        try await session.rows("SELECT min(due_at) FROM cancellations WHERE state IN ('waiting-delay', 'retrying', 'maintenance-paused')")
+            .first?.value(0)
+    }
+
+    /// At start: this daemon's own jobs left in flight by its previous run, and any dead daemon's.
+    public func interruptedJobs() async throws(StoreError) -> [JobRecord] {
+        var binds = PostgresBindings()
+        binds.append(node)
+        return try await jobs(where: "state = 'sent' AND (owner = $1 OR \(Self.ownerIsDead)) ORDER BY id", binds, lock: true)
+    }
+
+    public func hasUnfinishedJobs() async throws(StoreError) -> Bool {
+        try await session.rows(
+            PostgresQuery(unsafeSQL: "SELECT EXISTS (SELECT 1 FROM cancellations WHERE state IN \(State.unfinishedSQL))")
+        ).first?.value(0) ?? false
+    }
+
+    public func loadGate() async throws(StoreError) -> SendingGate { try await readGate(lock: false).gate }
+
+    public func saveGate(_ gate: SendingGate, now: Double) async throws(StoreError) {
+        try await session.transaction { () async throws(StoreError) in try await writeGate(gate, now: now) }
+    }
+
+    public func commit(_ writes: [JobWrite], gate: SendingGate?, now: Double) async throws(StoreError) -> [TamperedWrite] {
+        if let token = uncertainCommit {
+            // The previous COMMIT got no answer. If it happened, this batch is already durable.
+            if try await commitHappened(token) {
+                uncertainCommit = nil
+                writeTransactions += 1
+                return []
+            }
+            uncertainCommit = nil
+        }
+        guard !writes.isEmpty || gate != nil else {
+            try await endTransaction()
+            return []
+        }
+        let token = UUID().uuidString
+        do {
+            try await session.begin()
+            var refusedClaims: Set<Int64> = []
+            if let gate {
+                let stored = try await readGate(lock: true)
+                let merged = gate.reconciled(withStored: stored.gate, now: stored.now)
+                if merged != stored.gate { try await writeGate(merged, now: now) }
+            }
+            if writes.contains(where: \.isClaim) { refusedClaims = try await claimsTheGateRefuses(writes) }
+            var tampered: [TamperedWrite] = []
+            for write in writes {
+                if refusedClaims.contains(write.record.id) {
+                    tampered.append(contended(write, found: "refused by the shared sending gate"))
+                    continue
+                }
+                if let found = try await applyAlone(write, now: now) { tampered.append(found) }
+            }
+            let landed = writes.filter { $0.expectedState == .sent }.map(\.record.id)
+            if !landed.isEmpty { try await releaseProbe(of: landed) }
+            try await markCommit(token)
+            try await endTransaction(token: token)
+            writeTransactions += 1
+            return tampered
+        } catch {
+            await session.rollback()
+            throw error
+        }
+    }
+
+    public func notifyChanges(_ onChange: @escaping @Sendable () -> Void) -> (any ChangeNotifications)? {
+        PostgresListener.start(location: locationURL, logger: logger) { [changes] in
+            changes.raise()
+            onChange()
+        }
+    }
+
+    public func makeChangeDetector() throws(StoreError) -> any ChangeDetector { NotificationDetector(flag: changes) }
+
+    // MARK: the commit's parts
+
+    /// Commits an open transaction; a COMMIT that got no answer leaves `uncertainCommit` set.
+    func endTransaction(token: String? = nil) async throws(StoreError) {
+        do {
+            try await session.commit()
+        } catch {
+            if case .unavailable = error, let token { uncertainCommit = token }
+            throw error
+        }
+    }
+
+    /// One job's write in a savepoint, so that a job changed meanwhile undoes only itself.
+    private func applyAlone(_ write: JobWrite, now: Double) async throws(StoreError) -> TamperedWrite? {
+        try await session.rows("SAVEPOINT job_write")
+        do {
+            let note = try await apply(write, now: now)
+            try await session.rows("RELEASE job_write")
+            return note.map {
+                TamperedWrite(
+                    id: write.record.id, orderNumber: write.record.orderNumber, expected: write.expectedState,
+                    found: write.record.state.rawValue, jobUpdated: true, isClaim: write.isClaim, attempt: $0)
+            }
+        } catch {
+            guard case .jobChangedUnderneath = error else {
+                if case .server = error {
+                    // A constraint or trigger refused this one job's write: the batch goes on.
+                    try await session.rows("ROLLBACK TO job_write")
+                    try await session.rows("RELEASE job_write")
+                    logger.error("job \(write.record.id): its write was refused: \(error)")
+                    return try await recordAside(write, now: now, found: nil)
+                }
+                throw error
+            }
+            try await session.rows("ROLLBACK TO job_write")
+            try await session.rows("RELEASE job_write")
+        }
+        var binds = PostgresBindings()
+        binds.append(write.record.id)
+        let row = try await session.rows(
+            PostgresQuery(unsafeSQL: "SELECT state, owner FROM cancellations WHERE id = $1", binds: binds)
+        ).first
+        let found: String? = try row?.value(0)
+        let owner: String? = try row?.value(1)
+        if write.isClaim, found == State.sent.rawValue, owner != nil, owner != node {
+            // Another daemon claimed it first (possible after a reconnect): not tampering.
+            return contended(write, found: "sent by \(owner ?? "?")")
+        }
+        return try await recordAside(write, now: now, found: found)
+    }
+
+    /// The job's row was not updated: its answer still goes into the audit trail.
+    private func recordAside(_ write: JobWrite, now: Double, found: String?) async throws(StoreError) -> TamperedWrite {
+        var attempt: String?
+        if case .complete(let number, let at, let result) = write.attempt {
+            attempt = try await recordAnswer(id: write.record.id, number: number, at: at, result: result, jobExists: found != nil)
+                ?? "recorded in attempt \(number)"
+        }
+        return TamperedWrite(
+            id: write.record.id, orderNumber: write.record.orderNumber, expected: write.expectedState, found: found,
+            jobUpdated: false, isClaim: write.isClaim, attempt: attempt)
+    }
+
+    private func contended(_ write: JobWrite, found: String) -> TamperedWrite {
+        TamperedWrite(
+            id: write.record.id, orderNumber: write.record.orderNumber, expected: write.expectedState, found: found,
+            jobUpdated: false, isClaim: true, attempt: nil, contended: true)
+    }
+
+    /// Applies one write, guarded by the state (and, for a job in flight, the owner) it was read in.
+    /// Returns a note when the answer had to go to a new attempt row.
+    private func apply(_ write: JobWrite, now: Double) async throws(StoreError) -> String? {
+        let record = write.record
+        let job = record.job
+        let expectedOwner = write.expectedState == .sent ? (record.owner ?? node) : nil
+        var binds = PostgresBindings()
+        binds.append(job.state.rawValue)
+        binds.append(job.attemptCount)
+        binds.append(record.requestCount)
+        binds.append(job.dueAt)
+        binds.append(job.outcome?.rawValue)
+        binds.append(record.lastStatus)
+        binds.append(record.lastCode)
+        binds.append(record.lastError)
+        binds.append(now)
+        binds.append(job.interruptions)
+        binds.append(job.state == .sent ? node : nil)
+        binds.append(record.id)
+        binds.append(write.expectedState.rawValue)
+        binds.append(expectedOwner)
+        let changed = try await session.rows(
+            PostgresQuery(
+                unsafeSQL: """
+                    UPDATE cancellations SET state = $1, attempt_count = $2, request_count = $3, due_at = $4, outcome = $5,
+                        last_status = $6, last_code = $7, last_error = $8, updated_at = $9, interruptions = $10, owner = $11
+                    WHERE id = $12 AND state = $13 AND owner IS NOT DISTINCT FROM $14
+                    RETURNING id
+                    """, binds: binds))
+        guard changed.count == 1 else {
+            throw StoreError.jobChangedUnderneath(id: record.id, expected: write.expectedState)
+        }
+        switch write.attempt {
+        case .none:
+            return nil
+        case .start(let number, let at):
+            var attemptBinds = PostgresBindings()
+            attemptBinds.append(record.id)
+            attemptBinds.append(number)
+            attemptBinds.append(at)
+            attemptBinds.append(node)
+            try await session.rows(
+                PostgresQuery(
+                    unsafeSQL: "INSERT INTO cancellation_attempts(cancellation_id, attempt, started_at, node) VALUES ($1, $2, $3, $4)",
+                    binds: attemptBinds))
+            return nil
+        case .complete(let number, let at, let result):
+            return try await recordAnswer(id: record.id, number: number, at: at, result: result, jobExists: true)
+        }
+    }
+
+    /// Completes attempt `number`; when it was completed meanwhile (a rescue said "outcome
+    /// unknown"), the answer becomes a new attempt row. nil when completed in place.
+    private func recordAnswer(id: Int64, number: Int, at: Double, result: AttemptResult, jobExists: Bool) async throws(StoreError)
+        -> String?
+    {
+        var binds = PostgresBindings()
+        binds.append(at)
+        binds.append(result.httpStatus)
+        binds.append(result.status)
+        binds.append(result.code)
+        binds.append(result.error)
+        binds.append(result.counted)
+        binds.append(id)
+        binds.append(number)
+        let completed = try await session.rows(
+            PostgresQuery(
+                unsafeSQL: """
+                    UPDATE cancellation_attempts SET completed_at = $1, http_status = $2, result_status = $3, result_code = $4,
+                        error = $5, counted = $6
+                    WHERE cancellation_id = $7 AND attempt = $8 AND completed_at IS NULL RETURNING id
+                    """, binds: binds))
+        if !completed.isEmpty { return nil }
+        guard jobExists else { return "NOT recorded in the database (the job row is gone): only this log line keeps it" }
+        let note = "attempt row \(number) was missing or already completed when this answer arrived"
+        var insert = PostgresBindings()
+        insert.append(id)
+        insert.append(at)
+        insert.append(result.httpStatus)
+        insert.append(result.status)
+        insert.append(result.code)
+        insert.append([result.error, note].compactMap { $0 }.joined(separator: "; "))
+        insert.append(result.counted)
+        insert.append(node)
+        // The next free number, taken under the job's lock so a concurrent claim cannot take it too.
+        let rows = try await session.rows(
+            PostgresQuery(
+                unsafeSQL: """
+                    WITH job AS (SELECT id FROM cancellations WHERE id = $1 FOR UPDATE)
+                    INSERT INTO cancellation_attempts(cancellation_id, attempt, started_at, completed_at, http_status,
+                        result_status, result_code, error, counted, node)
+                    SELECT job.id, (SELECT coalesce(max(attempt), 0) + 1 FROM cancellation_attempts WHERE cancellation_id = job.id),
+                        $2, $2, $3, $4, $5, $6, $7, $8
+                    FROM job RETURNING attempt
+                    """, binds: insert))
+        let next: Int? = try rows.first?.value(0)
+        return "recorded as attempt \(next.map(String.init) ?? "?") (row \(number) was missing or already completed)"
+    }
+
+    /// Claims the stored gate does not allow: everything while halted or paused, and past its end
+    /// one probe for the whole cluster, held by this daemon in `probe_owner` until its answer.
+    private func claimsTheGateRefuses(_ writes: [JobWrite]) async throws(StoreError) -> Set<Int64> {
+        let stored = try await readGate(lock: true)
+        let claims = writes.filter(\.isClaim).map(\.record.id)
+        switch stored.gate.allowance(now: stored.now, probeInFlight: false) {
+        case .any:
+            return []
+        case .none:
+            return Set(claims)
+        case .probe:
+            let probeHeld = stored.probeOwner != nil && stored.probeOwner != node && (stored.probeUntil ?? 0) > stored.now
+            guard !probeHeld, let probe = claims.first else { return Set(claims) }
+            var binds = PostgresBindings()
+            binds.append(node)
+            binds.append(probe)
+            binds.append(leaseSeconds)
+            try await session.rows(
+                PostgresQuery(
+                    unsafeSQL: "UPDATE sending_gate SET probe_owner = $1, probe_job = $2, probe_until = cancelq_now() + $3 WHERE id = 1",
+                    binds: binds))
+            return Set(claims.dropFirst())
+        }
+    }
+
+    /// The probe's job was answered (or rescued): the probe is free again.
+    private func releaseProbe(of jobs: [Int64]) async throws(StoreError) {
+        var binds = PostgresBindings()
+        binds.append(jobs)
+        try await session.rows(
+            PostgresQuery(
+                unsafeSQL: "UPDATE sending_gate SET probe_owner = NULL, probe_job = NULL, probe_until = NULL WHERE id = 1 AND probe_job = ANY($1)",
+                binds: binds))
+    }
+}
+
+/// Foreign commits on PostgreSQL are announced by NOTIFY: a change is whatever arrived since the
+/// last look. Nothing to confirm, and the daemon's own commits do not notify.
+struct NotificationDetector: ChangeDetector {
+    let flag: ChangeFlag
+    mutating func noticed(now: Double) throws(StoreError) -> Bool { flag.take() }
+    mutating func sawOwnCommit() throws(StoreError) -> Bool { false }
+    var isUnconfirmed: Bool { false }
+}

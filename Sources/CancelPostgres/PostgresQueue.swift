@@ -1,0 +1,209 @@
+import CancelCore
+import CancelStore
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The queue in PostgreSQL: the same contract as the SQLite store (`QueueStore`), shared by
+/// applications on many hosts and by several daemons. What several daemons need on top:
+///
+/// - claims lock their rows (`FOR UPDATE SKIP LOCKED`) from the read to the commit that makes them
+///   `sent` with this daemon as `owner`, so no order is in flight in two daemons;
+/// - the gate is shared: a claim is refused in the commit when the stored gate forbids it, and only
+///   one daemon holds the maintenance probe (`sending_gate.probe_owner`);
+/// - each daemon heartbeats; the jobs of one whose lease ran out are rescued by any live one.
+///
+/// Due times and leases are on the server's clock (`clock`). Used by one task at a time.
+public final class PostgresQueue: @unchecked Sendable {
+    public let locationURL: PostgresLocation
+    /// This daemon's name in `cancelq_daemons` and in `owner` (`--node-name`).
+    public let node: String
+    let session: PostgresSession
+    let logger: Logger
+    public let clock: ServerClock
+    let changes = ChangeFlag()
+    public internal(set) var writeTransactions = 0
+    /// Set by `join`: how long the others wait before rescuing this daemon's jobs.
+    var leaseSeconds: Double
+    /// A commit whose COMMIT got no answer (the connection dropped): whether it happened is read
+    /// back from `cancelq_daemons.last_commit` before anything else is written.
+    var uncertainCommit: String?
+
+    /// How long a daemon may miss heartbeats before its jobs are rescued, beyond its request timeout.
+    public static let leaseMargin = 15.0
+    public static let heartbeatSeconds = 2.0
+
+    public init(location: PostgresLocation, node: String, requestTimeout: Double = 30, logger: Logger) {
+        self.locationURL = location
+        self.node = node
+        self.logger = logger
+        session = PostgresSession(location: location, logger: logger)
+        clock = ServerClock()
+        leaseSeconds = requestTimeout + Self.leaseMargin
+    }
+
+    /// Connects and checks the schema: migrated by this binary's migrations, not newer.
+    public static func open(
+        location: PostgresLocation, node: String = PostgresQueue.defaultNodeName(), requestTimeout: Double = 30,
+        logger: Logger = Logger(label: "cancelq.postgres")
+    ) async throws(StoreError) -> PostgresQueue {
+        let queue = PostgresQueue(location: location, node: node, requestTimeout: requestTimeout, logger: logger)
+        do {
+            try await queue.requireMigrated()
+            try await queue.clock.synchronise(with: queue.session)
+        } catch {
+            await queue.close()
+            throw error
+        }
+        return queue
+    }
+
+    /// Host name and pid: unique unless two daemons are given the same `--node-name`.
+    public static func defaultNodeName() -> String {
+        "\(ProcessInfo.processInfo.hostName)-\(getpid())"
+    }
+
+    public func close() async { await session.close() }
+
+    // MARK: reads of the run loop
+
+    func jobs(where condition: String, _ binds: PostgresBindings = PostgresBindings(), lock: Bool) async throws(StoreError)
+        -> [JobRecord]
+    {
+        if lock { try await session.begin() }
+        let sql =
+            "SELECT \(Self.jobColumns) FROM cancellations WHERE \(condition)"
+            + (lock ? " FOR UPDATE OF cancellations SKIP LOCKED" : "")
+        return try await session.rows(PostgresQuery(unsafeSQL: sql, binds: binds)).map { row throws(StoreError) in
+            try row.jobRecord()
+        }
+    }
+
+    public func job(orderNumber: String) async throws(StoreError) -> JobRecord? {
+        var binds = PostgresBindings()
+        binds.append(orderNumber)
+        return try await jobs(where: "order_number = $1", binds, lock: false).first
+    }
+
+    // MARK: the gate
+
+    func readGate(lock: Bool) async throws(StoreError) -> (gate: SendingGate, probeOwner: String?, probeUntil: Double?, now: Double) {
+        let rows = try await session.rows(
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT mode, paused_until, maintenance_streak, reason, code, since, probe_owner, probe_until, cancelq_now()
+                    FROM sending_gate WHERE id = 1\(lock ? " FOR UPDATE" : "")
+                    """))
+        guard let row = rows.first else {
+            // Only the daemon's role may delete it; treat as open, the next save puts it back.
+            return (.open, nil, nil, clock.now())
+        }
+        let mode = try stored(try row.value(0, as: String.self), as: SendingGate.Mode.self, column: "sending_gate.mode")
+        let until: Double? = try row.value(1)
+        let streak: Int = try row.value(2)
+        let reason: String? = try row.value(3)
+        let code: String? = try row.value(4)
+        let since: Double? = try row.value(5)
+        let gate: SendingGate
+        switch mode {
+        case .open: gate = .open
+        case .paused: gate = .paused(until: until ?? 0, streak: min(max(1, streak), Int.max - 1), since: since ?? 0)
+        case .halted: gate = .halted(HaltReason(code: code ?? "", explanation: reason ?? "halted"), since: since ?? 0)
+        }
+        return (gate, try row.value(6), try row.value(7), try row.value(8))
+    }
+
+    func writeGate(_ gate: SendingGate, now: Double) async throws(StoreError) {
+        var binds = PostgresBindings()
+        let mode: String
+        var until: Double?
+        var streak = 0
+        var reason: String?
+        var code: String?
+        var since: Double?
+        switch gate {
+        case .open:
+            mode = "open"
+        case .paused(let pausedUntil, let pauseStreak, let pausedSince):
+            mode = "paused"
+            until = pausedUntil
+            streak = pauseStreak
+            reason = "the gateway answered maintenance"
+            since = pausedSince
+        case .halted(let halt, let haltedSince):
+            mode = "halted"
+            reason = halt.explanation
+            code = halt.code
+            since = haltedSince
+        }
+        binds.append(mode)
+        binds.append(until)
+        binds.append(streak)
+        binds.append(reason)
+        binds.append(code)
+        binds.append(since)
+        binds.append(now)
+        // The row may have been deleted: an UPDATE of nothing would drop a halt silently.
+        try await session.rows(
+            PostgresQuery(
+                unsafeSQL: """
+                    INSERT INTO sending_gate AS g (id, mode, paused_until, maintenance_streak, reason, code, since, updated_at)
+                    VALUES (1, $1, $2, $3, $4, $5, $6, $7)
+                    ON CONFLICT (id) DO UPDATE SET mode = EXCLUDED.mode, paused_until = EXCLUDED.paused_until,
+                        maintenance_streak = EXCLUDED.maintenance_streak, reason = EXCLUDED.reason, code = EXCLUDED.code,
+                        since = EXCLUDED.since, updated_at = EXCLUDED.updated_at,
+                        probe_owner = CASE WHEN g.mode = EXCLUDED.mode AND g.paused_until IS NOT DISTINCT FROM EXCLUDED.paused_until
+                                           THEN g.probe_owner END,
+                        probe_job = CASE WHEN g.mode = EXCLUDED.mode AND g.paused_until IS NOT DISTINCT FROM EXCLUDED.paused_until
+                                         THEN g.probe_job END,
+                        probe_until = CASE WHEN g.mode = EXCLUDED.mode AND g.paused_until IS NOT DISTINCT FROM EXCLUDED.paused_until
+                                           THEN g.probe_until END
+                    """, binds: binds))
+    }
+}
+
+/// The server's clock as seen from here: the local clock plus the offset measured at each
+/// heartbeat, so a host whose clock is wrong neither sends early nor judges leases wrongly.
+public final class ServerClock: @unchecked Sendable {
+    private let lock = NSLock()
+    private var offset = 0.0
+
+    public func now() -> Double {
+        lock.lock()
+        defer { lock.unlock() }
+        return CancelStore.currentTime() + offset
+    }
+
+    func synchronise(with session: PostgresSession) async throws(StoreError) {
+        let before = CancelStore.currentTime()
+        let rows = try await session.rows("SELECT cancelq_now()")
+        let after = CancelStore.currentTime()
+        guard let server: Double = try rows.first?.value(0) else { return }
+        set(offset: server - (before + after) / 2)
+    }
+
+    private func set(offset newOffset: Double) {
+        lock.withLock { offset = newOffset }
+    }
+}
+
+/// Set when a NOTIFY arrived; the loop's change detector reads and clears it.
+final class ChangeFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var raised = false
+
+    func raise() {
+        lock.lock()
+        raised = true
+        lock.unlock()
+    }
+
+    func take() -> Bool {
+        lock.lock()
+        defer {
+            raised = false
+            lock.unlock()
+        }
+        return raised
+    }
+}

@@ -1,0 +1,206 @@
+import CancelStore
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import PostgresNIO
+
+/// One connection to the queue's database, opened on first use and again after it dropped, with
+/// a growing pause between failed attempts (0.5 s doubling to 5 s) so that a server that is down
+/// is not hammered. Errors come out as `StoreError`: `.unavailable` for what waiting can cure.
+/// Used by one task at a time, like a SQLite connection.
+final class PostgresSession: @unchecked Sendable {
+    let location: PostgresLocation
+    let logger: Logger
+    private var connection: PostgresConnection?
+    private var nextAttempt = 0.0
+    private var backoff = 0.0
+    private static let ids = IDSource()
+    /// Whether a transaction is open on the current connection (BEGIN sent, no COMMIT yet).
+    private(set) var inTransaction = false
+
+    init(location: PostgresLocation, logger: Logger) {
+        self.location = location
+        self.logger = logger
+    }
+
+    deinit {
+        // postgres-nio insists on a close before a connection goes; the task keeps it until then.
+        if let connection { Task { try? await connection.close() } }
+    }
+
+    /// The open connection, connecting when there is none.
+    func connected() async throws(StoreError) -> PostgresConnection {
+        if let connection, !connection.isClosed { return connection }
+        if connection != nil {
+            connection = nil
+            inTransaction = false
+        }
+        let now = CancelStore.currentTime()
+        guard now >= nextAttempt else {
+            throw .unavailable(location: location.description, reason: "not connected; next attempt in \(String(format: "%.1f", nextAttempt - now)) s")
+        }
+        do {
+            let opened = try await PostgresConnection.connect(
+                on: MultiThreadedEventLoopGroup.singleton.any(), configuration: try configuration(),
+                id: Self.ids.next(), logger: logger)
+            connection = opened
+            backoff = 0
+            return opened
+        } catch {
+            backoff = min(max(backoff * 2, 0.5), 5)
+            nextAttempt = CancelStore.currentTime() + backoff
+            throw storeError(error)
+        }
+    }
+
+    /// Runs one statement; returns its rows. A dropped connection is forgotten, so the next call
+    /// reconnects (any open transaction is gone with it).
+    @discardableResult
+    func rows(_ query: PostgresQuery) async throws(StoreError) -> [PostgresRandomAccessRow] {
+        let connection = try await connected()
+        do {
+            var rows: [PostgresRandomAccessRow] = []
+            for try await row in try await connection.query(query, logger: logger) {
+                rows.append(row.makeRandomAccess())
+            }
+            return rows
+        } catch {
+            let mapped = storeError(error)
+            if case .unavailable = mapped { drop() }
+            throw mapped
+        }
+    }
+
+    func begin() async throws(StoreError) {
+        guard !inTransaction else { return }
+        try await rows("BEGIN")
+        inTransaction = true
+    }
+
+    func commit() async throws(StoreError) {
+        guard inTransaction else { return }
+        inTransaction = false
+        try await rows("COMMIT")
+    }
+
+    /// Ends an open transaction without its changes (after a statement failed inside it).
+    func rollback() async {
+        guard inTransaction else { return }
+        inTransaction = false
+        do { try await rows("ROLLBACK") } catch { drop() }
+    }
+
+    /// Runs `body` in a transaction of its own: committed when it returns, rolled back when it throws.
+    func transaction<T>(_ body: () async throws(StoreError) -> T) async throws(StoreError) -> T {
+        await rollback()
+        try await begin()
+        do {
+            let value = try await body()
+            try await commit()
+            return value
+        } catch {
+            await rollback()
+            throw error
+        }
+    }
+
+    func drop() {
+        let closing = connection
+        connection = nil
+        inTransaction = false
+        if let closing { Task { try? await closing.close() } }
+    }
+
+    func close() async {
+        let closing = connection
+        connection = nil
+        inTransaction = false
+        try? await closing?.close()
+    }
+
+    /// postgres-nio's configuration for `location`: TLS as libpq's sslmode says.
+    func configuration() throws -> PostgresConnection.Configuration {
+        let tls: PostgresConnection.Configuration.TLS
+        switch location.sslMode {
+        case .disable:
+            tls = .disable
+        case .allow, .prefer:
+            tls = .prefer(try Self.context(verify: .none, roots: nil))
+        case .require:
+            // libpq: with a root certificate given, require verifies like verify-ca.
+            tls = .require(try Self.context(verify: location.sslRootCert == nil ? .none : .noHostnameVerification, roots: location.sslRootCert))
+        case .verifyCA:
+            tls = .require(try Self.context(verify: .noHostnameVerification, roots: location.sslRootCert))
+        case .verifyFull:
+            tls = .require(try Self.context(verify: .fullVerification, roots: location.sslRootCert))
+        }
+        var configuration: PostgresConnection.Configuration
+        if let directory = location.socketDirectory {
+            configuration = .init(
+                unixSocketPath: directory + "/.s.PGSQL.\(location.port)", username: location.user,
+                password: location.password, database: location.database)
+        } else {
+            configuration = .init(
+                host: location.host, port: location.port, username: location.user, password: location.password,
+                database: location.database, tls: tls)
+            configuration.options.tlsServerName = location.host
+        }
+        configuration.options.connectTimeout = .seconds(5)
+        configuration.options.additionalStartupParameters = [("application_name", location.applicationName)]
+        return configuration
+    }
+
+    private static func context(verify: CertificateVerification, roots: String?) throws -> NIOSSLContext {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.certificateVerification = verify
+        if let roots {
+            guard FileManager.default.isReadableFile(atPath: roots) else {
+                throw StoreError.unavailable(location: "sslrootcert \(roots)", reason: "the file does not exist or cannot be read")
+            }
+            tls.trustRoots = .file(roots)
+        }
+        return try NIOSSLContext(configuration: tls)
+    }
+
+    /// What an error of postgres-nio (or of the network under it) means for the operator.
+    func storeError(_ error: any Error) -> StoreError {
+        let here = location.description
+        if let error = error as? StoreError { return error }
+        guard let error = error as? PSQLError else {
+            return .unavailable(location: here, reason: PostgresLocation.redacted("\(error)"))
+        }
+        if let info = error.serverInfo {
+            let state = info[.sqlState] ?? ""
+            let message = info[.message] ?? "error \(state)"
+            // 08: connection exception; 57P0x: the server is shutting down or starting up; 53300: full.
+            if state.hasPrefix("08") || state.hasPrefix("57P") || state == "53300" {
+                return .unavailable(location: here, reason: message)
+            }
+            if state == "28P01" || state == "28000" { return .authenticationFailed(location: here, reason: message) }
+            return .server(location: here, message: message, constraint: info[.constraintName])
+        }
+        switch error.code {
+        case .authMechanismRequiresPassword:
+            return .authenticationFailed(location: here, reason: "the server asks for a password and none was given")
+        case .sslUnsupported:
+            return .unavailable(location: here, reason: "the server does not offer TLS, which sslmode=\(location.sslMode.rawValue) requires")
+        default:
+            let underlying = error.underlying.map { ": \(PostgresLocation.redacted("\($0)"))" } ?? ""
+            return .unavailable(location: here, reason: "\(error.code)\(underlying)")
+        }
+    }
+}
+
+/// Connection ids for postgres-nio's log metadata.
+private final class IDSource: @unchecked Sendable {
+    private let lock = NSLock()
+    private var last = 0
+    func next() -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        last += 1
+        return last
+    }
+}
