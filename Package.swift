@@ -123,10 +123,22 @@ let package = Package(
             ],
             path: "Tests/TestSupport"
         ),
+        // The behaviour every QueueStore must show, run on SQLite and on PostgreSQL.
+        .target(
+            name: "QueueStoreConformance", dependencies: ["CancelStore", "CancelCore", "ZeusAPI"],
+            path: "Tests/QueueStoreConformance"),
         .testTarget(name: "SQLiteTests", dependencies: ["SQLite", "TestSupport"]),
         .testTarget(name: "CancelCoreTests", dependencies: ["CancelCore", "ZeusAPI", "TestSupport"]),
         .testTarget(name: "ZeusAPITests", dependencies: ["ZeusAPI", "TestSupport"]),
-        .testTarget(name: "CancelStoreTests", dependencies: ["CancelStore", "CancelCore", "ZeusAPI", "SQLite", "TestSupport"]),
+        .testTarget(
+            name: "CancelStoreTests",
+            dependencies: ["CancelStore", "CancelCore", "ZeusAPI", "SQLite", "TestSupport", "QueueStoreConformance"]),
+        .testTarget(
+            name: "CancelPostgresTests",
+            dependencies: [
+                "CancelPostgres", "CancelStore", "CancelCore", "ZeusAPI", "TestSupport", "QueueStoreConformance",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(name: "CancelConsoleTests", dependencies: ["CancelConsole", "CancelStore", "CancelCore", "TestSupport"]),
         .testTarget(name: "GatewaySimulatorTests", dependencies: ["GatewaySimulator", "ZeusAPI", "TestSupport"]),
         .testTarget(

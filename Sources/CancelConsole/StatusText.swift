@@ -43,6 +43,17 @@ public struct StatusText {
             ? paint.green("OK")
             : paint.red("ATTENTION") + ": " + report.health.reasons.joined(separator: "; ")
         lines.append(row("Health", health))
+        if let daemons = report.daemons {
+            lines.append("")
+            lines.append(paint.bold("Daemons") + paint.dim("  (sharing this queue; \(Formatting.count(report.rescuedToday ?? 0)) job(s) rescued from dead ones today)"))
+            if daemons.isEmpty { lines.append("  " + paint.yellow("none alive")) }
+            for daemon in daemons {
+                lines.append(
+                    "  \(daemon.name)  \(daemon.host) pid \(daemon.pid)  \(daemon.inFlight) in flight  "
+                        + paint.dim(
+                            "up since \(Formatting.localTime(daemon.startedAt)), heartbeat \(Formatting.duration(max(0, report.generatedAt - daemon.heartbeatAt))) ago"))
+            }
+        }
         if !report.recentFailures.isEmpty {
             lines.append("")
             lines.append(paint.bold("Last failures"))

@@ -85,7 +85,9 @@ extension RunLoop {
             gate = changed
             batch.gateChange = changed
         }
-        batch.writes.append(JobWrite(expectedState: record.state, record: updated, attempt: attempt))
+        var write = JobWrite(expectedState: record.state, record: updated, attempt: attempt)
+        if case .recovered = origin { write.attemptOnlyWithJob = true }
+        batch.writes.append(write)
         batch.journal.append(TransitionLog.Entry(decision: decision, before: record, after: updated, origin: origin))
     }
 

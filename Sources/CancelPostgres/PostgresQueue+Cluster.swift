@@ -26,7 +26,7 @@ extension PostgresQueue {
                 PostgresQuery(
                     unsafeSQL: """
                         SELECT host, pid FROM cancelq_daemons WHERE node = $1
-                        AND heartbeat_at >= cancelq_now() - lease_seconds AND NOT (host = $2 AND pid = $3) FOR UPDATE
+                        AND heartbeat_at >= cancelq_now() - lease_seconds FOR UPDATE
                         """, binds: binds))
             guard alive.isEmpty else { return alive }
             try await session.rows(

@@ -179,7 +179,7 @@ extension PostgresQueue: QueueStore {
     /// The job's row was not updated: its answer still goes into the audit trail.
     private func recordAside(_ write: JobWrite, now: Double, found: String?) async throws(StoreError) -> TamperedWrite {
         var attempt: String?
-        if case .complete(let number, let at, let result) = write.attempt {
+        if case .complete(let number, let at, let result) = write.attempt, !write.attemptOnlyWithJob {
             attempt = try await recordAnswer(id: write.record.id, number: number, at: at, result: result, jobExists: found != nil)
                 ?? "recorded in attempt \(number)"
         }

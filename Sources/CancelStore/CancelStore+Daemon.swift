@@ -95,7 +95,7 @@ extension CancelStore {
         }
         let found = try connection.queryOne("SELECT state FROM cancellations WHERE id = ?", [write.record.id]) { $0.string(0) }
         var attempt: String?
-        if case .complete(let number, let at, let result) = write.attempt {
+        if case .complete(let number, let at, let result) = write.attempt, !write.attemptOnlyWithJob {
             attempt = try recordAnswer(id: write.record.id, number: number, at: at, result: result, jobExists: found != nil)
                 ?? "recorded in attempt \(number)"
         }

@@ -78,17 +78,23 @@ public struct JobWrite: Sendable {
     public var expectedState: State
     public var record: JobRecord
     public var attempt: AttemptWrite?
+    /// The attempt row is written only with the job's change: a rescue's "outcome unknown" means
+    /// nothing once the job moved on (an answer landed first), unlike a real answer, always kept.
+    public var attemptOnlyWithJob: Bool
 
-    public init(expectedState: State, record: JobRecord, attempt: AttemptWrite? = nil) {
+    public init(expectedState: State, record: JobRecord, attempt: AttemptWrite? = nil, attemptOnlyWithJob: Bool = false) {
         self.expectedState = expectedState
         self.record = record
         self.attempt = attempt
+        self.attemptOnlyWithJob = attemptOnlyWithJob
     }
 
     /// The same write with its attempt's start moved to `time` (a claim whose commit was delayed).
     public func restarted(at time: Double) -> JobWrite {
         guard case .start(let number, _) = attempt else { return self }
-        return JobWrite(expectedState: expectedState, record: record, attempt: .start(number: number, at: time))
+        return JobWrite(
+            expectedState: expectedState, record: record, attempt: .start(number: number, at: time),
+            attemptOnlyWithJob: attemptOnlyWithJob)
     }
 
     /// Whether this write opens an attempt: the request leaves only if it commits.

@@ -69,10 +69,11 @@ public func runCancelq(
 
 /// Runs any program to completion, standard output and error together (small outputs only: it
 /// reads after the exit). For shells, interpreters and `setpriv` in end-to-end tests.
-public func runProgram(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+public func runProgram(_ executable: String, _ arguments: [String], directory: String? = nil) throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
     let pipe = Pipe()
     process.standardOutput = pipe
     process.standardError = pipe

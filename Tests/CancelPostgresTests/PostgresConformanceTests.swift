@@ -1,0 +1,46 @@
+import QueueStoreConformance
+import Testing
+import TestSupport
+
+@testable import CancelPostgres
+
+/// The store behaviours the run loop relies on, on a real PostgreSQL server: the same checks the
+/// SQLite store passes (`QueueStoreConformance`).
+@Suite("Store conformance: PostgreSQL", .serialized, .enabled(if: PostgresServer.shouldRun, "\(PostgresServer.skipNote)"))
+struct PostgresConformanceTests {
+    func withQueue(_ body: (PostgresQueue, PostgresTestDatabase) async throws -> Void) async throws {
+        try await PostgresTestDatabase.with { database in
+            try await database.withQueues(["node-1"]) { queues in try await body(queues[0], database) }
+        }
+    }
+
+    @Test("new jobs oldest first; enqueue is idempotent and validates")
+    func newJobs() async throws { try await withQueue { queue, _ in try await QueueStoreConformance.newJobsOldestFirstAndIdempotentEnqueue(queue) } }
+
+    @Test("due jobs earliest first, within the limit; the next due time")
+    func dueJobs() async throws { try await withQueue { queue, _ in try await QueueStoreConformance.dueJobsEarliestFirstAndNextDueTime(queue) } }
+
+    @Test("a claim is interrupted until answered; the answer completes the audit trail")
+    func claimAndAnswer() async throws { try await withQueue { queue, _ in try await QueueStoreConformance.claimThenAnswerKeepsTheAuditTrail(queue) } }
+
+    @Test("a job changed by another writer is skipped alone, its answer kept")
+    func tampered() async throws {
+        try await withQueue { queue, database in
+            try await QueueStoreConformance.aJobChangedUnderneathIsSkippedAloneAndItsAnswerKept(queue) { id in
+                try database.psql("UPDATE cancellations SET state = 'failed', outcome = 'gave-up', owner = NULL WHERE id = \(id)")
+            }
+        }
+    }
+
+    @Test("the gate is kept in every mode, and travels with a commit")
+    func gate() async throws { try await withQueue { queue, _ in try await QueueStoreConformance.theGateIsKeptInEveryMode(queue) } }
+
+    @Test("another process's insert is noticed (LISTEN/NOTIFY)")
+    func foreignCommit() async throws {
+        try await withQueue { queue, database in
+            try await QueueStoreConformance.aForeignCommitIsNoticed(queue) {
+                try database.psql("INSERT INTO cancellations(order_number) VALUES ('ELSEWHERE-1')")
+            }
+        }
+    }
+}

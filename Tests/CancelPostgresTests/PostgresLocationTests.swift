@@ -1,0 +1,77 @@
+import CancelStore
+import Testing
+
+@testable import CancelPostgres
+
+@Suite("PostgreSQL --db URLs")
+struct PostgresLocationTests {
+    @Test("a URL gives host, port, user, database and sslmode; the defaults are libpq's")
+    func parsesTheParts() throws {
+        let full = try PostgresLocation(
+            url: "postgresql://queue@db.example:6432/shop?sslmode=verify-full&sslrootcert=/etc/ca.pem", defaultUser: "me")
+        #expect(full.host == "db.example" && full.port == 6432 && full.user == "queue" && full.database == "shop")
+        #expect(full.sslMode == .verifyFull && full.sslRootCert == "/etc/ca.pem")
+        let bare = try PostgresLocation(url: "postgres://", defaultUser: "me")
+        #expect(bare.host == "localhost" && bare.port == 5432 && bare.user == "me" && bare.database == "me" && bare.sslMode == .prefer)
+        let socket = try PostgresLocation(url: "postgresql:///shop?host=/var/run/postgresql", defaultUser: "me")
+        #expect(socket.socketDirectory == "/var/run/postgresql" && socket.database == "shop")
+    }
+
+    @Test("a password in the URL is kept apart and never shown", arguments: [
+        "postgresql://queue:hunter2@db:5432/shop", "postgres://queue:hunter2@db/shop?sslmode=require",
+        "postgresql://queue:hun%40ter2@db/shop",
+    ])
+    func passwordRedacted(url: String) throws {
+        let location = try PostgresLocation(url: url, defaultUser: "me")
+        #expect(location.password?.hasPrefix("hun") == true)
+        #expect(!location.description.contains("hun"))
+        #expect(!PostgresLocation.redacted(url).contains("hun"))
+        #expect(PostgresLocation.redacted(url).contains("queue:***@db"))
+    }
+
+    @Test("errors name the problem and never the password", arguments: [
+        ("postgresql://u:pw-secret@h/d?sslmode=verify", "sslmode=verify is not one of"),
+        ("postgresql://u:pw-secret@h/d?sslrootcert=/ca.pem", "sslrootcert needs sslmode=verify-full"),
+        ("postgresql://u:pw-secret@h/d?fancy=1", "unknown option fancy"),
+        ("postgresql://u:pw-secret@h:70000/d", "out of range"),
+    ])
+    func refusals(url: String, problem: String) {
+        let error = #expect(throws: PostgresLocationError.self) { try PostgresLocation(url: url, defaultUser: "me") }
+        #expect(error?.description.contains(problem) == true, "\(String(describing: error))")
+        #expect(error?.description.contains("pw-secret") == false)
+    }
+
+    @Test("only postgresql:// and postgres:// are PostgreSQL; anything else is a SQLite path")
+    func whichStore() {
+        #expect(PostgresLocation.isURL("postgresql://h/d") && PostgresLocation.isURL("POSTGRES://h/d"))
+        #expect(!PostgresLocation.isURL("/var/lib/cancelq/queue.db") && !PostgresLocation.isURL("postgresql.db"))
+    }
+}
+
+@Suite("Migration scripts split into statements")
+struct SQLScriptTests {
+    @Test("semicolons in strings, dollar-quoted bodies and comments do not split")
+    func splits() {
+        let script = """
+            -- a comment; with a semicolon
+            CREATE TABLE a (x text DEFAULT 'a;b');
+            CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$ BEGIN RETURN 1; END $$;
+            CREATE FUNCTION g() RETURNS int LANGUAGE sql AS $body$ SELECT 2; $body$;
+            SELECT 1
+            """
+        #expect(SQLScript.statements(script) == [
+            "CREATE TABLE a (x text DEFAULT 'a;b')",
+            "CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$ BEGIN RETURN 1; END $$",
+            "CREATE FUNCTION g() RETURNS int LANGUAGE sql AS $body$ SELECT 2; $body$",
+            "SELECT 1",
+        ])
+    }
+
+    @Test("the embedded PostgreSQL migration splits into whole statements")
+    func embeddedMigrationSplits() {
+        let statements = SQLScript.statements(Migrator.embeddedPostgreSQL.first?.sql ?? "")
+        #expect(statements.count > 20)
+        #expect(statements.allSatisfy { !$0.isEmpty && !$0.hasPrefix("--") })
+        #expect(statements.contains { $0.hasPrefix("CREATE FUNCTION cancellations_insert_guard()") && $0.hasSuffix("END $$") })
+    }
+}

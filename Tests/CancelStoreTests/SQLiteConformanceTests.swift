@@ -1,0 +1,47 @@
+import CancelCore
+import Foundation
+import QueueStoreConformance
+import SQLite
+import Testing
+import TestSupport
+
+@testable import CancelStore
+
+@Suite("Store conformance: SQLite")
+struct SQLiteConformanceTests {
+    func withStore(_ body: (CancelStore, String) async throws -> Void) async throws {
+        try await withTemporaryDirectory { dir in
+            try await body(try CancelStore.open(path: dir + "/q.db", create: true), dir + "/q.db")
+        }
+    }
+
+    @Test("new jobs oldest first; enqueue is idempotent and validates")
+    func newJobs() async throws { try await withStore { store, _ in try await QueueStoreConformance.newJobsOldestFirstAndIdempotentEnqueue(store) } }
+
+    @Test("due jobs earliest first, within the limit; the next due time")
+    func dueJobs() async throws { try await withStore { store, _ in try await QueueStoreConformance.dueJobsEarliestFirstAndNextDueTime(store) } }
+
+    @Test("a claim is interrupted until answered; the answer completes the audit trail")
+    func claimAndAnswer() async throws { try await withStore { store, _ in try await QueueStoreConformance.claimThenAnswerKeepsTheAuditTrail(store) } }
+
+    @Test("a job changed by another writer is skipped alone, its answer kept")
+    func tampered() async throws {
+        try await withStore { store, path in
+            try await QueueStoreConformance.aJobChangedUnderneathIsSkippedAloneAndItsAnswerKept(store) { id in
+                try Connection(path: path).run("UPDATE cancellations SET state = 'failed', outcome = 'gave-up' WHERE id = ?", id)
+            }
+        }
+    }
+
+    @Test("the gate is kept in every mode, and travels with a commit")
+    func gate() async throws { try await withStore { store, _ in try await QueueStoreConformance.theGateIsKeptInEveryMode(store) } }
+
+    @Test("another process's insert is noticed")
+    func foreignCommit() async throws {
+        try await withStore { store, path in
+            try await QueueStoreConformance.aForeignCommitIsNoticed(store) {
+                try Connection(path: path).run("INSERT INTO cancellations(order_number) VALUES ('ELSEWHERE-1')")
+            }
+        }
+    }
+}
