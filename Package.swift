@@ -54,7 +54,7 @@ let package = Package(
         .target(
             name: "CancelPostgres",
             dependencies: [
-                "CancelStore", "CancelCore", "CancelMigrations",
+                "CancelStore", "CancelCore", "CancelMigrations", "SQLite",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -30,7 +30,7 @@ public final class PostgresQueue: @unchecked Sendable {
     var uncertainCommit: String?
 
     /// How long a daemon may miss heartbeats before its jobs are rescued, beyond its request timeout.
-    public static let leaseMargin = 15.0
+    public static let leaseMargin = 10.0
     public static let heartbeatSeconds = 2.0
 
     public init(location: PostgresLocation, node: String, requestTimeout: Double = 30, logger: Logger) {

@@ -5,7 +5,7 @@ import ArgumentParser
 struct CancelQ: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cancelq",
-        abstract: "Cancels ZEUS card payments reliably, from a SQLite queue, with a full audit trail.",
+        abstract: "Cancels ZEUS card payments reliably, from a SQLite or PostgreSQL queue, with a full audit trail.",
         discussion: """
             Applications insert order numbers into the `cancellations` table; `cancelq run` waits the
             delay the gateway asks for, sends `payment_return`, retries what can be retried and records
@@ -14,7 +14,7 @@ struct CancelQ: AsyncParsableCommand {
         subcommands: [
             MigrateCommand.self, RunCommand.self, EnqueueCommand.self, StatusCommand.self,
             RequeueCommand.self, ResumeCommand.self, GatewaySimCommand.self, DemoCommand.self,
-            BenchCommand.self,
+            CopyToPostgresCommand.self, BenchCommand.self,
         ]
     )
 }

@@ -96,7 +96,7 @@ public final class PostgresServer: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: Self.isRoot ? "/usr/bin/setpriv" : binaries + "/postgres")
         let arguments = [
             "-D", directory + "/data", "-p", "\(port)", "-k", directory, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-            "-c", "synchronous_commit=off", "-c", "max_connections=200",
+            "-c", "max_connections=200",
         ]
         process.arguments =
             Self.isRoot
