@@ -42,6 +42,7 @@ let package = Package(
                 .embedInCode("0001_initial.sql"),
                 .embedInCode("0002_state_counts.sql"),
                 .embedInCode("0003_hardening.sql"),
+                .embedInCode("0004_guard_rails.sql"),
             ]
         ),
         .target(

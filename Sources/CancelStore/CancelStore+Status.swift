@@ -44,14 +44,24 @@ extension CancelStore {
                 dueAt: row.double(2), inSeconds: row.double(2) - now)
         }.first
 
+        let waiting = State.allCases.filter { !$0.isFinal && $0 != .sent }.reduce(0) { $0 + (counts[$1.rawValue] ?? 0) }
         let gate = try connection.query(
-            "SELECT mode, since, paused_until, maintenance_streak, reason, code FROM sending_gate WHERE id = 1"
+            """
+            SELECT mode, since, paused_until, maintenance_streak, reason, code, hold_enqueued, hold_above, hold_window,
+                hold_counted_from, approved_at FROM sending_gate WHERE id = 1
+            """
         ) { row throws(StoreError) in
-            StatusReport.Sending(
-                mode: try stored(row.string(0), as: SendingGate.Mode.self, column: "sending_gate.mode"),
-                since: row.optionalDouble(1), pausedUntil: row.optionalDouble(2),
-                maintenanceStreak: row.int(3), reason: row.optionalString(4), code: row.optionalString(5))
-        }.first ?? StatusReport.Sending(mode: .open, maintenanceStreak: 0)
+            let mode = try stored(row.string(0), as: SendingGate.Mode.self, column: "sending_gate.mode")
+            let hold = mode == .held
+                ? StatusReport.Hold(
+                    enqueued: row.optionalInt(6) ?? 0, holdAbove: row.optionalInt(7) ?? 0, windowSeconds: row.optionalDouble(8) ?? 0,
+                    countedFrom: row.optionalDouble(9) ?? 0)
+                : nil
+            return StatusReport.Sending(
+                mode: mode, since: row.optionalDouble(1), pausedUntil: row.optionalDouble(2),
+                maintenanceStreak: row.int(3), reason: row.optionalString(4), code: row.optionalString(5), hold: hold,
+                waiting: waiting, approvedAt: row.optionalDouble(10))
+        }.first ?? StatusReport.Sending(mode: .open, maintenanceStreak: 0, waiting: waiting)
 
         func countSince(_ state: State, _ since: Double) throws -> Int {
             try connection.queryOne(
@@ -88,6 +98,12 @@ extension CancelStore {
                 reasons.append(
                     "paused for maintenance for \(DurationText.describe(pausedFor)) (threshold \(DurationText.describe(thresholds.maximumPause)))")
             }
+        case .held:
+            let hold = gate.hold
+            reasons.append(
+                "sending held: more than \(hold?.holdAbove ?? 0) jobs were enqueued within \(DurationText.describe(hold?.windowSeconds ?? 0)); "
+                    + "\(gate.waiting) job(s) wait. Check they are meant to be cancelled (cancelq status), withdraw wrong ones "
+                    + "(cancelq withdraw), then release the rest with `cancelq approve`")
         case .open:
             if overdue > thresholds.maximumOverdue {
                 reasons.append(

@@ -34,13 +34,51 @@ public struct StatusReport: Codable, Sendable, Equatable {
     }
 
     public struct Sending: Codable, Sendable, Equatable {
-        /// `open`, `paused` (maintenance) or `halted` (credentials rejected).
+        /// `open`, `paused` (maintenance), `halted` (credentials rejected) or `held` (surge).
         public var mode: SendingGate.Mode
         public var since: Double?
         public var pausedUntil: Double?
         public var maintenanceStreak: Int
         public var reason: String?
         public var code: String?
+        /// While `held`: what started the hold.
+        public var hold: Hold?
+        /// Jobs waiting to be sent (what an approval would release).
+        public var waiting: Int = 0
+        /// The last `cancelq approve`: jobs enqueued before it do not count toward a surge.
+        public var approvedAt: Double?
+
+        public init(
+            mode: SendingGate.Mode, since: Double? = nil, pausedUntil: Double? = nil, maintenanceStreak: Int,
+            reason: String? = nil, code: String? = nil, hold: Hold? = nil, waiting: Int = 0, approvedAt: Double? = nil
+        ) {
+            self.mode = mode
+            self.since = since
+            self.pausedUntil = pausedUntil
+            self.maintenanceStreak = maintenanceStreak
+            self.reason = reason
+            self.code = code
+            self.hold = hold
+            self.waiting = waiting
+            self.approvedAt = approvedAt
+        }
+    }
+
+    /// A surge hold: more than `holdAbove` jobs enqueued within `windowSeconds`.
+    public struct Hold: Codable, Sendable, Equatable {
+        /// Jobs counted when the hold began (counting stops one past the limit).
+        public var enqueued: Int
+        public var holdAbove: Int
+        public var windowSeconds: Double
+        /// Where counting began: the window's start, or the last approval.
+        public var countedFrom: Double
+
+        enum CodingKeys: String, CodingKey {
+            case enqueued
+            case holdAbove = "hold_above"
+            case windowSeconds = "window_seconds"
+            case countedFrom = "counted_from"
+        }
     }
 
     public struct Today: Codable, Sendable, Equatable {
@@ -99,9 +137,10 @@ extension StatusReport.DueJob {
 
 extension StatusReport.Sending {
     enum CodingKeys: String, CodingKey {
-        case mode, since, reason, code
+        case mode, since, reason, code, hold, waiting
         case pausedUntil = "paused_until"
         case maintenanceStreak = "maintenance_streak"
+        case approvedAt = "approved_at"
     }
 }
 
@@ -158,6 +197,9 @@ extension StatusReport.Sending {
         try c.encode(maintenanceStreak, forKey: .maintenanceStreak)
         try c.encode(reason, forKey: .reason)
         try c.encode(code, forKey: .code)
+        try c.encode(hold, forKey: .hold)
+        try c.encode(waiting, forKey: .waiting)
+        try c.encode(approvedAt, forKey: .approvedAt)
     }
 }
 
