@@ -21,6 +21,8 @@ struct RunLoop {
     var announcedStop = false
     let notifications: (any ChangeNotifications)?
     var watching = true
+    /// New rows were seen (or the daemon just started): count them against the surge limit.
+    var surgeCheckPending = true
 
     var store: any QueueStore { daemon.store }
     var configuration: DaemonConfiguration { daemon.configuration }
@@ -62,14 +64,15 @@ struct RunLoop {
                     // before this turn's answers change it.
                     let stored = try await store.loadGate()
                     if stored != gate {
-                        logger.notice("the sending gate was changed by another process (cancelq resume?): now \(stored.mode.rawValue)")
+                        logger.notice("the sending gate was changed by another process (cancelq resume or approve?): now \(stored.mode.rawValue)")
+                        daemon.log.released(from: gate, to: stored)
                         gate = stored
                     }
                     needScan = true
                 }
                 if needScan {
                     do {
-                        try await discover(now: now)
+                        if try await discover(now: now) > 0 { surgeCheckPending = true }
                     } catch let error as StoreError {
                         // Locked: the rows stay pending and the next scan picks them up.
                         guard error.isLocked else { throw error }
@@ -81,6 +84,8 @@ struct RunLoop {
                 }
             }
             var batch = Batch()
+            // Before this turn claims anything: a surge holds sending in this same commit.
+            if surgeCheckPending && !stopping { try await holdIfSurge(now: now, into: &batch) }
             let completions = daemon.inbox.drain()
             if !completions.isEmpty {
                 try record(completions, into: &batch)

@@ -28,12 +28,32 @@ final class ScriptedTransport: Transport {
     func script(_ order: String, _ outcomes: [TransportOutcome]) { state.withLock { $0.scripts[order] = outcomes } }
     var sent: [(order: String, at: Double)] { state.withLock { $0.sent } }
 
+    /// Answers for these orders wait until `release`: a request stays in flight as long as the test wants.
+    private let delayed = Mutex<(orders: Set<String>, waiting: [CheckedContinuation<Void, Never>])>(([], []))
+    func delayAnswers(for order: String) { delayed.withLock { _ = $0.orders.insert(order) } }
+    func release() {
+        let waiting = delayed.withLock { state in
+            state.orders = []
+            defer { state.waiting = [] }
+            return state.waiting
+        }
+        waiting.forEach { $0.resume() }
+    }
+
     func send(_ request: PaymentReturnRequest) async -> TransportOutcome {
         let body = String(decoding: request.body, as: UTF8.self)
         let order = String(body.split(separator: "<order_number>")[1].split(separator: "</order_number>")[0])
         let now = clock.now
+        state.withLock { $0.sent.append((order, now)) }
+        await withCheckedContinuation { continuation in
+            let wait = delayed.withLock { state in
+                guard state.orders.contains(order) else { return false }
+                state.waiting.append(continuation)
+                return true
+            }
+            if !wait { continuation.resume() }
+        }
         return state.withLock { state in
-            state.sent.append((order, now))
             guard var queue = state.scripts[order], !queue.isEmpty else {
                 return .answered(httpStatus: 200, .init(status: "success", code: "000"))
             }
@@ -86,7 +106,8 @@ struct InProcessLoopTests {
 
     /// Runs the daemon on `orders` (paid a minute ago, so due at once) until no job is left.
     func withRig(
-        orders: [String], concurrency: Int = 4, policy: RetryPolicy, _ body: (Rig) async throws -> Void
+        orders: [String], concurrency: Int = 4, policy: RetryPolicy, surgeLimit: SurgeLimit = .off, exitWhenIdle: Bool = true,
+        _ body: (Rig) async throws -> Void
     ) async throws {
         try await withTemporaryDirectory { dir in
             let store = try CancelStore.open(path: dir + "/q.db", create: true)
@@ -97,7 +118,7 @@ struct InProcessLoopTests {
             let configuration = try DaemonConfiguration(
                 databasePath: dir + "/q.db", endpoint: "http://127.0.0.1:9/x", clientIP: try ClientIPCode(validating: "12345"),
                 key: try AuthKey(validating: "test-key"), policy: policy, concurrency: concurrency, pollInterval: 3600,
-                exitWhenIdle: true)
+                exitWhenIdle: exitWhenIdle, surgeLimit: surgeLimit)
             let daemon = CancellationDaemon(
                 configuration: configuration, store: store, transport: transport,
                 logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }, notifier: nil, clock: { clock.now })
