@@ -69,7 +69,7 @@ public struct Surge: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String {
-        "more than \(holdAbove) jobs enqueued within \(DurationText.describe(window)) (counted \(enqueued > holdAbove ? "over \(holdAbove)" : "\(enqueued)"))"
+        "more than \(holdAbove) jobs enqueued within \(DurationText.describe(window))"
     }
 }
 

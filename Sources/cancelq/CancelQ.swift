@@ -13,7 +13,7 @@ struct CancelQ: AsyncParsableCommand {
             """,
         subcommands: [
             MigrateCommand.self, RunCommand.self, EnqueueCommand.self, StatusCommand.self,
-            RequeueCommand.self, ResumeCommand.self, GatewaySimCommand.self, DemoCommand.self,
+            RequeueCommand.self, ResumeCommand.self, WithdrawCommand.self, ApproveCommand.self, GatewaySimCommand.self, DemoCommand.self,
             BenchCommand.self,
         ]
     )

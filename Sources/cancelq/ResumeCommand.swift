@@ -18,6 +18,8 @@ struct ResumeCommand: ParsableCommand {
             emit("maintenance pause ended: one probe job goes at once; its answer decides whether every job resumes")
         case .halted(let reason, _):
             emit("halt lifted (was: \(reason.code)). If the key or client IP is still wrong, the next request halts again")
+        case .held:
+            throw CommandFailure("sending is held after a surge of new jobs, which resume does not release: check the queue, then `cancelq approve`")
         }
     }
 }
