@@ -124,7 +124,7 @@ struct TransitionLog {
             logger.critical("SENDING HALTED: \(reason.explanation). No job is consumed meanwhile; `cancelq status` shows the halt")
         case .held(let surge, _):
             logger.critical(
-                "SENDING HELD: \(surge) (--hold-above \(surge.holdAbove), --hold-window \(DurationText.describe(surge.window))). Requests in flight finish; nothing else leaves until an operator checks the queue and runs `cancelq approve`")
+                "SENDING HELD: \(surge) (--hold-above \(surge.holdAbove), --hold-window \(DurationText.describe(surge.window))). Requests in flight finish; nothing else leaves before an operator checks the queue and runs `cancelq approve`")
         }
     }
 
