@@ -24,11 +24,11 @@ extension InProcessLoopTests {
             orders: orders, policy: try RetryPolicy(jitter: 0), surgeLimit: SurgeLimit(holdAbove: 3, window: 3600), exitWhenIdle: false
         ) { rig in
             defer { rig.daemon.inbox.requestStop() }
-            #expect(await eventually(timeout: 5) { (try? rig.store.loadGateNow().mode) == .held })
+            #expect(await eventually(timeout: 5) { (try? rig.gate().mode) == .held })
             rig.advance(by: 600)
             try await Task.sleep(nanoseconds: 100_000_000)
             #expect(rig.transport.sent.isEmpty, "a request left during a surge hold")
-            guard case .held(let surge, _) = try rig.store.loadGateNow() else { return }
+            guard case .held(let surge, _) = try rig.gate() else { return }
             #expect(surge.enqueued == 4 && surge.holdAbove == 3 && surge.window == 3600)
             // Applications keep inserting while held.
             try Self.applicationInsert(rig.store.path, ["SURGE-6"], paidAt: CancelStore.currentTime() - 60)
@@ -45,7 +45,7 @@ extension InProcessLoopTests {
             let next = (1...4).map { "NEXT-\($0)" }
             try Self.applicationInsert(rig.store.path, next, paidAt: CancelStore.currentTime() - 60)
             rig.daemon.inbox.nudge()
-            #expect(await eventually(timeout: 5) { (try? rig.store.loadGateNow().mode) == .held })
+            #expect(await eventually(timeout: 5) { (try? rig.gate().mode) == .held })
             try await Task.sleep(nanoseconds: 100_000_000)
             #expect(rig.transport.sent.count == 6, "the second surge went out")
             _ = try operatorStore.approve(by: "tester")
@@ -60,11 +60,11 @@ extension InProcessLoopTests {
         try await withRig(orders: first, policy: try RetryPolicy(jitter: 0), surgeLimit: SurgeLimit(holdAbove: 3, window: 3600)) { rig in
             for order in first { rig.transport.delayAnswers(for: order) }
             #expect(await eventually(timeout: 5) { rig.transport.sent.count == 3 })
-            #expect(try rig.store.loadGateNow() == .open, "3 jobs at a limit of 3 is no surge")
+            #expect(try rig.gate() == .open, "3 jobs at a limit of 3 is no surge")
             // A fourth job is the surge: sending holds while three requests are in flight.
             try Self.applicationInsert(rig.store.path, ["FLY-4"], paidAt: CancelStore.currentTime() - 60)
             rig.daemon.inbox.nudge()
-            #expect(await eventually(timeout: 5) { (try? rig.store.loadGateNow().mode) == .held })
+            #expect(await eventually(timeout: 5) { (try? rig.gate().mode) == .held })
             rig.transport.release()
             #expect(await eventually(timeout: 5) { first.allSatisfy { (try? rig.state($0)) == "succeeded/cancelled" } })
             #expect(try first.allSatisfy { try rig.attemptRows($0) == ["success/000"] }, "every answer in flight is recorded")
@@ -115,7 +115,7 @@ extension InProcessLoopTests {
                     refused.append(order)
                 }
             }
-            #expect(await eventually(timeout: 20) { (try? rig.store.hasUnfinishedJobsNow()) == false })
+            #expect(await eventually(timeout: 20) { (try? CancelStore.openReadOnly(path: rig.store.path).hasUnfinishedJobsNow()) == false })
             rig.daemon.inbox.requestStop()
             let sent = rig.transport.sent.map(\.order)
             let sentSet = Set(sent)

@@ -97,6 +97,10 @@ struct InProcessLoopTests {
                 """, [order]) { $0.string(0) }
         }
 
+        /// The gate as stored, read through a connection of its own: the daemon's connection is
+        /// opened without SQLite's mutex and must never be used from the test's thread meanwhile.
+        func gate() throws -> SendingGate { try CancelStore.openReadOnly(path: store.path).loadGateNow() }
+
         func state(_ order: String) throws -> String? {
             try reader.queryOne("SELECT state || '/' || coalesce(outcome, '-') FROM cancellations WHERE order_number = ?", [order]) {
                 $0.string(0)
@@ -158,13 +162,13 @@ struct InProcessLoopTests {
             rig.advance(by: 299)
             try await Task.sleep(nanoseconds: 50_000_000)
             #expect(rig.transport.sent.count == 1, "a request left during the 300 s pause")
-            #expect(try rig.store.loadGateNow().mode == .paused)
+            #expect(try rig.gate().mode == .paused)
             rig.advance(by: 1)
             #expect(await eventually(timeout: 5) { rig.transport.sent.count == 4 })
             let sent = rig.transport.sent
             #expect(sent.dropFirst().allSatisfy { $0.at - rig.start == 300 }, "\(sent)")
             #expect(await eventually(timeout: 5) { orders.allSatisfy { (try? rig.state($0)) == "succeeded/cancelled" } })
-            #expect(try rig.store.loadGateNow() == .open)
+            #expect(try rig.gate() == .open)
             #expect(try rig.reader.queryOne("SELECT sum(attempt_count) FROM cancellations") { $0.int(0) } == 0)
         }
     }
@@ -175,14 +179,14 @@ struct InProcessLoopTests {
         try await withRig(orders: orders, concurrency: 4, policy: try RetryPolicy(jitter: 0)) { rig in
             for order in orders { rig.transport.script(order, [.gateway("maintenance", "02000012"), .gateway("maintenance", "02000012")]) }
             #expect(await eventually(timeout: 5) { rig.transport.sent.count == 4 })
-            #expect(await eventually(timeout: 5) { (try? rig.store.loadGateNow().mode) == .paused })
+            #expect(await eventually(timeout: 5) { (try? rig.gate().mode) == .paused })
             rig.advance(by: 10)
             _ = try CancelStore.openMigrated(path: rig.store.path).resumeSending(now: rig.clock.now)
             rig.daemon.inbox.nudge()
             #expect(await eventually(timeout: 5) { rig.transport.sent.count == 5 })
             try await Task.sleep(nanoseconds: 100_000_000)
             #expect(rig.transport.sent.count == 5, "a resume released \(rig.transport.sent.count - 4) requests instead of one probe")
-            guard case .paused(let until, let streak, _) = try rig.store.loadGateNow() else {
+            guard case .paused(let until, let streak, _) = try rig.gate() else {
                 Issue.record("not paused")
                 return
             }
@@ -202,7 +206,7 @@ struct InProcessLoopTests {
             rig.advance(by: 86_400)
             try await Task.sleep(nanoseconds: 100_000_000)
             #expect(rig.transport.sent.count == 1)
-            guard case .halted(let reason, _) = try rig.store.loadGateNow() else {
+            guard case .halted(let reason, _) = try rig.gate() else {
                 Issue.record("not halted")
                 return
             }
