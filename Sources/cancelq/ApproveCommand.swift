@@ -13,11 +13,8 @@ struct ApproveCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "approve",
         abstract: "Release a surge hold: the jobs waiting now are sent (recorded with the operator).",
-        discussion: """
-            Shows what it releases and asks for confirmation on a terminal; --yes for scripts (without
-            a terminal, --yes is required). Jobs enqueued after the approval count toward the next
-            surge, which holds again. Exit 1 when nothing is held or the answer is not yes.
-            """)
+        discussion:
+            "Shows what it releases and asks for confirmation on a terminal; --yes for scripts (without a terminal, --yes is required). Jobs enqueued after the approval count toward the next surge, which holds again. Exit 1 when nothing is held or the answer is not yes.")
 
     @OptionGroup var database: DatabaseOption
 

@@ -5,12 +5,8 @@ struct WithdrawCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "withdraw",
         abstract: "Take back queued cancellations before their request leaves (recorded with the operator and reason).",
-        discussion: """
-            A job waiting for its delay, its retry or the end of a maintenance pause becomes `withdrawn`
-            (final; its request never leaves). Too late when a request is already in flight or the job
-            is final: refused with the reason. Exit 1 if any order was refused. Applications do the
-            same with INSERT INTO cancellation_withdrawals(order_number, reason) VALUES (?, ?).
-            """)
+        discussion:
+            "A job waiting for its delay, its retry or the end of a maintenance pause becomes `withdrawn` (final; its request never leaves). Too late when a request is already in flight or the job is final: refused with the reason. Exit 1 if any order was refused. Applications do the same with INSERT INTO cancellation_withdrawals(order_number, reason) VALUES (?, ?).")
 
     @OptionGroup var database: DatabaseOption
 
