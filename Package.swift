@@ -43,6 +43,7 @@ let package = Package(
                 .embedInCode("sqlite/0001_initial.sql"),
                 .embedInCode("sqlite/0002_state_counts.sql"),
                 .embedInCode("sqlite/0003_hardening.sql"),
+                .embedInCode("sqlite/0004_guard_rails.sql"),
                 .embedInCode("postgresql/0001_postgresql_queue.sql"),
             ]
         ),

@@ -5,6 +5,7 @@ public enum EmbeddedMigrations {
         (1, "0001_initial.sql", PackageResources._001_initial_sql),
         (2, "0002_state_counts.sql", PackageResources._002_state_counts_sql),
         (3, "0003_hardening.sql", PackageResources._003_hardening_sql),
+        (4, "0004_guard_rails.sql", PackageResources._004_guard_rails_sql),
     ]
 
     /// The same for PostgreSQL (its own numbering: it starts with everything SQLite reached).

@@ -101,19 +101,101 @@ END $$;
 CREATE TRIGGER cancellations_insert_sets_only_order_number_and_paid_at
 BEFORE INSERT ON cancellations FOR EACH ROW EXECUTE FUNCTION cancellations_insert_guard();
 
--- What the audit trail and the delay rest on never changes once queued.
+-- What the audit trail and the delay rest on never changes once queued; a job becomes withdrawn only
+-- through a withdrawal row and before a request has left, and stays withdrawn.
 CREATE FUNCTION cancellations_identity_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    IF TG_OP = 'DELETE' THEN
+        IF OLD.state = 'withdrawn' THEN
+            RAISE EXCEPTION 'cancellations: a withdrawn job is part of the audit trail and cannot be deleted'
+                USING ERRCODE = 'check_violation', CONSTRAINT = 'withdrawn_are_never_deleted';
+        END IF;
+        RETURN OLD;
+    END IF;
     IF NEW.id IS DISTINCT FROM OLD.id OR NEW.order_number IS DISTINCT FROM OLD.order_number
         OR NEW.paid_at IS DISTINCT FROM OLD.paid_at OR NEW.created_at IS DISTINCT FROM OLD.created_at THEN
         RAISE EXCEPTION 'cancellations: id, order_number, paid_at and created_at never change once queued'
             USING ERRCODE = 'check_violation', CONSTRAINT = 'identity_and_times_are_immutable';
     END IF;
+    IF NEW.state = 'withdrawn' AND OLD.state <> 'withdrawn'
+        AND (OLD.state NOT IN ('pending', 'waiting-delay', 'retrying', 'maintenance-paused')
+             OR NOT EXISTS (SELECT 1 FROM cancellation_withdrawals WHERE order_number = OLD.order_number)) THEN
+        RAISE EXCEPTION 'withdraw_by_insert: a job is withdrawn by INSERT INTO cancellation_withdrawals(order_number, reason), and only before a request has left'
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'withdraw_by_insert';
+    END IF;
+    IF OLD.state = 'withdrawn' AND NEW.state <> 'withdrawn' THEN
+        RAISE EXCEPTION 'withdrawn_is_final: a withdrawn job is never sent; queue a new cancellation only if the order really must be cancelled'
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'withdrawn_is_final';
+    END IF;
     RETURN NEW;
 END $$;
 
 CREATE TRIGGER cancellations_identity_and_times_are_immutable
-BEFORE UPDATE ON cancellations FOR EACH ROW EXECUTE FUNCTION cancellations_identity_guard();
+BEFORE UPDATE OR DELETE ON cancellations FOR EACH ROW EXECUTE FUNCTION cancellations_identity_guard();
+
+-- An application takes back a queued cancellation before any request for it has left:
+-- INSERT INTO cancellation_withdrawals(order_number, reason). The job becomes withdrawn in the same
+-- transaction, or the insert fails with a named error when it is too late or the order is unknown.
+CREATE TABLE cancellation_withdrawals (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    order_number  text NOT NULL,
+    reason        text
+        CONSTRAINT withdrawal_reason_at_most_1000_bytes CHECK (reason IS NULL OR octet_length(reason) <= 1000),
+    at            double precision NOT NULL DEFAULT cancelq_now()
+);
+
+CREATE INDEX cancellation_withdrawals_order ON cancellation_withdrawals (order_number);
+
+CREATE FUNCTION cancellation_withdrawals_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    generated bigint;
+    job_state text;
+BEGIN
+    IF TG_OP <> 'INSERT' THEN
+        RAISE EXCEPTION 'cancellation_withdrawals: withdrawals are part of the audit trail and cannot be changed or deleted'
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'withdrawals_are_append_only';
+    END IF;
+    BEGIN
+        generated := currval(pg_get_serial_sequence('cancellation_withdrawals', 'id'));
+    EXCEPTION WHEN object_not_in_prerequisite_state THEN
+        generated := NULL;
+    END;
+    IF generated IS DISTINCT FROM NEW.id OR abs(NEW.at - cancelq_now()) > 1 THEN
+        RAISE EXCEPTION 'withdrawal_insert_sets_only_order_number_and_reason: an application inserts INSERT INTO cancellation_withdrawals(order_number, reason)'
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'withdrawal_insert_sets_only_order_number_and_reason';
+    END IF;
+    -- The job's row lock: a daemon's claim holding it commits first, and then its `sent` is seen
+    -- here; or this withdrawal commits first, and the daemon's claim skips the row. One winner.
+    SELECT state INTO job_state FROM cancellations WHERE order_number = NEW.order_number FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'withdrawal_order_unknown: no cancellation with this order_number is queued; nothing was withdrawn'
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'withdrawal_order_unknown';
+    END IF;
+    IF job_state = 'sent' THEN
+        RAISE EXCEPTION 'withdrawal_too_late_request_in_flight: a request for this order has already left and waits for its answer; nothing was withdrawn'
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'withdrawal_too_late_request_in_flight';
+    END IF;
+    IF job_state IN ('succeeded', 'failed', 'withdrawn') THEN
+        RAISE EXCEPTION 'withdrawal_too_late_job_final: this order''s cancellation is already final (succeeded, failed or withdrawn); nothing was withdrawn'
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'withdrawal_too_late_job_final';
+    END IF;
+    RETURN NEW;
+END $$;
+
+CREATE TRIGGER cancellation_withdrawals_checked
+BEFORE INSERT OR UPDATE OR DELETE ON cancellation_withdrawals FOR EACH ROW EXECUTE FUNCTION cancellation_withdrawals_guard();
+CREATE TRIGGER cancellation_withdrawals_never_truncated
+BEFORE TRUNCATE ON cancellation_withdrawals FOR EACH STATEMENT EXECUTE FUNCTION cancellation_withdrawals_guard();
+
+CREATE FUNCTION cancellation_withdrawals_withdraw() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE cancellations SET state = 'withdrawn', outcome = 'withdrawn', due_at = NULL, updated_at = NEW.at
+    WHERE order_number = NEW.order_number;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER cancellation_withdrawals_withdraw_the_job
+AFTER INSERT ON cancellation_withdrawals FOR EACH ROW EXECUTE FUNCTION cancellation_withdrawals_withdraw();
 
 -- The audit trail is append-only: an answered attempt never changes, no attempt is deleted.
 CREATE FUNCTION cancellation_attempts_guard() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -187,7 +269,13 @@ CREATE TABLE sending_gate (
     probe_owner         text,
     probe_job           bigint,
     probe_until         double precision,
-    updated_at          double precision NOT NULL DEFAULT cancelq_now()
+    updated_at          double precision NOT NULL DEFAULT cancelq_now(),
+    -- A surge hold: what was counted, against which limit, from when; the last approval.
+    hold_enqueued       integer CHECK (hold_enqueued IS NULL OR hold_enqueued >= 0),
+    hold_above          integer CHECK (hold_above IS NULL OR hold_above >= 1),
+    hold_window         double precision CHECK (hold_window IS NULL OR hold_window > 0),
+    hold_counted_from   double precision,
+    approved_at         double precision
 );
 
 INSERT INTO sending_gate (id) VALUES (1);
@@ -199,8 +287,20 @@ CREATE TABLE operator_actions (
     action           text NOT NULL,
     cancellation_id  bigint REFERENCES cancellations (id),
     detail           text,
+    -- The login behind sudo, else the user.
     operator         text
 );
+
+CREATE FUNCTION operator_actions_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'operator_actions: operator actions are part of the audit trail and cannot be changed or deleted'
+        USING ERRCODE = 'check_violation', CONSTRAINT = 'operator_actions_are_append_only';
+END $$;
+
+CREATE TRIGGER operator_actions_are_append_only
+BEFORE UPDATE OR DELETE ON operator_actions FOR EACH ROW EXECUTE FUNCTION operator_actions_guard();
+CREATE TRIGGER operator_actions_never_truncated
+BEFORE TRUNCATE ON operator_actions FOR EACH STATEMENT EXECUTE FUNCTION operator_actions_guard();
 
 -- The daemons sharing the queue: each heartbeats; a daemon whose heartbeat is older than its lease
 -- is dead, and any live one rescues its jobs in flight.

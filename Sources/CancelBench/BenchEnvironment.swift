@@ -81,7 +81,8 @@ final class BenchEnvironment {
         process.executableURL = URL(fileURLWithPath: Measurements.ownExecutable())
         process.arguments = [
             "run", "--db", database, "--endpoint", endpoint ?? simulator.endpoint, "--client-ip", Self.clientIP, "--key-file", keyFile,
-            "--concurrency", String(concurrency), "--log-level", "notice",
+            // Benchmarks queue thousands at once on purpose: no surge hold.
+            "--concurrency", String(concurrency), "--log-level", "notice", "--hold-above", "0",
         ] + (exitWhenIdle ? ["--exit-when-idle"] : [])
         _ = FileManager.default.createFile(atPath: daemonLog, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: daemonLog))

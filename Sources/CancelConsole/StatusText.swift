@@ -81,6 +81,14 @@ public struct StatusText {
         case .halted:
             let since = gate.since.map { " since \(Formatting.localTime($0))" } ?? ""
             return paint.red("HALTED") + "\(since): \(gate.reason ?? "credentials rejected")"
+        case .held:
+            let since = gate.since.map { " since \(Formatting.localTime($0))" } ?? ""
+            let hold = gate.hold
+            let counted = hold.map { $0.enqueued > $0.holdAbove ? "over \(Formatting.count($0.holdAbove))" : Formatting.count($0.enqueued) } ?? "?"
+            return paint.red("HELD")
+                + "\(since): a surge of new jobs (\(counted) enqueued within \(Formatting.duration(hold?.windowSeconds ?? 0)), limit "
+                + "\(Formatting.count(hold?.holdAbove ?? 0))); \(Formatting.count(gate.waiting)) job(s) wait. Check them, withdraw wrong ones "
+                + "(cancelq withdraw), then `cancelq approve --db \(report.database)` releases the rest"
         case .open:
             return paint.green("open")
         }

@@ -41,8 +41,12 @@ public struct TimelineText {
             if let counted = attempt.counted { text += paint.dim(counted ? "  counted" : "  not counted") }
             lines.append(text)
         }
+        for withdrawal in timeline.withdrawals {
+            lines.append("  withdrawn  \(Formatting.localTime(withdrawal.at))  reason: \(withdrawal.reason ?? "none given")")
+        }
         for action in timeline.operatorActions {
-            lines.append("  operator   \(Formatting.localTime(action.at))  \(action.action): \(action.detail ?? "")")
+            let who = action.operator.map { " by \($0)" } ?? ""
+            lines.append("  operator   \(Formatting.localTime(action.at))  \(action.action)\(who): \(action.detail ?? "")")
         }
         return lines.joined(separator: "\n")
     }

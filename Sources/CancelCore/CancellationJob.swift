@@ -101,6 +101,17 @@ public struct CancellationJob: Hashable, Sendable {
         return Decision(.restart)
     }
 
+    /// A withdrawal (by the application or an operator): only before a request has left. A job
+    /// between attempts can be withdrawn; its earlier attempts stay in the audit trail.
+    public mutating func withdraw() throws(ImpossibleEvent) -> Decision {
+        switch state {
+        case .pending, .waitingDelay, .retrying, .maintenancePaused:
+            return finish(.withdrawn, .withdrawn, counted: false)
+        case .sent, .succeeded, .failed, .withdrawn:
+            throw ImpossibleEvent(state: state, event: nil, reason: reasonForImpossible(nil), command: "withdraw")
+        }
+    }
+
     private mutating func discover(policy: RetryPolicy, now: Double) -> Decision {
         guard (try? OrderNumber(validating: orderNumber)) != nil else {
             return finish(.failed, .rejectedOrderNumber, counted: false)

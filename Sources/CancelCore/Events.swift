@@ -23,7 +23,7 @@ public enum TransportFailure: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// What can happen to one job while the daemon works on it. (An operator's requeue is
-/// `CancellationJob.requeue()`: it decides nothing about sending.)
+/// `CancellationJob.requeue()` and a withdrawal `withdraw()`: they decide nothing about sending.)
 public enum JobEvent: Hashable, Sendable {
     /// The daemon saw the new row.
     case discovered
@@ -38,11 +38,12 @@ public enum JobEvent: Hashable, Sendable {
 /// An event that cannot happen in the job's state: returned, never a crash.
 public struct ImpossibleEvent: Error, Hashable, Sendable, CustomStringConvertible {
     public var state: State
-    /// nil for an operator's requeue.
+    /// nil for an operator's requeue or a withdrawal (`command` names which).
     public var event: JobEvent?
     public var reason: String
+    public var command = "requeue"
 
     public var description: String {
-        "\(event.map { "\($0)" } ?? "requeue") is not possible in state \(state.rawValue): \(reason)"
+        "\(event.map { "\($0)" } ?? command) is not possible in state \(state.rawValue): \(reason)"
     }
 }

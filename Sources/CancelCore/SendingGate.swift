@@ -19,17 +19,74 @@ public struct HaltReason: Hashable, Sendable, CustomStringConvertible {
     public var description: String { explanation }
 }
 
-/// Sending as a whole: open, paused while the gateway is in maintenance, or halted because every
-/// job would fail the same way. A value type; the daemon persists it so `status` and a restart see it.
+/// More jobs enqueued in a short time than a shop cancels normally: a buggy application may be
+/// queueing every order. Pure: the daemon counts the rows, this decides.
+public struct SurgeLimit: Hashable, Sendable {
+    /// Sending holds when more than this many jobs were enqueued within `window`; 0 turns it off.
+    public var holdAbove: Int
+    /// The trailing window, seconds.
+    public var window: Double
+
+    public init(holdAbove: Int, window: Double) {
+        self.holdAbove = max(0, holdAbove)
+        self.window = window
+    }
+
+    public static let off = SurgeLimit(holdAbove: 0, window: 3600)
+
+    public var isOn: Bool { holdAbove > 0 }
+
+    /// Where counting starts: the window's start, or the last approval when that is later (what an
+    /// operator approved never counts toward the next surge).
+    public func countingFrom(now: Double, approvedAt: Double?) -> Double {
+        max(now - window, approvedAt ?? -Double.infinity)
+    }
+
+    /// The most rows the store needs to count: one past the limit decides.
+    public var countCap: Int { holdAbove == Int.max ? holdAbove : holdAbove + 1 }
+
+    /// The hold for `enqueued` jobs counted from `countedFrom`, or nil when that is no surge.
+    public func surge(enqueued: Int, countedFrom: Double) -> Surge? {
+        guard isOn, enqueued > holdAbove else { return nil }
+        return Surge(enqueued: enqueued, window: window, holdAbove: holdAbove, countedFrom: countedFrom)
+    }
+}
+
+/// What started a surge hold, as `status` and the journal show it.
+public struct Surge: Hashable, Sendable, CustomStringConvertible {
+    /// Jobs enqueued from `countedFrom` when the hold began (counted up to `holdAbove + 1`).
+    public var enqueued: Int
+    public var window: Double
+    public var holdAbove: Int
+    /// The start of the count: the window's start or the last approval.
+    public var countedFrom: Double
+
+    public init(enqueued: Int, window: Double, holdAbove: Int, countedFrom: Double) {
+        self.enqueued = enqueued
+        self.window = window
+        self.holdAbove = holdAbove
+        self.countedFrom = countedFrom
+    }
+
+    public var description: String {
+        "more than \(holdAbove) jobs enqueued within \(DurationText.describe(window))"
+    }
+}
+
+/// Sending as a whole: open, paused while the gateway is in maintenance, halted because every
+/// job would fail the same way, or held after a surge of new jobs until an operator approves. A
+/// value type; the daemon persists it so `status` and a restart see it.
 public enum SendingGate: Hashable, Sendable {
     case open
     /// No request until `until`; then one probe job decides whether sending resumes.
     case paused(until: Double, streak: Int, since: Double)
     case halted(HaltReason, since: Double)
+    /// No request until an operator's `cancelq approve`: nothing else ends it.
+    case held(Surge, since: Double)
 
     /// The gate's kind, as stored and shown (`sending.mode` in `status --json`).
     public enum Mode: String, Hashable, Sendable, Codable, CaseIterable {
-        case open, paused, halted
+        case open, paused, halted, held
     }
 
     public var mode: Mode {
@@ -37,6 +94,7 @@ public enum SendingGate: Hashable, Sendable {
         case .open: .open
         case .paused: .paused
         case .halted: .halted
+        case .held: .held
         }
     }
 
@@ -56,7 +114,7 @@ public enum SendingGate: Hashable, Sendable {
         case .open: .any
         case .paused(let until, _, _) where now < until: .none(until: until)
         case .paused: probeInFlight ? .none(until: nil) : .probe
-        case .halted: .none(until: nil)
+        case .halted, .held: .none(until: nil)
         }
     }
 
@@ -74,8 +132,8 @@ public enum SendingGate: Hashable, Sendable {
             let next = now + policy.maintenancePause(streak: nextStreak)
             self = .paused(until: next, streak: nextStreak, since: since)
             return next
-        case .halted:
-            // The halt needs an operator anyway; the job retries after a standard pause.
+        case .halted, .held:
+            // The halt or hold needs an operator anyway; the job retries after a standard pause.
             return now + policy.maintenancePause(streak: 1)
         }
     }
@@ -87,7 +145,7 @@ public enum SendingGate: Hashable, Sendable {
         case .paused(let until, _, _) where now >= until:
             self = .open
             return true
-        case .open, .paused, .halted:
+        case .open, .paused, .halted, .held:
             return false
         }
     }
@@ -96,14 +154,41 @@ public enum SendingGate: Hashable, Sendable {
         switch self {
         case .halted:
             return  // keep the first reason and time
+        case .held:
+            // Only an approval ends a hold; the first request after it meets the same refusal
+            // and halts then.
+            return
         case .open, .paused:
             self = .halted(.credentialsRejected(code: code), since: now)
         }
     }
 
-    /// An operator's `resume`, or a restart with (possibly) fixed configuration.
+    /// An operator's `resume`: ends a pause or a halt. A surge hold is not ended by it: that is
+    /// `approve`, a separate decision about the backlog.
     public mutating func resume() {
+        switch self {
+        case .open, .paused, .halted: self = .open
+        case .held: return
+        }
+    }
+
+    /// More jobs were enqueued than the limit allows: sending holds, whatever it was doing (a
+    /// pause or a halt ends as the hold starts; their cause shows again after the approval).
+    /// Returns whether the hold started now.
+    @discardableResult
+    public mutating func surgeCounted(enqueued: Int, countedFrom: Double, limit: SurgeLimit, now: Double) -> Bool {
+        if case .held = self { return false }
+        guard let surge = limit.surge(enqueued: enqueued, countedFrom: countedFrom) else { return false }
+        self = .held(surge, since: now)
+        return true
+    }
+
+    /// An operator's `cancelq approve`: releases a hold. Returns whether there was one.
+    @discardableResult
+    public mutating func approve() -> Bool {
+        guard case .held = self else { return false }
         self = .open
+        return true
     }
 
     /// Clears a credential halt only (what a restart does); a maintenance pause stays.
@@ -113,11 +198,16 @@ public enum SendingGate: Hashable, Sendable {
 
     /// The gate to store when this daemon decided `self` while other daemons sharing the queue may
     /// have changed the stored one meanwhile (`stored`, read under lock at `now`). The stricter wins:
-    /// a halt stays until an operator or a restart lifts it; two pauses make the longer one; a
+    /// a hold stays until an approval; a halt stays until an operator or a restart lifts it; two pauses make the longer one; a
     /// reopening counts only once the stored pause has ended (it is the probe's answer), never
     /// over a pause another daemon began since.
     public func reconciled(withStored stored: SendingGate, now: Double) -> SendingGate {
         switch (self, stored) {
+        case (_, .held):
+            // Only an operator's approval ends a hold, never a daemon's decision.
+            return stored
+        case (.held, _):
+            return self
         case (.halted, _):
             return self
         case (_, .halted):

@@ -22,6 +22,8 @@ public struct DaemonConfiguration: Sendable {
     public var busyTimeout: Double
     /// Most jobs written in one transaction (group commit).
     public var batchLimit: Int
+    /// The surge hold: sending stops when more jobs were enqueued in the window than this allows.
+    public var surgeLimit: SurgeLimit
 
     /// The defaults of `cancelq run`, written once: the options and their help read them from here
     /// (and the retry numbers from `RetryPolicy.standard`).
@@ -31,6 +33,9 @@ public struct DaemonConfiguration: Sendable {
         public static let pollInterval = 1.0
         public static let busyTimeout = 5.0
         public static let batchLimit = 256
+        /// A shop cancels a handful of orders an hour; a thousand in an hour is a bug or a decision.
+        public static let holdAbove = 1000
+        public static let holdWindow = 3600.0
     }
 
     public init(
@@ -38,13 +43,15 @@ public struct DaemonConfiguration: Sendable {
         policy: RetryPolicy = .standard, requestTimeout: Double = Defaults.requestTimeout,
         additionalTrustRoots: [NIOSSLCertificate] = [], concurrency: Int = Defaults.concurrency,
         pollInterval: Double = Defaults.pollInterval, exitWhenIdle: Bool = false, busyTimeout: Double = Defaults.busyTimeout,
-        batchLimit: Int = Defaults.batchLimit
+        batchLimit: Int = Defaults.batchLimit,
+        surgeLimit: SurgeLimit = SurgeLimit(holdAbove: Defaults.holdAbove, window: Defaults.holdWindow)
     ) throws(ConfigurationError) {
         try ConfigurationError.requirePositive("--request-timeout", requestTimeout)
         try ConfigurationError.requirePositive("--poll-interval", pollInterval)
         try ConfigurationError.requirePositive("--concurrency", Double(concurrency))
         try ConfigurationError.requirePositive("busy timeout", busyTimeout)
         try ConfigurationError.requirePositive("batch limit", Double(batchLimit))
+        try ConfigurationError.requirePositive("--hold-window", surgeLimit.window)
         self.databasePath = databasePath
         self.endpoint = try EndpointCheck.validated(endpoint)
         self.clientIP = clientIP
@@ -57,6 +64,7 @@ public struct DaemonConfiguration: Sendable {
         self.exitWhenIdle = exitWhenIdle
         self.busyTimeout = busyTimeout
         self.batchLimit = batchLimit
+        self.surgeLimit = surgeLimit
     }
 }
 

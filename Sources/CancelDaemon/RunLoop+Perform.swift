@@ -112,7 +112,7 @@ extension RunLoop {
         batch.journal.forEach(daemon.log.write)
         daemon.notifier?.notify("READY=1\nSTATUS=started; recovered \(stuck.count) interrupted job(s)")
         logger.info(
-            "cancelq started: endpoint \(configuration.endpoint), concurrency \(configuration.concurrency), delay \(policy.delayAfterPayment) s, at most \(policy.maxAttempts) attempts")
+            "cancelq started: endpoint \(configuration.endpoint), concurrency \(configuration.concurrency), delay \(policy.delayAfterPayment) s, at most \(policy.maxAttempts) attempts, \(configuration.surgeLimit.isOn ? "surge hold above \(configuration.surgeLimit.holdAbove) jobs within \(DurationText.describe(configuration.surgeLimit.window))" : "surge hold off")")
     }
 
     /// Jobs in flight in daemons sharing the queue that stopped heartbeating: resent as after a
@@ -127,11 +127,29 @@ extension RunLoop {
         }
     }
 
-    /// New rows: validated and given their due time, a batch per transaction.
-    mutating func discover(now: Double) async throws {
+    /// Counts the jobs enqueued in the trailing window (since the last approval) against the surge
+    /// limit; a surge changes the gate to `held` in this turn's commit, before anything is claimed.
+    /// Requests already in flight finish and are recorded as usual.
+    mutating func holdIfSurge(now: Double, into batch: inout Batch) async throws {
+        surgeCheckPending = false
+        let limit = configuration.surgeLimit
+        guard limit.isOn else { return }
+        if case .held = gate { return }
+        let counted = try await store.enqueuedForSurge(now: now, limit: limit)
+        var next = gate
+        guard next.surgeCounted(enqueued: counted.enqueued, countedFrom: counted.countedFrom, limit: limit, now: now) else { return }
+        gate = next
+        batch.gateChange = next
+    }
+
+    /// New rows: validated and given their due time, a batch per transaction. Returns how many.
+    @discardableResult
+    mutating func discover(now: Double) async throws -> Int {
+        var seen = 0
         while true {
             let pending = try await store.newJobs(limit: configuration.batchLimit)
-            if pending.isEmpty { return }
+            if pending.isEmpty { return seen }
+            seen += pending.count
             var batch = Batch()
             // A row set back to pending by another process while its request is in flight waits
             // for that answer: the same order is never in flight twice.
@@ -140,10 +158,10 @@ extension RunLoop {
                 let decision = try job.handle(.discovered, gate: gate, policy: policy, now: now, random: &random)
                 try perform(decision, job: job, record: record, origin: .discovered, now: now, into: &batch)
             }
-            if batch.writes.isEmpty { return }
+            if batch.writes.isEmpty { return seen }
             daemon.log.tampered(try await store.commit(batch.writes, gate: batch.gateChange, now: now))
             batch.journal.forEach(daemon.log.write)
-            if pending.count < configuration.batchLimit { return }
+            if pending.count < configuration.batchLimit { return seen }
         }
     }
 

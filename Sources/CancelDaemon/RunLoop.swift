@@ -25,6 +25,8 @@ struct RunLoop {
     var claimsPausedUntil = 0.0
     let notifications: (any ChangeNotifications)?
     var watching = true
+    /// New rows were seen (or the daemon just started): count them against the surge limit.
+    var surgeCheckPending = true
 
     var store: any QueueStore { daemon.store }
     var configuration: DaemonConfiguration { daemon.configuration }
@@ -72,6 +74,15 @@ struct RunLoop {
                 }
             }
             var batch = Batch()
+            // Before this turn claims anything: a surge holds sending in this same commit.
+            if surgeCheckPending && !stopping && reachable {
+                do {
+                    try await holdIfSurge(now: now, into: &batch)
+                } catch let error as StoreError where error.isTransient {
+                    logger.warning("could not count new jobs against the surge limit: \(error)")
+                    reachable = false
+                }
+            }
             let completions = daemon.inbox.drain()
             if !completions.isEmpty {
                 try record(completions, into: &batch)
@@ -163,14 +174,15 @@ struct RunLoop {
             // before this turn's answers change it.
             let stored = try await store.loadGate()
             if stored != gate {
-                logger.notice("the sending gate was changed by another process: now \(stored.mode.rawValue)")
+                logger.notice("the sending gate was changed by another process (cancelq resume or approve?): now \(stored.mode.rawValue)")
+                daemon.log.released(from: gate, to: stored)
                 gate = stored
             }
             needScan = true
         }
         guard needScan else { return }
         do {
-            try await discover(now: now)
+            if try await discover(now: now) > 0 { surgeCheckPending = true }
         } catch let error as StoreError where error.isLocked {
             // Locked: the rows stay pending and the next scan picks them up.
             logger.warning("could not pick up new rows: \(error)")

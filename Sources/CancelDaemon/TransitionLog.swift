@@ -125,7 +125,16 @@ struct TransitionLog {
                 "the gateway is in maintenance: sending paused (pause \(streak)); one probe job goes \(when(until)) and decides whether sending resumes")
         case .halted(let reason, _):
             logger.critical("SENDING HALTED: \(reason.explanation). No job is consumed meanwhile; `cancelq status` shows the halt")
+        case .held(let surge, _):
+            logger.critical(
+                "SENDING HELD: \(surge) (--hold-above \(surge.holdAbove), --hold-window \(DurationText.describe(surge.window))). Requests in flight finish; nothing else leaves before an operator checks the queue and runs `cancelq approve`")
         }
+    }
+
+    /// An operator's approval, seen by the daemon as a gate changed by another process.
+    func released(from previous: SendingGate, to now: SendingGate) {
+        guard case .held = previous, now == .open else { return }
+        logger.notice("the surge hold was released by `cancelq approve`: sending resumes for every job")
     }
 
     /// Writes that met a row another process had changed meanwhile.
@@ -135,6 +144,12 @@ struct TransitionLog {
             if write.jobUpdated {
                 logger.error(
                     "order \(write.orderNumber) (job \(write.id)): its open attempt row was changed behind the daemon's back\(answer); the job moved on as decided. Only cancelq should write cancellation_attempts")
+                continue
+            }
+            if write.found == State.withdrawn.rawValue {
+                // Withdrawn by its application or an operator while the daemon held it: the contract.
+                logger.notice(
+                    "order \(write.orderNumber) (job \(write.id)): withdrawn before its request left\(write.isClaim ? "; not sent" : "")\(answer)")
                 continue
             }
             let now = write.found.map { "is now \(LogText.escaped($0, limit: 40))" } ?? "was deleted"

@@ -32,7 +32,12 @@ public struct DemoScenario {
             $0.addFault(.hang, order: "DEMO-1004")
         },
         DemoOrder(number: "DEMO-1005", story: "paid just now: waits the 5 s delay ZEUS asks for", paidAgo: 0, expected: .cancelled) { _ in },
+        DemoOrder(number: "DEMO-1007", story: "queued by mistake: the application withdraws it, it never reaches the gateway", paidAgo: 60, expected: .withdrawn) { _ in },
     ]
+
+    /// A bulk of orders queued at once: with the stories, more than the demo's surge limit.
+    static let bulk = (1...10).map { "DEMO-BULK-\($0 < 10 ? "0" : "")\($0)" }
+    static let surgeLimit = SurgeLimit(holdAbove: 12, window: 3600)
 
     public let keep: Bool
     public let colour: Bool
@@ -42,6 +47,23 @@ public struct DemoScenario {
         self.keep = keep
         self.colour = colour
         self.out = out
+    }
+
+    /// What happens beside the daemon: once sending is held, the application withdraws its wrong
+    /// order (SQL, as the README shows), then the operator approves the rest (`cancelq approve --yes`).
+    static func applicationAndOperator(database: String, out: @escaping @Sendable (String) -> Void) async throws {
+        let side = try CancelStore.openMigrated(path: database)
+        for _ in 0..<200 {
+            if case .held = try side.loadGateNow() { break }
+            try await Task.sleep(nanoseconds: 25_000_000)
+        }
+        let app = try Connection(path: database)
+        try app.run("INSERT INTO cancellation_withdrawals(order_number, reason) VALUES (?, ?)", "DEMO-1007", "queued by mistake")
+        out("  application: INSERT INTO cancellation_withdrawals(order_number, reason) VALUES ('DEMO-1007', 'queued by mistake') -> withdrawn")
+        try await Task.sleep(nanoseconds: 1_000_000_000)
+        if case .released(let held) = try side.approve(by: "demo") {
+            out("  operator: cancelq approve --yes -> \(held.backlog) waiting job(s) released")
+        }
     }
 
     /// Runs the demo; true when every order ended where SPEC.md says.
@@ -61,7 +83,7 @@ public struct DemoScenario {
             databasePath: database, endpoint: simulator.endpoint, clientIP: try ClientIPCode(validating: "12345"),
             key: try AuthKey(validating: "demo-key"),
             policy: try RetryPolicy(delayAfterPayment: 5, backoffBase: 1, backoffCap: 2, maintenancePause: 3),
-            requestTimeout: 2, concurrency: 4, pollInterval: 0.2, exitWhenIdle: true)
+            requestTimeout: 2, concurrency: 4, pollInterval: 0.2, exitWhenIdle: true, surgeLimit: Self.surgeLimit)
         let policy = configuration.policy
         let standard = RetryPolicy.standard
         out(paint.bold("cancelq demo") + ": the daemon against a simulated ZEUS gateway at \(simulator.endpoint)")
@@ -71,7 +93,8 @@ public struct DemoScenario {
             + " to \(Formatting.duration(policy.backoffCap)) (default \(Formatting.duration(standard.backoffBase)) doubling to "
             + "\(Formatting.duration(standard.backoffCap))), maintenance pause \(Formatting.duration(policy.maintenancePause)) "
             + "(default \(Formatting.duration(standard.maintenancePause))), request timeout "
-            + "\(Formatting.duration(configuration.requestTimeout)) (default 30 s)")
+            + "\(Formatting.duration(configuration.requestTimeout)) (default 30 s), surge hold above \(Self.surgeLimit.holdAbove) jobs "
+            + "within \(Formatting.duration(Self.surgeLimit.window)) (default \(DaemonConfiguration.Defaults.holdAbove))")
         out(paint.dim("  the left column counts seconds since the daemon started; other times are local, with their UTC offset"))
         let store = try CancelStore.open(path: database, create: true)
         let now = CancelStore.currentTime()
@@ -79,12 +102,16 @@ public struct DemoScenario {
             _ = try await store.enqueue(orderNumber: order.number, paidAt: now - order.paidAgo)
             out("  queued \(order.number): \(order.story)")
         }
+        for order in Self.bulk { _ = try await store.enqueue(orderNumber: order, paidAt: now - 60) }
+        out("  queued \(Self.bulk.count) more at once (DEMO-BULK-01 to -\(Self.bulk.count)): a surge: sending is held, and an operator approves the rest")
         do {
             _ = try await store.enqueue(orderNumber: "DEMO 1006", paidAt: nil)
         } catch {
             out("  refused \"DEMO 1006\" at the door: \(error)")
         }
         out("")
+        let sideOut = out
+        let sideTask = Task { [database] in try await Self.applicationAndOperator(database: database, out: sideOut) }
 
         let start = Date()
         let sink = out
@@ -98,6 +125,7 @@ public struct DemoScenario {
                 services: [.init(service: daemon, successTerminationBehavior: .gracefullyShutdownGroup)],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: Logger(label: "demo") { _ in SwiftLogNoOpLogHandler() }))
         try await group.run()
+        try await sideTask.value
 
         out("")
         let report = try store.statusReport(
@@ -111,6 +139,10 @@ public struct DemoScenario {
             allAsExpected = allAsExpected && ok
             out("  \(ok ? paint.green("ok") : paint.red("UNEXPECTED"))  \(order.number)  \(outcome?.rawValue ?? "unfinished")  (\(order.story))")
         }
+        let bulkOutcomes = try Self.bulk.map { try store.job(orderNumber: $0)?.job.outcome }
+        let bulkOK = bulkOutcomes.allSatisfy { $0 == .cancelled }
+        allAsExpected = allAsExpected && bulkOK
+        out("  \(bulkOK ? paint.green("ok") : paint.red("UNEXPECTED"))  \(Self.bulk.count) bulk orders cancelled after the approval")
         out("")
         let attemptRows = try store.connection.queryOne("SELECT count(*) FROM cancellation_attempts") { $0.int(0) } ?? 0
         let requestsSeen = state.requests.count

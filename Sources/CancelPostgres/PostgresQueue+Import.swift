@@ -31,7 +31,21 @@ extension PostgresQueue {
             ]),
         CopiedTable(
             name: "operator_actions",
-            columns: [("id", .bigint), ("at", .double), ("action", .text), ("cancellation_id", .bigint), ("detail", .text)]),
+            columns: [
+                ("id", .bigint), ("at", .double), ("action", .text), ("cancellation_id", .bigint), ("detail", .text),
+                ("operator", .text),
+            ]),
+        CopiedTable(
+            name: "cancellation_withdrawals",
+            columns: [("id", .bigint), ("order_number", .text), ("reason", .text), ("at", .double)]),
+    ]
+
+    /// The application-facing guards the copy steps around: it brings the daemon's own columns,
+    /// old times and ids, and jobs that are already withdrawn.
+    static let triggersOffDuringCopy = [
+        ("cancellations", "cancellations_insert_sets_only_order_number_and_paid_at"),
+        ("cancellation_withdrawals", "cancellation_withdrawals_checked"),
+        ("cancellation_withdrawals", "cancellation_withdrawals_withdraw_the_job"),
     ]
 
     /// What was copied: rows per table.
@@ -62,12 +76,15 @@ extension PostgresQueue {
         var report = ImportReport(rows: [:])
         try await session.rows("BEGIN")
         do {
-            // The insert guard is for applications; the copy brings the daemon's own columns.
-            try await session.rows("ALTER TABLE cancellations DISABLE TRIGGER cancellations_insert_sets_only_order_number_and_paid_at")
+            for (table, trigger) in Self.triggersOffDuringCopy {
+                try await session.rows(PostgresQuery(unsafeSQL: "ALTER TABLE \(table) DISABLE TRIGGER \(trigger)"))
+            }
             for table in Self.copiedTables {
                 report.rows[table.name] = try await copy(table, from: source, progress: progress)
             }
-            try await session.rows("ALTER TABLE cancellations ENABLE TRIGGER cancellations_insert_sets_only_order_number_and_paid_at")
+            for (table, trigger) in Self.triggersOffDuringCopy {
+                try await session.rows(PostgresQuery(unsafeSQL: "ALTER TABLE \(table) ENABLE TRIGGER \(trigger)"))
+            }
             for table in Self.copiedTables.map(\.name) {
                 try await session.rows(
                     PostgresQuery(

@@ -61,7 +61,7 @@ extension PostgresQueue {
             let stored = try await readGate(lock: true)
             let now = stored.now
             switch stored.gate {
-            case .open: return stored.gate
+            case .open, .held: return stored.gate
             case .paused(_, let streak, let since): try await writeGate(.paused(until: now, streak: streak, since: since), now: now)
             case .halted: try await writeGate(.open, now: now)
             }
@@ -75,6 +75,7 @@ extension PostgresQueue {
             case .open: detail = ""
             case .paused(let until, _, _): detail = "ended the maintenance pause that ran until \(until); one probe goes now"
             case .halted(let reason, _): detail = "lifted the halt: \(reason.explanation)"
+            case .held: detail = ""
             }
             try await recordAction("resume", job: nil, operator: who, detail: detail)
             return stored.gate

@@ -68,6 +68,24 @@ extension PostgresQueue: QueueStore {
 
     public func loadGate() async throws(StoreError) -> SendingGate { try await readGate(lock: false).gate }
 
+    /// Counted in one snapshot with the last approval; `now` is the daemon's clock, which is the
+    /// server's (`ServerClock`).
+    public func enqueuedForSurge(now: Double, limit: SurgeLimit) async throws(StoreError) -> (enqueued: Int, countedFrom: Double) {
+        try await session.snapshot { () async throws(StoreError) -> (enqueued: Int, countedFrom: Double) in
+            let stored = try await readGate(lock: false)
+            let from = limit.countingFrom(now: now, approvedAt: stored.approvedAt)
+            var binds = PostgresBindings()
+            binds.append(from)
+            binds.append(limit.countCap)
+            let count: Int64 = try await session.rows(
+                PostgresQuery(
+                    unsafeSQL: "SELECT count(*) FROM (SELECT 1 FROM cancellations WHERE created_at > $1 LIMIT $2) AS counted",
+                    binds: binds)
+            ).first?.value(0) ?? 0
+            return (Int(count), from)
+        }
+    }
+
     public func saveGate(_ gate: SendingGate, now: Double) async throws(StoreError) {
         try await session.transaction { () async throws(StoreError) in try await writeGate(gate, now: now) }
     }
@@ -92,7 +110,13 @@ extension PostgresQueue: QueueStore {
             var refusedClaims: Set<Int64> = []
             if let gate {
                 let stored = try await readGate(lock: true)
-                let merged = gate.reconciled(withStored: stored.gate, now: stored.now)
+                var merged = gate.reconciled(withStored: stored.gate, now: stored.now)
+                // A hold counted before an operator's approval (by another daemon) is stale.
+                if case .held(let surge, _) = merged, let approved = stored.approvedAt, approved > surge.countedFrom,
+                    stored.gate.mode != .held
+                {
+                    merged = stored.gate
+                }
                 if merged != stored.gate { try await writeGate(merged, now: now) }
             }
             if writes.contains(where: \.isClaim) { refusedClaims = try await claimsTheGateRefuses(writes) }

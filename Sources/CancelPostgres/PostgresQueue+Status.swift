@@ -9,14 +9,8 @@ extension PostgresQueue {
     public func statusReport(now: Double, startOfDay: Double, thresholds: HealthThresholds = .init()) async throws(StoreError)
         -> StatusReport
     {
-        try await session.rows("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        do {
-            let report = try await buildReport(now: now, startOfDay: startOfDay, thresholds: thresholds)
-            try await session.rows("COMMIT")
-            return report
-        } catch {
-            _ = try? await session.rows("ROLLBACK")
-            throw error
+        try await session.snapshot { () async throws(StoreError) -> StatusReport in
+            try await buildReport(now: now, startOfDay: startOfDay, thresholds: thresholds)
         }
     }
 
@@ -54,15 +48,9 @@ extension PostgresQueue {
                 dueAt: due, inSeconds: due - now)
         }
 
-        let gateRow = try await session.rows(
-            "SELECT mode, since, paused_until, maintenance_streak, reason, code FROM sending_gate WHERE id = 1"
-        ).first
-        let sending = try gateRow.map { row throws(StoreError) in
-            StatusReport.Sending(
-                mode: try stored(try row.value(0), as: SendingGate.Mode.self, column: "sending_gate.mode"),
-                since: try row.value(1), pausedUntil: try row.value(2), maintenanceStreak: try row.value(3),
-                reason: try row.value(4), code: try row.value(5))
-        } ?? StatusReport.Sending(mode: .open, maintenanceStreak: 0)
+        let waiting = State.allCases.filter { !$0.isFinal && $0 != .sent }.reduce(0) { $0 + (counts[$1.rawValue] ?? 0) }
+        let gateNow = try await readGate(lock: false)
+        let sending = try StatusReport.Sending(row: GateRow(gateNow.gate), waiting: waiting, approvedAt: gateNow.approvedAt)
 
         func countSince(_ state: State, _ since: Double) async throws(StoreError) -> Int {
             var binds = PostgresBindings()
@@ -154,10 +142,22 @@ extension PostgresQueue {
         var actions: [OrderTimeline.OperatorAction] = []
         for row in try await session.rows(
             PostgresQuery(
-                unsafeSQL: "SELECT at, action, detail FROM operator_actions WHERE cancellation_id = $1 ORDER BY id", binds: binds))
+                unsafeSQL: "SELECT at, action, detail, operator FROM operator_actions WHERE cancellation_id = $1 ORDER BY id",
+                binds: binds))
         {
-            actions.append(OrderTimeline.OperatorAction(at: try row.value(0), action: try row.value(1), detail: try row.value(2)))
+            actions.append(
+                OrderTimeline.OperatorAction(
+                    at: try row.value(0), action: try row.value(1), detail: try row.value(2), operator: try row.value(3)))
         }
-        return OrderTimeline(record: record, attempts: attempts, operatorActions: actions)
+        var orderBinds = PostgresBindings()
+        orderBinds.append(orderNumber)
+        var withdrawals: [OrderTimeline.Withdrawal] = []
+        for row in try await session.rows(
+            PostgresQuery(
+                unsafeSQL: "SELECT at, reason FROM cancellation_withdrawals WHERE order_number = $1 ORDER BY id", binds: orderBinds))
+        {
+            withdrawals.append(OrderTimeline.Withdrawal(at: try row.value(0), reason: try row.value(1)))
+        }
+        return OrderTimeline(record: record, attempts: attempts, operatorActions: actions, withdrawals: withdrawals)
     }
 }

@@ -87,77 +87,66 @@ public final class PostgresQueue: @unchecked Sendable {
 
     // MARK: the gate
 
-    func readGate(lock: Bool) async throws(StoreError) -> (gate: SendingGate, probeOwner: String?, probeUntil: Double?, now: Double) {
+    /// The stored gate, its probe holder, the last approval, and the server's time of the read.
+    struct StoredGate {
+        var gate: SendingGate
+        var probeOwner: String?
+        var probeUntil: Double?
+        var approvedAt: Double?
+        var now: Double
+    }
+
+    func readGate(lock: Bool) async throws(StoreError) -> StoredGate {
         let rows = try await session.rows(
             PostgresQuery(
                 unsafeSQL: """
-                    SELECT mode, paused_until, maintenance_streak, reason, code, since, probe_owner, probe_until, cancelq_now()
+                    SELECT \(GateRow.columns), probe_owner, probe_until, approved_at, cancelq_now()
                     FROM sending_gate WHERE id = 1\(lock ? " FOR UPDATE" : "")
                     """))
         guard let row = rows.first else {
             // Only the daemon's role may delete it; treat as open, the next save puts it back.
-            return (.open, nil, nil, clock.now())
+            return StoredGate(gate: .open, now: clock.now())
         }
-        let mode = try stored(try row.value(0, as: String.self), as: SendingGate.Mode.self, column: "sending_gate.mode")
-        let until: Double? = try row.value(1)
-        let streak: Int = try row.value(2)
-        let reason: String? = try row.value(3)
-        let code: String? = try row.value(4)
-        let since: Double? = try row.value(5)
-        let gate: SendingGate
-        switch mode {
-        case .open: gate = .open
-        case .paused: gate = .paused(until: until ?? 0, streak: min(max(1, streak), Int.max - 1), since: since ?? 0)
-        case .halted: gate = .halted(HaltReason(code: code ?? "", explanation: reason ?? "halted"), since: since ?? 0)
-        }
-        return (gate, try row.value(6), try row.value(7), try row.value(8))
+        let stored = GateRow(
+            mode: try row.value(0), pausedUntil: try row.value(1), maintenanceStreak: try row.value(2), reason: try row.value(3),
+            code: try row.value(4), since: try row.value(5), holdEnqueued: try row.value(6), holdAbove: try row.value(7),
+            holdWindow: try row.value(8), holdCountedFrom: try row.value(9))
+        return StoredGate(
+            gate: try stored.gate(), probeOwner: try row.value(10), probeUntil: try row.value(11), approvedAt: try row.value(12),
+            now: try row.value(13))
     }
 
+    /// Saves `gate`; the probe holder stays only while the gate is unchanged, `approved_at` always.
     func writeGate(_ gate: SendingGate, now: Double) async throws(StoreError) {
+        let row = GateRow(gate)
         var binds = PostgresBindings()
-        let mode: String
-        var until: Double?
-        var streak = 0
-        var reason: String?
-        var code: String?
-        var since: Double?
-        switch gate {
-        case .open:
-            mode = "open"
-        case .paused(let pausedUntil, let pauseStreak, let pausedSince):
-            mode = "paused"
-            until = pausedUntil
-            streak = pauseStreak
-            reason = "the gateway answered maintenance"
-            since = pausedSince
-        case .halted(let halt, let haltedSince):
-            mode = "halted"
-            reason = halt.explanation
-            code = halt.code
-            since = haltedSince
-        }
-        binds.append(mode)
-        binds.append(until)
-        binds.append(streak)
-        binds.append(reason)
-        binds.append(code)
-        binds.append(since)
+        binds.append(row.mode)
+        binds.append(row.pausedUntil)
+        binds.append(row.maintenanceStreak)
+        binds.append(row.reason)
+        binds.append(row.code)
+        binds.append(row.since)
         binds.append(now)
+        binds.append(row.holdEnqueued)
+        binds.append(row.holdAbove)
+        binds.append(row.holdWindow)
+        binds.append(row.holdCountedFrom)
+        let sameGate = "g.mode = EXCLUDED.mode AND g.paused_until IS NOT DISTINCT FROM EXCLUDED.paused_until"
         // The row may have been deleted: an UPDATE of nothing would drop a halt silently.
         try await session.rows(
             PostgresQuery(
                 unsafeSQL: """
-                    INSERT INTO sending_gate AS g (id, mode, paused_until, maintenance_streak, reason, code, since, updated_at)
-                    VALUES (1, $1, $2, $3, $4, $5, $6, $7)
+                    INSERT INTO sending_gate AS g (id, mode, paused_until, maintenance_streak, reason, code, since, updated_at,
+                        hold_enqueued, hold_above, hold_window, hold_counted_from)
+                    VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
                     ON CONFLICT (id) DO UPDATE SET mode = EXCLUDED.mode, paused_until = EXCLUDED.paused_until,
                         maintenance_streak = EXCLUDED.maintenance_streak, reason = EXCLUDED.reason, code = EXCLUDED.code,
-                        since = EXCLUDED.since, updated_at = EXCLUDED.updated_at,
-                        probe_owner = CASE WHEN g.mode = EXCLUDED.mode AND g.paused_until IS NOT DISTINCT FROM EXCLUDED.paused_until
-                                           THEN g.probe_owner END,
-                        probe_job = CASE WHEN g.mode = EXCLUDED.mode AND g.paused_until IS NOT DISTINCT FROM EXCLUDED.paused_until
-                                         THEN g.probe_job END,
-                        probe_until = CASE WHEN g.mode = EXCLUDED.mode AND g.paused_until IS NOT DISTINCT FROM EXCLUDED.paused_until
-                                           THEN g.probe_until END
+                        since = EXCLUDED.since, updated_at = EXCLUDED.updated_at, hold_enqueued = EXCLUDED.hold_enqueued,
+                        hold_above = EXCLUDED.hold_above, hold_window = EXCLUDED.hold_window,
+                        hold_counted_from = EXCLUDED.hold_counted_from,
+                        probe_owner = CASE WHEN \(sameGate) THEN g.probe_owner END,
+                        probe_job = CASE WHEN \(sameGate) THEN g.probe_job END,
+                        probe_until = CASE WHEN \(sameGate) THEN g.probe_until END
                     """, binds: binds))
     }
 }

@@ -106,6 +106,21 @@ final class PostgresSession: @unchecked Sendable {
         }
     }
 
+    /// Runs `body`'s reads in one snapshot (REPEATABLE READ), or inside the transaction already open.
+    func snapshot<T>(_ body: () async throws(StoreError) -> T) async throws(StoreError) -> T {
+        if inTransaction { return try await body() }
+        try await rows("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        inTransaction = true
+        do {
+            let value = try await body()
+            try await commit()
+            return value
+        } catch {
+            await rollback()
+            throw error
+        }
+    }
+
     func drop() {
         let closing = connection
         connection = nil

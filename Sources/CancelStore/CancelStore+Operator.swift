@@ -10,32 +10,36 @@ extension CancelStore {
 
     /// Puts `failed` jobs back to `pending` with a fresh attempt budget. Anything else is refused
     /// with the reason; the refusals do not stop the others.
-    public func requeue(orderNumbers: [String], now: Double = currentTime()) throws(StoreError) -> [RequeueResult] {
+    public func requeue(
+        orderNumbers: [String], by operatorName: String = OperatorIdentity.current(), now: Double = currentTime()
+    ) throws(StoreError) -> [RequeueResult] {
         try storeErrors {
             try connection.transaction {
                 try orderNumbers.map { order in
                     guard let record = try job(orderNumber: order) else {
                         return .refused(orderNumber: order, reason: "no such order in the queue")
                     }
-                    return try requeue(record, now: now)
+                    return try requeue(record, by: operatorName, now: now)
                 }
             }
         }
     }
 
     /// Requeues every failed job.
-    public func requeueAllFailed(now: Double = currentTime()) throws(StoreError) -> [RequeueResult] {
+    public func requeueAllFailed(by operatorName: String = OperatorIdentity.current(), now: Double = currentTime()) throws(StoreError)
+        -> [RequeueResult]
+    {
         try storeErrors {
             try connection.transaction {
                 let failed = try connection.query(
                     "SELECT \(JobRecord.columns) FROM cancellations WHERE state = \(State.failed.sql) ORDER BY id"
                 ) { try JobRecord(row: $0) }
-                return try failed.map { try requeue($0, now: now) }
+                return try failed.map { try requeue($0, by: operatorName, now: now) }
             }
         }
     }
 
-    private func requeue(_ record: JobRecord, now: Double) throws -> RequeueResult {
+    private func requeue(_ record: JobRecord, by operatorName: String, now: Double) throws -> RequeueResult {
         var job = record.job
         do {
             _ = try job.requeue()
@@ -47,9 +51,9 @@ extension CancelStore {
         _ = try apply(JobWrite(expectedState: .failed, record: updated), now: now)
         let previous = record.job.outcome?.rawValue
         try connection.run(
-            "INSERT INTO operator_actions(at, action, cancellation_id, detail) VALUES (?, 'requeue', ?, ?)",
+            "INSERT INTO operator_actions(at, action, cancellation_id, detail, operator) VALUES (?, 'requeue', ?, ?, ?)",
             now, record.id,
-            "was failed (\(previous ?? "-")) after \(record.job.attemptCount) counted attempt(s); fresh attempt budget")
+            "was failed (\(previous ?? "-")) after \(record.job.attemptCount) counted attempt(s); fresh attempt budget", operatorName)
         return .requeued(orderNumber: record.orderNumber, previousOutcome: previous)
     }
 
@@ -57,12 +61,15 @@ extension CancelStore {
     /// and its answer decides for every job, as at the pause's natural end (releasing every paused
     /// job at once would send a burst into a gateway that may still be in maintenance). Returns
     /// what the gate was.
-    public func resumeSending(now: Double = currentTime()) throws(StoreError) -> SendingGate {
+    public func resumeSending(by operatorName: String = OperatorIdentity.current(), now: Double = currentTime()) throws(StoreError)
+        -> SendingGate
+    {
         try storeErrors {
             try connection.transaction {
                 let previous = try loadGateNow()
                 switch previous {
-                case .open: return previous
+                // A hold is released by `approve` only: resuming must not release a surge by the way.
+                case .open, .held: return previous
                 case .paused(_, let streak, let since): try save(.paused(until: now, streak: streak, since: since), now: now)
                 case .halted: try save(.open, now: now)
                 }
@@ -75,10 +82,165 @@ extension CancelStore {
                 case .open: detail = ""
                 case .paused(let until, _, _): detail = "ended the maintenance pause that ran until \(until); one probe goes now"
                 case .halted(let reason, _): detail = "lifted the halt: \(reason.explanation)"
+                case .held: detail = ""
                 }
-                try connection.run("INSERT INTO operator_actions(at, action, detail) VALUES (?, 'resume', ?)", now, detail)
+                try connection.run(
+                    "INSERT INTO operator_actions(at, action, detail, operator) VALUES (?, 'resume', ?, ?)", now, detail, operatorName)
                 return previous
             }
+        }
+    }
+}
+
+/// Withdrawals and approvals: the guard rails of an irreversible operation.
+extension CancelStore {
+    public enum WithdrawResult: Equatable, Sendable {
+        case withdrawn(orderNumber: String, previousState: State)
+        case refused(orderNumber: String, reason: String)
+    }
+
+    /// Withdraws each order before its request leaves, as an application's insert into
+    /// `cancellation_withdrawals` does (the same trigger makes the job `withdrawn`), and records
+    /// the operator. One transaction per order: a refusal does not stop the others.
+    public func withdraw(
+        orderNumbers: [String], reason: String?, by operatorName: String = OperatorIdentity.current(), now: Double = currentTime()
+    ) throws(StoreError) -> [WithdrawResult] {
+        var results: [WithdrawResult] = []
+        for order in orderNumbers {
+            results.append(try withdraw(order, reason: reason, by: operatorName, now: now))
+        }
+        return results
+    }
+
+    private func withdraw(_ order: String, reason: String?, by operatorName: String, now: Double) throws(StoreError) -> WithdrawResult {
+        try storeErrors {
+            try connection.transaction {
+                guard let record = try job(orderNumber: order) else {
+                    return .refused(orderNumber: order, reason: "no such order in the queue")
+                }
+                var job = record.job
+                do throws(ImpossibleEvent) {
+                    _ = try job.withdraw()
+                } catch {
+                    return .refused(orderNumber: order, reason: Self.tooLate(record.state, error))
+                }
+                // The insert's trigger is the one place a job becomes withdrawn; it refuses again if
+                // the daemon claimed the job since the read above (it cannot: this transaction holds
+                // the write lock, but the trigger does not rely on it).
+                do {
+                    try connection.run(
+                        "INSERT INTO cancellation_withdrawals(order_number, reason) VALUES (?, ?)", order, reason)
+                } catch let error as SQLiteError {
+                    guard let refusal = WithdrawalRefusal(error) else { throw error }
+                    return .refused(orderNumber: order, reason: refusal.description)
+                }
+                try connection.run(
+                    """
+                    INSERT INTO operator_actions(at, action, cancellation_id, detail, operator)
+                    VALUES (?, 'withdraw', ?, ?, ?)
+                    """, now, record.id, "was \(record.state.rawValue); \(reason.map { "reason: \($0)" } ?? "no reason given")",
+                    operatorName)
+                return .withdrawn(orderNumber: order, previousState: record.state)
+            }
+        }
+    }
+
+    public static func tooLate(_ state: State, _ error: ImpossibleEvent) -> String {
+        switch state {
+        case .sent: "too late: a request has already left and waits for its answer (it is sent)"
+        case .succeeded, .failed, .withdrawn: "too late: it is already final (\(state.rawValue))"
+        case .pending, .waitingDelay, .retrying, .maintenancePaused: error.description
+        }
+    }
+
+    /// What `cancelq approve` would release now: nil when sending is not held.
+    public struct HeldBacklog: Equatable, Sendable {
+        public var surge: Surge
+        public var since: Double
+        /// Jobs waiting to be sent (pending, waiting-delay, retrying, maintenance-paused).
+        public var backlog: Int
+
+        public init(surge: Surge, since: Double, backlog: Int) {
+            self.surge = surge
+            self.since = since
+            self.backlog = backlog
+        }
+    }
+
+    public func heldBacklog() throws(StoreError) -> HeldBacklog? {
+        try storeErrors {
+            try connection.transaction(.deferred) {
+                guard case .held(let surge, let since) = try loadGateNow() else { return nil }
+                return HeldBacklog(surge: surge, since: since, backlog: try backlogCount())
+            }
+        }
+    }
+
+    private func backlogCount() throws -> Int {
+        let waiting = State.allCases.filter { !$0.isFinal && $0 != .sent }
+        return try waiting.reduce(0) { total, state in
+            total + (try connection.queryOne("SELECT jobs FROM cancellation_state_counts WHERE state = ?", [state.rawValue]) { $0.int(0) } ?? 0)
+        }
+    }
+
+    public enum ApproveResult: Equatable, Sendable {
+        /// Sending is open again; `backlog` jobs were waiting.
+        case released(HeldBacklog)
+        /// Nothing was held: nothing changed (an approval with nothing held would raise the bar
+        /// for the next surge).
+        case notHeld(SendingGate.Mode)
+    }
+
+    /// `cancelq approve`: releases a surge hold. Jobs enqueued up to `coveringUpTo` (when the
+    /// operator was shown the backlog) are approved; later ones count toward the next surge.
+    public func approve(
+        coveringUpTo shownAt: Double? = nil, by operatorName: String = OperatorIdentity.current(), now: Double = currentTime()
+    ) throws(StoreError) -> ApproveResult {
+        try storeErrors {
+            try connection.transaction {
+                var gate = try loadGateNow()
+                guard case .held(let surge, let since) = gate else { return .notHeld(gate.mode) }
+                let held = HeldBacklog(surge: surge, since: since, backlog: try backlogCount())
+                gate.approve()
+                try save(gate, now: now)
+                let approvedAt = min(shownAt ?? now, now)
+                try connection.run("UPDATE sending_gate SET approved_at = ? WHERE id = 1", approvedAt)
+                try connection.run(
+                    "INSERT INTO operator_actions(at, action, detail, operator) VALUES (?, 'approve', ?, ?)", now,
+                    "released \(held.backlog) waiting job(s) held since \(since): \(surge); jobs enqueued after \(approvedAt) count toward the next surge",
+                    operatorName)
+                return .released(held)
+            }
+        }
+    }
+}
+
+/// Why the database refused a withdrawal, from the trigger's named error.
+public enum WithdrawalRefusal: Equatable, Sendable, CustomStringConvertible {
+    case orderUnknown
+    case requestInFlight
+    case jobFinal
+
+    init?(_ error: SQLiteError) { self.init(message: error.message) }
+
+    /// From the trigger's message (or, on PostgreSQL, its constraint name).
+    public init?(message: String) {
+        if message.contains("withdrawal_order_unknown") {
+            self = .orderUnknown
+        } else if message.contains("withdrawal_too_late_request_in_flight") {
+            self = .requestInFlight
+        } else if message.contains("withdrawal_too_late_job_final") {
+            self = .jobFinal
+        } else {
+            return nil
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .orderUnknown: "no such order in the queue"
+        case .requestInFlight: "too late: a request has already left and waits for its answer (it is sent)"
+        case .jobFinal: "too late: it is already final"
         }
     }
 }

@@ -44,14 +44,15 @@ extension CancelStore {
                 dueAt: row.double(2), inSeconds: row.double(2) - now)
         }.first
 
-        let gate = try connection.query(
-            "SELECT mode, since, paused_until, maintenance_streak, reason, code FROM sending_gate WHERE id = 1"
-        ) { row throws(StoreError) in
-            StatusReport.Sending(
-                mode: try stored(row.string(0), as: SendingGate.Mode.self, column: "sending_gate.mode"),
-                since: row.optionalDouble(1), pausedUntil: row.optionalDouble(2),
-                maintenanceStreak: row.int(3), reason: row.optionalString(4), code: row.optionalString(5))
-        }.first ?? StatusReport.Sending(mode: .open, maintenanceStreak: 0)
+        let waiting = State.allCases.filter { !$0.isFinal && $0 != .sent }.reduce(0) { $0 + (counts[$1.rawValue] ?? 0) }
+        let gate = try connection.query("SELECT \(GateRow.columns), approved_at FROM sending_gate WHERE id = 1") { row throws(StoreError) in
+            try StatusReport.Sending(
+                row: GateRow(
+                    mode: row.string(0), pausedUntil: row.optionalDouble(1), maintenanceStreak: row.int(2), reason: row.optionalString(3),
+                    code: row.optionalString(4), since: row.optionalDouble(5), holdEnqueued: row.optionalInt(6),
+                    holdAbove: row.optionalInt(7), holdWindow: row.optionalDouble(8), holdCountedFrom: row.optionalDouble(9)),
+                waiting: waiting, approvedAt: row.optionalDouble(10))
+        }.first ?? StatusReport.Sending(mode: .open, maintenanceStreak: 0, waiting: waiting)
 
         func countSince(_ state: State, _ since: Double) throws -> Int {
             try connection.queryOne(

@@ -13,6 +13,8 @@ public struct OrderTimeline: Codable, Sendable, Equatable {
     public var attemptCount: Int
     public var attempts: [Attempt]
     public var operatorActions: [OperatorAction]
+    /// Withdrawals by the application or an operator (`cancellation_withdrawals`), with their reason.
+    public var withdrawals: [Withdrawal] = []
 
     public struct Attempt: Codable, Sendable, Equatable {
         public var attempt: Int
@@ -37,11 +39,24 @@ public struct OrderTimeline: Codable, Sendable, Equatable {
         public var at: Double
         public var action: String
         public var detail: String?
+        /// The login behind sudo, else the user; nil for actions recorded before it was kept.
+        public var `operator`: String?
 
-        public init(at: Double, action: String, detail: String?) {
+        public init(at: Double, action: String, detail: String?, operator who: String? = nil) {
             self.at = at
             self.action = action
             self.detail = detail
+            self.operator = who
+        }
+    }
+
+    public struct Withdrawal: Codable, Sendable, Equatable {
+        public var at: Double
+        public var reason: String?
+
+        public init(at: Double, reason: String?) {
+            self.at = at
+            self.reason = reason
         }
     }
 
@@ -54,12 +69,13 @@ public struct OrderTimeline: Codable, Sendable, Equatable {
         case dueAt = "due_at"
         case attemptCount = "attempt_count"
         case operatorActions = "operator_actions"
+        case withdrawals
     }
 }
 
 extension OrderTimeline {
     /// The job as read, its attempts and the operators' actions on it.
-    public init(record: JobRecord, attempts: [Attempt], operatorActions: [OperatorAction]) {
+    public init(record: JobRecord, attempts: [Attempt], operatorActions: [OperatorAction], withdrawals: [Withdrawal]) {
         id = record.id
         orderNumber = record.orderNumber
         state = record.state
@@ -71,6 +87,7 @@ extension OrderTimeline {
         attemptCount = record.job.attemptCount
         self.attempts = attempts
         self.operatorActions = operatorActions
+        self.withdrawals = withdrawals
     }
 }
 
@@ -108,9 +125,15 @@ extension CancelStore {
                     error: $0.optionalString(6), counted: $0.optionalInt(7).map { $0 == 1 })
             }
             let actions = try connection.query(
-                "SELECT at, action, detail FROM operator_actions WHERE cancellation_id = ? ORDER BY id", [record.id]
-            ) { OrderTimeline.OperatorAction(at: $0.double(0), action: $0.string(1), detail: $0.optionalString(2)) }
-            return OrderTimeline(record: record, attempts: attempts, operatorActions: actions)
+                "SELECT at, action, detail, operator FROM operator_actions WHERE cancellation_id = ? ORDER BY id", [record.id]
+            ) {
+                OrderTimeline.OperatorAction(
+                    at: $0.double(0), action: $0.string(1), detail: $0.optionalString(2), operator: $0.optionalString(3))
+            }
+            let withdrawals = try connection.query(
+                "SELECT at, reason FROM cancellation_withdrawals WHERE order_number = ? ORDER BY id", [record.orderNumber]
+            ) { OrderTimeline.Withdrawal(at: $0.double(0), reason: $0.optionalString(1)) }
+            return OrderTimeline(record: record, attempts: attempts, operatorActions: actions, withdrawals: withdrawals)
         }
     }
 }
@@ -130,6 +153,7 @@ extension OrderTimeline {
         try c.encode(attemptCount, forKey: .attemptCount)
         try c.encode(attempts, forKey: .attempts)
         try c.encode(operatorActions, forKey: .operatorActions)
+        try c.encode(withdrawals, forKey: .withdrawals)
     }
 }
 
@@ -154,5 +178,14 @@ extension OrderTimeline.OperatorAction {
         try c.encode(at, forKey: .at)
         try c.encode(action, forKey: .action)
         try c.encode(detail, forKey: .detail)
+        try c.encode(`operator`, forKey: .operator)
+    }
+}
+
+extension OrderTimeline.Withdrawal {
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(at, forKey: .at)
+        try c.encode(reason, forKey: .reason)
     }
 }

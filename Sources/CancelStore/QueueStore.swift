@@ -22,6 +22,10 @@ public protocol QueueStore: AnyObject {
     /// Whether any job is not final.
     func hasUnfinishedJobs() async throws(StoreError) -> Bool
     func loadGate() async throws(StoreError) -> SendingGate
+    /// Jobs enqueued (by creation time, whatever their state now) from the window's start or the
+    /// last approval, whichever is later (`limit.countingFrom`), counted up to `limit.countCap`;
+    /// and where counting started. The approval is read in the same snapshot as the count.
+    func enqueuedForSurge(now: Double, limit: SurgeLimit) async throws(StoreError) -> (enqueued: Int, countedFrom: Double)
     func saveGate(_ gate: SendingGate, now: Double) async throws(StoreError)
     /// Answers, new states, claims (with their attempt rows) and the gate in ONE commit. A job
     /// another writer changed meanwhile is skipped alone and reported; its answer is still kept.
@@ -98,6 +102,9 @@ extension CancelStore: QueueStore {
     public func hasUnfinishedJobs() async throws(StoreError) -> Bool { try hasUnfinishedJobsNow() }
     public func loadGate() async throws(StoreError) -> SendingGate { try loadGateNow() }
     public func saveGate(_ gate: SendingGate, now: Double) async throws(StoreError) { try saveGateNow(gate, now: now) }
+    public func enqueuedForSurge(now: Double, limit: SurgeLimit) async throws(StoreError) -> (enqueued: Int, countedFrom: Double) {
+        try enqueuedForSurgeNow(now: now, limit: limit)
+    }
 
     public func commit(_ writes: [JobWrite], gate: SendingGate?, now: Double) async throws(StoreError) -> [TamperedWrite] {
         try apply(writes, gate: gate, now: now)

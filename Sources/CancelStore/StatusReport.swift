@@ -99,17 +99,23 @@ public struct StatusReport: Codable, Sendable, Equatable {
     }
 
     public struct Sending: Codable, Sendable, Equatable {
-        /// `open`, `paused` (maintenance) or `halted` (credentials rejected).
+        /// `open`, `paused` (maintenance), `halted` (credentials rejected) or `held` (surge).
         public var mode: SendingGate.Mode
         public var since: Double?
         public var pausedUntil: Double?
         public var maintenanceStreak: Int
         public var reason: String?
         public var code: String?
+        /// While `held`: what started the hold.
+        public var hold: Hold?
+        /// Jobs waiting to be sent (what an approval would release).
+        public var waiting: Int = 0
+        /// The last `cancelq approve`: jobs enqueued before it do not count toward a surge.
+        public var approvedAt: Double?
 
         public init(
-            mode: SendingGate.Mode, since: Double? = nil, pausedUntil: Double? = nil, maintenanceStreak: Int, reason: String? = nil,
-            code: String? = nil
+            mode: SendingGate.Mode, since: Double? = nil, pausedUntil: Double? = nil, maintenanceStreak: Int,
+            reason: String? = nil, code: String? = nil, hold: Hold? = nil, waiting: Int = 0, approvedAt: Double? = nil
         ) {
             self.mode = mode
             self.since = since
@@ -117,6 +123,33 @@ public struct StatusReport: Codable, Sendable, Equatable {
             self.maintenanceStreak = maintenanceStreak
             self.reason = reason
             self.code = code
+            self.hold = hold
+            self.waiting = waiting
+            self.approvedAt = approvedAt
+        }
+    }
+
+    /// A surge hold: more than `holdAbove` jobs enqueued within `windowSeconds`.
+    public struct Hold: Codable, Sendable, Equatable {
+        /// Jobs counted when the hold began (counting stops one past the limit).
+        public var enqueued: Int
+        public var holdAbove: Int
+        public var windowSeconds: Double
+        /// Where counting began: the window's start, or the last approval.
+        public var countedFrom: Double
+
+        public init(enqueued: Int, holdAbove: Int, windowSeconds: Double, countedFrom: Double) {
+            self.enqueued = enqueued
+            self.holdAbove = holdAbove
+            self.windowSeconds = windowSeconds
+            self.countedFrom = countedFrom
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case enqueued
+            case holdAbove = "hold_above"
+            case windowSeconds = "window_seconds"
+            case countedFrom = "counted_from"
         }
     }
 
@@ -198,9 +231,10 @@ extension StatusReport.DueJob {
 
 extension StatusReport.Sending {
     enum CodingKeys: String, CodingKey {
-        case mode, since, reason, code
+        case mode, since, reason, code, hold, waiting
         case pausedUntil = "paused_until"
         case maintenanceStreak = "maintenance_streak"
+        case approvedAt = "approved_at"
     }
 }
 
@@ -227,6 +261,12 @@ extension StatusReport.Health {
                 reasons.append(
                     "paused for maintenance for \(DurationText.describe(pausedFor)) (threshold \(DurationText.describe(thresholds.maximumPause)))")
             }
+        case .held:
+            let hold = gate.hold
+            reasons.append(
+                "sending held: more than \(hold?.holdAbove ?? 0) jobs were enqueued within \(DurationText.describe(hold?.windowSeconds ?? 0)); "
+                    + "\(gate.waiting) job(s) wait. Check they are meant to be cancelled (cancelq status), withdraw wrong ones "
+                    + "(cancelq withdraw), then release the rest with `cancelq approve`")
         case .open:
             if overdue > thresholds.maximumOverdue {
                 reasons.append(
@@ -289,6 +329,9 @@ extension StatusReport.Sending {
         try c.encode(maintenanceStreak, forKey: .maintenanceStreak)
         try c.encode(reason, forKey: .reason)
         try c.encode(code, forKey: .code)
+        try c.encode(hold, forKey: .hold)
+        try c.encode(waiting, forKey: .waiting)
+        try c.encode(approvedAt, forKey: .approvedAt)
     }
 }
 

@@ -13,8 +13,8 @@ struct CancelQ: AsyncParsableCommand {
             """,
         subcommands: [
             MigrateCommand.self, RunCommand.self, EnqueueCommand.self, StatusCommand.self,
-            RequeueCommand.self, ResumeCommand.self, GatewaySimCommand.self, DemoCommand.self,
-            CopyToPostgresCommand.self, BenchCommand.self,
+            RequeueCommand.self, ResumeCommand.self, WithdrawCommand.self, ApproveCommand.self, GatewaySimCommand.self,
+            DemoCommand.self, CopyToPostgresCommand.self, BenchCommand.self,
         ]
     )
 }

@@ -37,7 +37,7 @@ struct CopyToPostgresCommand: AsyncParsableCommand {
             }
         }
         withExtendedLifetime(lock) {}
-        for table in ["cancellations", "cancellation_attempts", "operator_actions"] {
+        for table in ["cancellations", "cancellation_attempts", "operator_actions", "cancellation_withdrawals"] {
             emit("copied \(report.rows[table] ?? 0) row(s) of \(table); counts match")
         }
         emit("\(location) now holds the queue. Point every `cancelq run` and application at it; keep \(source) as a backup")

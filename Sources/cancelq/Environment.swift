@@ -37,6 +37,10 @@ enum Limits {
     static let pollInterval: ClosedRange<Double> = 0.001...3600
     static let attempts: ClosedRange<Int> = 1...1000
     static let concurrency: ClosedRange<Int> = 1...1024
+    /// 0 turns the surge hold off.
+    static let holdAbove: ClosedRange<Int> = 0...100_000_000
+    /// Up to 30 days.
+    static let holdWindow: ClosedRange<Double> = 1...2_592_000
     /// `status --check` thresholds: 0 up to ten years.
     static let threshold: ClosedRange<Double> = 0...315_360_000
 }

@@ -5,8 +5,8 @@
 #endif
 
 /// Writes a line to standard output at once (unbuffered), so a reading process sees it immediately.
-func emit(_ line: String) {
-    let bytes = Array((line + "\n").utf8)
+func emit(_ line: String, newline: Bool = true) {
+    let bytes = Array((newline ? line + "\n" : line).utf8)
     _ = bytes.withUnsafeBytes { write(STDOUT_FILENO, $0.baseAddress, $0.count) }
 }
 

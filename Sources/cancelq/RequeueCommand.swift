@@ -29,7 +29,7 @@ struct RequeueCommand: AsyncParsableCommand {
             let writer = try CancelStore.openMigrated(path: path)
             results = allFailed ? try writer.requeueAllFailed() : try writer.requeue(orderNumbers: orderNumbers)
         case .postgres(let location):
-            let who = operatorName()
+            let who = OperatorIdentity.current()
             results = try await withPostgresQueue(location) { queue in
                 allFailed
                     ? try await queue.requeueAllFailed(operator: who)

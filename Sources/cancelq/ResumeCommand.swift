@@ -16,7 +16,7 @@ struct ResumeCommand: AsyncParsableCommand {
         case .sqlite(let path):
             previous = try CancelStore.openMigrated(path: path).resumeSending()
         case .postgres(let location):
-            previous = try await withPostgresQueue(location) { try await $0.resumeSending(operator: operatorName()) }
+            previous = try await withPostgresQueue(location) { try await $0.resumeSending(operator: OperatorIdentity.current()) }
         }
         switch previous {
         case .open:
@@ -25,6 +25,8 @@ struct ResumeCommand: AsyncParsableCommand {
             emit("maintenance pause ended: one probe job goes at once; its answer decides whether every job resumes")
         case .halted(let reason, _):
             emit("halt lifted (was: \(reason.code)). If the key or client IP is still wrong, the next request halts again")
+        case .held:
+            throw CommandFailure("sending is held after a surge of new jobs, which resume does not release: check the queue, then `cancelq approve`")
         }
     }
 }

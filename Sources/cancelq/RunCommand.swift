@@ -64,6 +64,12 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("poll-interval"), help: ArgumentHelp("Longest time between full scans for new rows; inserts wake the daemon at once through inotify, or within 0.2 s without it (env: CANCELQ_POLL_INTERVAL). Default: \(seconds(DaemonConfiguration.Defaults.pollInterval)).", valueName: "s"))
     var pollInterval: Double?
 
+    @Option(name: .customLong("hold-above"), help: ArgumentHelp("Hold sending for every job when more than this many jobs were enqueued within --hold-window, until `cancelq approve`; 0 turns the hold off (env: CANCELQ_HOLD_ABOVE). Default: \(DaemonConfiguration.Defaults.holdAbove).", valueName: "n"))
+    var holdAbove: Int?
+
+    @Option(name: .customLong("hold-window"), help: ArgumentHelp("The trailing window --hold-above counts in (env: CANCELQ_HOLD_WINDOW). Default: \(seconds(DaemonConfiguration.Defaults.holdWindow)).", valueName: "s"))
+    var holdWindow: Double?
+
     @Flag(name: .customLong("exit-when-idle"), help: "Exit 0 once no job is left unfinished (env: CANCELQ_EXIT_WHEN_IDLE=1).")
     var exitWhenIdle = false
 
@@ -180,7 +186,14 @@ struct RunCommand: AsyncParsableCommand {
                 concurrency, env: "CANCELQ_CONCURRENCY", default: DaemonConfiguration.Defaults.concurrency, flag: "--concurrency", within: Limits.concurrency),
             pollInterval: try number(
                 pollInterval, env: "CANCELQ_POLL_INTERVAL", default: DaemonConfiguration.Defaults.pollInterval, flag: "--poll-interval", within: Limits.pollInterval),
-            exitWhenIdle: exitWhenIdle || ["1", "true", "yes"].contains(try environment("CANCELQ_EXIT_WHEN_IDLE") ?? ""))
+            exitWhenIdle: exitWhenIdle || ["1", "true", "yes"].contains(try environment("CANCELQ_EXIT_WHEN_IDLE") ?? ""),
+            surgeLimit: SurgeLimit(
+                holdAbove: try integer(
+                    holdAbove, env: "CANCELQ_HOLD_ABOVE", default: DaemonConfiguration.Defaults.holdAbove, flag: "--hold-above",
+                    within: Limits.holdAbove),
+                window: try number(
+                    holdWindow, env: "CANCELQ_HOLD_WINDOW", default: DaemonConfiguration.Defaults.holdWindow, flag: "--hold-window",
+                    within: Limits.holdWindow)))
         return Resolved(daemon: daemon, keyWarning: loaded.warning)
     }
 

@@ -19,7 +19,9 @@ struct StatusTextTests {
             sending: .init(mode: mode, since: mode == .open ? nil : now - 60, pausedUntil: mode == .paused ? now + 240 : nil,
                            maintenanceStreak: mode == .paused ? 1 : 0,
                            reason: mode == .halted ? "the gateway rejected the client IP code or key (02130210: wrong key)" : nil,
-                           code: mode == .halted ? "02130210" : nil),
+                           code: mode == .halted ? "02130210" : nil,
+                           hold: mode == .held ? .init(enqueued: 1001, holdAbove: 1000, windowSeconds: 3600, countedFrom: now - 3600) : nil,
+                           waiting: 4),
             today: .init(since: now - 3600, succeeded: 1200, failed: failures.count), recentFailures: failures,
             health: .init(status: reasons.isEmpty ? .ok : .attention, reasons: reasons))
     }
@@ -77,5 +79,27 @@ struct StatusTextTests {
         #expect(text.contains("+30 s  no answer before the request timeout  counted"))
         #expect(text.contains("HTTP 200  invalid/02180118  order already cancelled  not counted"))
         #expect(text.contains("requeue: was failed"))
+    }
+
+    @Test("a surge hold says what held it, how many wait, and what to do")
+    func held() {
+        let text = StatusText(colour: false).render(Self.report(mode: .held, reasons: ["sending held"]))
+        #expect(text.contains("Sending   HELD since"))
+        #expect(text.contains("a surge of new jobs (over 1,000 enqueued within 1 h, limit 1,000); 4 job(s) wait"))
+        #expect(text.contains("cancelq withdraw"))
+        #expect(text.contains("`cancelq approve --db /var/lib/cancelq/queue.db` releases the rest"))
+    }
+
+    @Test("the timeline shows withdrawals with their reason and operator actions with who did them")
+    func timelineWithdrawal() {
+        let timeline = OrderTimeline(
+            id: 9, orderNumber: "ORD-9", state: .withdrawn, outcome: .withdrawn, paidAt: nil, createdAt: Self.now - 90,
+            updatedAt: Self.now - 10, dueAt: nil, attemptCount: 0, attempts: [],
+            operatorActions: [.init(at: Self.now - 10, action: "withdraw", detail: "was waiting-delay; reason: typo", operator: "alice")],
+            withdrawals: [.init(at: Self.now - 10, reason: "typo")])
+        let text = TimelineText(colour: false).render(timeline, now: Self.now)
+        #expect(text.contains("Order ORD-9  job 9 - withdrawn (withdrawn)"))
+        #expect(text.contains("reason: typo"))
+        #expect(text.contains("withdraw by alice: was waiting-delay; reason: typo"))
     }
 }

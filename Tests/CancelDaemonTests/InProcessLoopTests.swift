@@ -28,12 +28,32 @@ final class ScriptedTransport: Transport {
     func script(_ order: String, _ outcomes: [TransportOutcome]) { state.withLock { $0.scripts[order] = outcomes } }
     var sent: [(order: String, at: Double)] { state.withLock { $0.sent } }
 
+    /// Answers for these orders wait until `release`: a request stays in flight as long as the test wants.
+    private let delayed = Mutex<(orders: Set<String>, waiting: [CheckedContinuation<Void, Never>])>(([], []))
+    func delayAnswers(for order: String) { delayed.withLock { _ = $0.orders.insert(order) } }
+    func release() {
+        let waiting = delayed.withLock { state in
+            state.orders = []
+            defer { state.waiting = [] }
+            return state.waiting
+        }
+        waiting.forEach { $0.resume() }
+    }
+
     func send(_ request: PaymentReturnRequest) async -> TransportOutcome {
         let body = String(decoding: request.body, as: UTF8.self)
         let order = String(body.split(separator: "<order_number>")[1].split(separator: "</order_number>")[0])
         let now = clock.now
+        state.withLock { $0.sent.append((order, now)) }
+        await withCheckedContinuation { continuation in
+            let wait = delayed.withLock { state in
+                guard state.orders.contains(order) else { return false }
+                state.waiting.append(continuation)
+                return true
+            }
+            if !wait { continuation.resume() }
+        }
         return state.withLock { state in
-            state.sent.append((order, now))
             guard var queue = state.scripts[order], !queue.isEmpty else {
                 return .answered(httpStatus: 200, .init(status: "success", code: "000"))
             }
@@ -77,6 +97,10 @@ struct InProcessLoopTests {
                 """, [order]) { $0.string(0) }
         }
 
+        /// The gate as stored, read through a connection of its own: the daemon's connection is
+        /// opened without SQLite's mutex and must never be used from the test's thread meanwhile.
+        func gate() throws -> SendingGate { try CancelStore.openReadOnly(path: store.path).loadGateNow() }
+
         func state(_ order: String) throws -> String? {
             try reader.queryOne("SELECT state || '/' || coalesce(outcome, '-') FROM cancellations WHERE order_number = ?", [order]) {
                 $0.string(0)
@@ -86,7 +110,8 @@ struct InProcessLoopTests {
 
     /// Runs the daemon on `orders` (paid a minute ago, so due at once) until no job is left.
     func withRig(
-        orders: [String], concurrency: Int = 4, policy: RetryPolicy, _ body: (Rig) async throws -> Void
+        orders: [String], concurrency: Int = 4, policy: RetryPolicy, surgeLimit: SurgeLimit = .off, exitWhenIdle: Bool = true,
+        _ body: (Rig) async throws -> Void
     ) async throws {
         try await withTemporaryDirectory { dir in
             let store = try CancelStore.open(path: dir + "/q.db", create: true)
@@ -97,7 +122,7 @@ struct InProcessLoopTests {
             let configuration = try DaemonConfiguration(
                 databasePath: dir + "/q.db", endpoint: "http://127.0.0.1:9/x", clientIP: try ClientIPCode(validating: "12345"),
                 key: try AuthKey(validating: "test-key"), policy: policy, concurrency: concurrency, pollInterval: 3600,
-                exitWhenIdle: true)
+                exitWhenIdle: exitWhenIdle, surgeLimit: surgeLimit)
             let daemon = CancellationDaemon(
                 configuration: configuration, store: store, transport: transport,
                 logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }, notifier: nil, clock: { clock.now })
@@ -137,13 +162,13 @@ struct InProcessLoopTests {
             rig.advance(by: 299)
             try await Task.sleep(nanoseconds: 50_000_000)
             #expect(rig.transport.sent.count == 1, "a request left during the 300 s pause")
-            #expect(try rig.store.loadGateNow().mode == .paused)
+            #expect(try rig.gate().mode == .paused)
             rig.advance(by: 1)
             #expect(await eventually(timeout: 5) { rig.transport.sent.count == 4 })
             let sent = rig.transport.sent
             #expect(sent.dropFirst().allSatisfy { $0.at - rig.start == 300 }, "\(sent)")
             #expect(await eventually(timeout: 5) { orders.allSatisfy { (try? rig.state($0)) == "succeeded/cancelled" } })
-            #expect(try rig.store.loadGateNow() == .open)
+            #expect(try rig.gate() == .open)
             #expect(try rig.reader.queryOne("SELECT sum(attempt_count) FROM cancellations") { $0.int(0) } == 0)
         }
     }
@@ -154,14 +179,14 @@ struct InProcessLoopTests {
         try await withRig(orders: orders, concurrency: 4, policy: try RetryPolicy(jitter: 0)) { rig in
             for order in orders { rig.transport.script(order, [.gateway("maintenance", "02000012"), .gateway("maintenance", "02000012")]) }
             #expect(await eventually(timeout: 5) { rig.transport.sent.count == 4 })
-            #expect(await eventually(timeout: 5) { (try? rig.store.loadGateNow().mode) == .paused })
+            #expect(await eventually(timeout: 5) { (try? rig.gate().mode) == .paused })
             rig.advance(by: 10)
             _ = try CancelStore.openMigrated(path: rig.store.path).resumeSending(now: rig.clock.now)
             rig.daemon.inbox.nudge()
             #expect(await eventually(timeout: 5) { rig.transport.sent.count == 5 })
             try await Task.sleep(nanoseconds: 100_000_000)
             #expect(rig.transport.sent.count == 5, "a resume released \(rig.transport.sent.count - 4) requests instead of one probe")
-            guard case .paused(let until, let streak, _) = try rig.store.loadGateNow() else {
+            guard case .paused(let until, let streak, _) = try rig.gate() else {
                 Issue.record("not paused")
                 return
             }
@@ -181,7 +206,7 @@ struct InProcessLoopTests {
             rig.advance(by: 86_400)
             try await Task.sleep(nanoseconds: 100_000_000)
             #expect(rig.transport.sent.count == 1)
-            guard case .halted(let reason, _) = try rig.store.loadGateNow() else {
+            guard case .halted(let reason, _) = try rig.gate() else {
                 Issue.record("not halted")
                 return
             }

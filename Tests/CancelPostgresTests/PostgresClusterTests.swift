@@ -157,4 +157,42 @@ struct PostgresClusterTests {
             }
         }
     }
+
+    @Test("a withdrawal racing a daemon's claim has exactly one winner, a thousand times")
+    func withdrawalRacesClaim() async throws {
+        try await PostgresTestDatabase.with { database in
+            try await database.withQueues(["daemon", "application"]) { queues in
+                let (daemon, application) = (queues[0], queues[1])
+                var withdrawn = 0
+                var claimed = 0
+                for round in 0..<1000 {
+                    let order = "RACE-\(round)"
+                    try await due([order], in: daemon)
+                    async let withdrawal = application.withdraw(orderNumbers: [order], reason: "race", by: "test")
+                    let read = try await daemon.dueJobs(now: Self.t0, limit: 1)
+                    let claims = try read.map { try C.claimed($0, at: Self.t0) }
+                    let skipped = try await daemon.commit(claims, gate: nil, now: Self.t0)
+                    let result = try await withdrawal
+                    let attempts = try await daemon.timeline(orderNumber: order)?.attempts.count ?? -1
+                    switch result.first {
+                    case .withdrawn:
+                        withdrawn += 1
+                        // The claim never happened, or met the withdrawn row and changed nothing.
+                        #expect(claims.isEmpty || skipped.count == 1, "round \(round)")
+                        #expect(attempts == 0, "round \(round): a withdrawn job has an attempt row")
+                    case .refused(_, let reason):
+                        claimed += 1
+                        #expect(reason.contains("too late"), "round \(round): \(reason)")
+                        #expect(attempts == 1 && skipped.isEmpty, "round \(round)")
+                    case nil:
+                        Issue.record("round \(round): no result")
+                    }
+                }
+                #expect(withdrawn + claimed == 1000)
+                #expect(try database.psql("SELECT count(*) FROM cancellations WHERE state = 'sent'") == "\(claimed)")
+                #expect(try database.psql("SELECT count(*) FROM cancellations WHERE state = 'withdrawn'") == "\(withdrawn)")
+                #expect(try database.psql("SELECT count(*) FROM cancellation_attempts") == "\(claimed)")
+            }
+        }
+    }
 }

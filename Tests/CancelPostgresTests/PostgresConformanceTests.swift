@@ -35,6 +35,16 @@ struct PostgresConformanceTests {
     @Test("the gate is kept in every mode, and travels with a commit")
     func gate() async throws { try await withQueue { queue, _ in try await QueueStoreConformance.theGateIsKeptInEveryMode(queue) } }
 
+    @Test("the surge count covers the window and starts again at the last approval")
+    func surgeCount() async throws {
+        try await withQueue { queue, database in
+            try await QueueStoreConformance.theSurgeCountStartsAtTheLastApproval(queue) { at in
+                try database.psql(
+                    "UPDATE sending_gate SET mode = 'open', hold_enqueued = NULL, hold_above = NULL, hold_window = NULL, hold_counted_from = NULL, since = NULL, reason = NULL, approved_at = \(at)")
+            }
+        }
+    }
+
     @Test("another process's insert is noticed (LISTEN/NOTIFY)")
     func foreignCommit() async throws {
         try await withQueue { queue, database in

@@ -80,6 +80,37 @@ struct PostgresSchemaTests {
         }
     }
 
+    @Test("an application withdraws with one insert; too late, unknown, and every other way in are refused by name")
+    func withdrawals() async throws {
+        try await PostgresTestDatabase.with { database in
+            try database.psql("INSERT INTO cancellations(order_number) VALUES ('W-1'), ('W-2'), ('W-3'), ('W-4')")
+            try database.psql("INSERT INTO operator_actions(at, action, detail, operator) VALUES (1, 'resume', '', 'alice')")
+            try database.psql("INSERT INTO cancellation_withdrawals(order_number, reason) VALUES ('W-1', 'ordered twice')")
+            #expect(try database.psql("SELECT state || '/' || outcome FROM cancellations WHERE order_number = 'W-1'") == "withdrawn/withdrawn")
+            try database.psql("UPDATE cancellations SET state = 'sent', owner = 'node-x' WHERE order_number = 'W-2'")
+            try database.psql("UPDATE cancellations SET state = 'succeeded', outcome = 'cancelled' WHERE order_number = 'W-3'")
+            let refusals = [
+                ("INSERT INTO cancellation_withdrawals(order_number) VALUES ('NOPE')", "withdrawal_order_unknown"),
+                ("INSERT INTO cancellation_withdrawals(order_number) VALUES ('W-2')", "withdrawal_too_late_request_in_flight"),
+                ("INSERT INTO cancellation_withdrawals(order_number) VALUES ('W-3')", "withdrawal_too_late_job_final"),
+                ("INSERT INTO cancellation_withdrawals(order_number) VALUES ('W-1')", "withdrawal_too_late_job_final"),
+                ("INSERT INTO cancellation_withdrawals(order_number, at) VALUES ('W-2', 0)", "withdrawal_insert_sets_only_order_number_and_reason"),
+                ("UPDATE cancellations SET state = 'withdrawn' WHERE order_number = 'W-2'", "withdraw_by_insert"),
+                ("UPDATE cancellations SET state = 'pending' WHERE order_number = 'W-1'", "withdrawn_is_final"),
+                ("UPDATE cancellation_withdrawals SET reason = 'x'", "cannot be changed or deleted"),
+                ("DELETE FROM cancellation_withdrawals", "cannot be changed or deleted"),
+                ("DELETE FROM cancellations WHERE order_number = 'W-1'", "cannot be deleted"),
+                ("DELETE FROM operator_actions", "cannot be changed or deleted"),
+                ("INSERT INTO cancellation_withdrawals(order_number, reason) VALUES ('W-4', repeat('x', 1001))", "withdrawal_reason_at_most_1000_bytes"),
+            ]
+            for (sql, name) in refusals {
+                let error = refusal(database, sql)
+                #expect(error.contains(name), "\(sql): \(error)")
+            }
+            #expect(try database.psql("SELECT count(*) FROM cancellation_withdrawals") == "1")
+        }
+    }
+
     @Test("migrate is idempotent; an edited or newer migration is refused by name")
     func migrations() async throws {
         try await PostgresTestDatabase.with { database in

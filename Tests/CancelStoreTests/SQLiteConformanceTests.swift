@@ -36,6 +36,24 @@ struct SQLiteConformanceTests {
     @Test("the gate is kept in every mode, and travels with a commit")
     func gate() async throws { try await withStore { store, _ in try await QueueStoreConformance.theGateIsKeptInEveryMode(store) } }
 
+    @Test("a job withdrawn before or while the daemon claims it is never claimed")
+    func withdrawnNeverClaimed() async throws {
+        try await withStore { store, path in
+            try await QueueStoreConformance.aWithdrawnJobIsNeverClaimed(store) { order in
+                try Connection(path: path).run("INSERT INTO cancellation_withdrawals(order_number, reason) VALUES (?, 'test')", order)
+            }
+        }
+    }
+
+    @Test("the surge count covers the window and starts again at the last approval")
+    func surgeCount() async throws {
+        try await withStore { store, _ in
+            try await QueueStoreConformance.theSurgeCountStartsAtTheLastApproval(store) { at in
+                _ = try store.approve(by: "conformance", now: at)
+            }
+        }
+    }
+
     @Test("another process's insert is noticed")
     func foreignCommit() async throws {
         try await withStore { store, path in

@@ -72,7 +72,7 @@ struct SchemaCheckTests {
 
     @Test("a directory, a missing parent or a missing file say what is wrong and create nothing")
     func wrongPaths() async throws {
-        try await withTemporaryDirectory { dir in
+        await withTemporaryDirectory { dir in
             #expect(throws: StoreError.isDirectory(path: dir)) { try CancelStore.openReadOnly(path: dir) }
             #expect(throws: StoreError.isDirectory(path: dir)) { try CancelStore.open(path: dir, create: true) }
             #expect(throws: StoreError.parentDirectoryMissing(path: dir + "/nope/q.db", directory: dir + "/nope")) {
@@ -110,7 +110,11 @@ struct SchemaCheckTests {
             #expect(try db.queryOne("SELECT count(*) FROM cancellation_attempts WHERE cancellation_id = 1") { $0.int(0) } == 1)
             #expect(try db.queryOne("SELECT jobs FROM cancellation_state_counts WHERE state = 'retrying'") { $0.int(0) } == 1)
             #expect(try db.queryOne("SELECT count(*) FROM pragma_foreign_key_check") { $0.int(0) } == 0)
-            try db.run("UPDATE cancellations SET state = 'withdrawn', outcome = 'withdrawn' WHERE order_number = 'OLD-2'")
+            // A withdrawal is an insert; setting the state by hand is refused (0004).
+            #expect(throws: SQLiteError.self) {
+                try db.run("UPDATE cancellations SET state = 'withdrawn', outcome = 'withdrawn' WHERE order_number = 'OLD-2'")
+            }
+            try db.run("INSERT INTO cancellation_withdrawals(order_number, reason) VALUES ('OLD-2', 'queued by mistake')")
             #expect(try db.queryOne("SELECT jobs FROM cancellation_state_counts WHERE state = 'withdrawn'") { $0.int(0) } == 1)
             #expect(try SchemaCheck.problems(db).isEmpty)
         }

@@ -14,6 +14,9 @@ struct DemoCommandTests {
         for line in [
             "ok  DEMO-1001  cancelled", "ok  DEMO-1002  cancelled", "ok  DEMO-1003  cancelled",
             "ok  DEMO-1004  already-cancelled", "ok  DEMO-1005  cancelled", "refused \"DEMO 1006\" at the door",
+            "ok  DEMO-1007  withdrawn", "SENDING HELD: more than 12 jobs enqueued", "-> withdrawn",
+            "operator: cancelq approve --yes -> 15 waiting job(s) released", "the surge hold was released by `cancelq approve`",
+            "ok  10 bulk orders cancelled after the approval",
             "(maintenance probe)", "sending resumed", "Health    OK",
             "timings are shortened for the demo: delay 5 s (default 10 s)", "other times are local, with their UTC offset",
         ] {

@@ -189,7 +189,7 @@ struct HardeningTests {
                 #expect(!result.stderr.contains("no such column"), "\(arguments): \(result.stderr)")
             }
             #expect(try rails.queryOne("SELECT count(*) FROM sqlite_schema") { $0.int(0) } == 2, "nothing was created")
-            FileManager.default.createFile(atPath: dir + "/empty.db", contents: nil)
+            _ = FileManager.default.createFile(atPath: dir + "/empty.db", contents: nil)
             let empty = try await runCancelq(["enqueue", "--db", dir + "/empty.db", "A-1"])
             #expect(empty.stderr.contains("has no cancelq schema; run `cancelq migrate"), "\(empty.stderr)")
             #expect(try await runCancelq(["migrate", "--db", dir + "/q.db"]).status == 0)

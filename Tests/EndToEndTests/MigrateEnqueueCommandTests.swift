@@ -64,7 +64,7 @@ struct MigrateEnqueueCommandTests {
 
             let noDatabase = try await runCancelq(["enqueue", "A"])
             #expect(noDatabase.status != 0)
-            #expect(noDatabase.stderr.contains("pass --db PATH or set CANCELQ_DB"))
+            #expect(noDatabase.stderr.contains("pass --db PATH (or a postgresql:// URL) or set CANCELQ_DB"))
         }
     }
 

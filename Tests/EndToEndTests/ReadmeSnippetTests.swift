@@ -41,6 +41,24 @@ struct ReadmeSnippetTests {
         }
     }
 
+    @Test("the withdrawal snippet takes the queued order back; a repeat fails with the named error the README lists")
+    func withdrawSnippet() async throws {
+        try await withTemporaryDirectory { dir in
+            let db = dir + "/queue.db"
+            #expect(try await runCancelq(["migrate", "--db", db]).status == 0)
+            let enqueue = try #require(Self.block(after: "**sqlite3 shell**")).replacingOccurrences(of: "/var/lib/cancelq/queue.db", with: db)
+            let withdraw = try #require(Self.block(after: "**Withdrawing (sqlite3 shell)**"))
+                .replacingOccurrences(of: "/var/lib/cancelq/queue.db", with: db)
+            #expect(try runProgram("/bin/sh", ["-c", enqueue]).status == 0)
+            let first = try runProgram("/bin/sh", ["-c", withdraw])
+            #expect(first.status == 0, "\(first.output)")
+            #expect(first.output.contains("ORDER-20261127-0001|withdrawn|withdrawn"), "\(first.output)")
+            let again = try runProgram("/bin/sh", ["-c", withdraw])
+            #expect(again.output.contains("withdrawal_too_late_job_final"), "\(again.output)")
+            #expect(Self.readme.contains("`withdrawal_too_late_job_final: …`"))
+        }
+    }
+
     @Test("the cron line names the full path of the binary")
     func cronUsesFullPath() {
         let cron = Self.readme.split(separator: "\n").filter { $0.contains("* * * *") }

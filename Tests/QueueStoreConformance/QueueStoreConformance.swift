@@ -106,6 +106,7 @@ public enum QueueStoreConformance {
         let gates: [SendingGate] = [
             .paused(until: t0 + 300, streak: 2, since: t0 - 10),
             .halted(.credentialsRejected(code: "02130210"), since: t0),
+            .held(Surge(enqueued: 1001, window: 3600, holdAbove: 1000, countedFrom: t0 - 3600), since: t0),
             .open,
         ]
         for gate in gates {
@@ -115,6 +116,40 @@ public enum QueueStoreConformance {
         // A gate change travels in the same commit as the answers.
         _ = try await store.commit([], gate: .paused(until: t0 + 1, streak: 1, since: t0), now: t0)
         #expect(try await store.loadGate().mode == .paused)
+    }
+
+    /// A withdrawal (the store's own SQL, as an application runs it) between the daemon's read of a
+    /// due job and its claim: the claim changes nothing, opens no attempt row, and the job is final.
+    public static func aWithdrawnJobIsNeverClaimed(_ store: any QueueStore, withdraw: (String) throws -> Void) async throws {
+        for order in ["WD-1", "WD-2"] { _ = try await store.enqueue(orderNumber: order, paidAt: t0 - 60) }
+        let new = try await store.newJobs(limit: 10)
+        try withdraw("WD-1")  // withdrawn while pending: the daemon's discovery write is skipped
+        let skipped = try await store.commit(try new.map { try discovered($0, due: t0 - 50) }, gate: nil, now: t0)
+        #expect(skipped.map(\.orderNumber) == ["WD-1"])
+        #expect(try await store.dueJobs(now: t0, limit: 10).map(\.orderNumber) == ["WD-2"])
+        let claim = try claimed(try await store.dueJobs(now: t0, limit: 10)[0], at: t0)
+        try withdraw("WD-2")  // withdrawn after the read, before the claim commits
+        let tampered = try await store.commit([claim], gate: nil, now: t0)
+        #expect(tampered.count == 1 && tampered[0].isClaim && !tampered[0].jobUpdated && tampered[0].found == "withdrawn")
+        #expect(try await store.interruptedJobs().isEmpty, "a withdrawn job was claimed")
+        #expect(try await store.hasUnfinishedJobs() == false)
+        #expect(try await store.nextDueTime() == nil)
+    }
+
+    /// The surge count: jobs enqueued in the window, at most one past the limit, none from before the
+    /// last approval (`approve` is the store's own approval of a held gate).
+    public static func theSurgeCountStartsAtTheLastApproval(_ store: any QueueStore, approve: (Double) throws -> Void) async throws {
+        for index in 0..<5 { _ = try await store.enqueue(orderNumber: "SG-\(index)", paidAt: nil) }
+        let now = CancelStore.currentTime()
+        let limit = SurgeLimit(holdAbove: 3, window: 600)
+        let counted = try await store.enqueuedForSurge(now: now, limit: limit)
+        #expect(counted.enqueued == 4 && counted.countedFrom == now - 600)
+        #expect(try await store.enqueuedForSurge(now: now + 1200, limit: limit).enqueued == 0, "outside the window")
+        try await store.saveGate(.held(try #require(limit.surge(enqueued: 4, countedFrom: now - 600)), since: now), now: now)
+        try approve(now + 0.5)
+        #expect(try await store.loadGate() == .open)
+        let after = try await store.enqueuedForSurge(now: now + 1, limit: limit)
+        #expect(after.enqueued == 0 && after.countedFrom == now + 0.5)
     }
 
     public static func aForeignCommitIsNoticed(_ store: any QueueStore, insertElsewhere: () throws -> Void) async throws {

@@ -1,0 +1,70 @@
+import ArgumentParser
+import CancelConsole
+import CancelCore
+import CancelPostgres
+import CancelStore
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+struct ApproveCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "approve",
+        abstract: "Release a surge hold: the jobs waiting now are sent (recorded with the operator).",
+        discussion:
+            "Shows what it releases and asks for confirmation on a terminal; --yes for scripts (without a terminal, --yes is required). Jobs enqueued after the approval count toward the next surge, which holds again. Exit 1 when nothing is held or the answer is not yes.")
+
+    @OptionGroup var database: DatabaseOption
+
+    @Flag(help: "Approve without asking (scripts).")
+    var yes = false
+
+    func run() async throws {
+        switch try database.target() {
+        case .sqlite(let path):
+            let writer = try CancelStore.openMigrated(path: path)
+            try await approve(
+                in: path, held: { try writer.heldBacklog() }, mode: { try writer.loadGateNow().mode },
+                approve: { try writer.approve(coveringUpTo: $0) })
+        case .postgres(let location):
+            try await withPostgresQueue(location) { queue in
+                try await approve(
+                    in: location.description, held: { try await queue.heldBacklog() }, mode: { try await queue.loadGate().mode },
+                    approve: { try await queue.approve(coveringUpTo: $0, by: OperatorIdentity.current()) })
+            }
+        }
+    }
+
+    /// Shows the held backlog, asks on a terminal (or takes --yes), then approves.
+    private func approve(
+        in database: String, held: () async throws -> CancelStore.HeldBacklog?, mode: () async throws -> SendingGate.Mode,
+        approve: (Double) async throws -> CancelStore.ApproveResult
+    ) async throws {
+        let shownAt = CancelStore.currentTime()
+        guard let held = try await held() else {
+            throw CommandFailure("sending is not held (it is \(try await mode().rawValue)): nothing to approve")
+        }
+        let summary =
+            "sending is held since \(Formatting.localTime(held.since)): \(held.surge). "
+            + "Approving releases \(Formatting.count(held.backlog)) waiting job(s); each cancels a payment and cannot be undone."
+        if !yes {
+            guard isatty(STDIN_FILENO) == 1 else {
+                throw CommandFailure("\(summary) No terminal to confirm on: check the queue (cancelq status), then run `cancelq approve --db \(database) --yes`")
+            }
+            emit(summary)
+            emit("Release them? Type yes to approve: ", newline: false)
+            guard readLine().map({ $0.filter { !$0.isWhitespace }.lowercased() }) == "yes" else {
+                throw CommandFailure("not approved: sending stays held")
+            }
+        }
+        switch try await approve(shownAt) {
+        case .released(let released):
+            emit("approved: sending resumes; \(Formatting.count(released.backlog)) waiting job(s) released. Jobs enqueued from now on count toward the next surge")
+        case .notHeld(let mode):
+            throw CommandFailure("sending is no longer held (it is \(mode.rawValue)): nothing approved")
+        }
+    }
+}

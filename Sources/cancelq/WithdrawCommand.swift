@@ -1,0 +1,47 @@
+import ArgumentParser
+import CancelPostgres
+import CancelStore
+
+struct WithdrawCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "withdraw",
+        abstract: "Take back queued cancellations before their request leaves (recorded with the operator and reason).",
+        discussion:
+            "A job waiting for its delay, its retry or the end of a maintenance pause becomes `withdrawn` (final; its request never leaves). Too late when a request is already in flight or the job is final: refused with the reason. Exit 1 if any order was refused. Applications do the same with INSERT INTO cancellation_withdrawals(order_number, reason) VALUES (?, ?).")
+
+    @OptionGroup var database: DatabaseOption
+
+    @Argument(help: "Order numbers to withdraw.")
+    var orderNumbers: [String] = []
+
+    @Option(help: ArgumentHelp("Why, kept in the audit trail (at most 1000 bytes).", valueName: "text"))
+    var reason: String?
+
+    func validate() throws {
+        guard !orderNumbers.isEmpty else { throw ValidationError("give the order numbers to withdraw") }
+        if let reason, reason.utf8.count > 1000 { throw ValidationError("--reason is at most 1000 bytes") }
+    }
+
+    func run() async throws {
+        let results: [CancelStore.WithdrawResult]
+        switch try database.target() {
+        case .sqlite(let path):
+            results = try CancelStore.openMigrated(path: path).withdraw(orderNumbers: orderNumbers, reason: reason)
+        case .postgres(let location):
+            results = try await withPostgresQueue(location) {
+                try await $0.withdraw(orderNumbers: orderNumbers, reason: reason, by: OperatorIdentity.current())
+            }
+        }
+        var refused = 0
+        for result in results {
+            switch result {
+            case .withdrawn(let order, let previous):
+                emit("withdrawn \(order) (was \(previous.rawValue)); its request never leaves")
+            case .refused(let order, let why):
+                refused += 1
+                printError("not withdrawn \(order): \(why)")
+            }
+        }
+        if refused > 0 { throw ExitCode(1) }
+    }
+}
