@@ -103,7 +103,7 @@ let package = Package(
             ]
         ),
         // `cancelq bench`: throughput, idle cost, writer contention.
-        .target(name: "CancelBench", dependencies: ["CancelStore", "SQLite", "GatewaySimulator"]),
+        .target(name: "CancelBench", dependencies: ["CancelStore", "CancelPostgres", "SQLite", "GatewaySimulator"]),
         .executableTarget(
             name: "cancelq",
             dependencies: [

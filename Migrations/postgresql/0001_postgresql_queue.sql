@@ -280,6 +280,19 @@ CREATE TABLE sending_gate (
 
 INSERT INTO sending_gate (id) VALUES (1);
 
+-- The gate's one row holds a halt, a pause or a surge hold for the whole cluster: deleting it would
+-- release them all without an approval or a record.
+CREATE FUNCTION sending_gate_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'sending_gate: the gate''s row is never deleted; `cancelq resume` or `cancelq approve` change it, with a record'
+        USING ERRCODE = 'check_violation', CONSTRAINT = 'sending_gate_is_never_deleted';
+END $$;
+
+CREATE TRIGGER sending_gate_is_never_deleted
+BEFORE DELETE ON sending_gate FOR EACH ROW EXECUTE FUNCTION sending_gate_guard();
+CREATE TRIGGER sending_gate_never_truncated
+BEFORE TRUNCATE ON sending_gate FOR EACH STATEMENT EXECUTE FUNCTION sending_gate_guard();
+
 -- Operator actions (requeue, resume, …) for the audit trail.
 CREATE TABLE operator_actions (
     id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -76,16 +76,20 @@ final class BenchEnvironment {
         }
     }
 
-    func startDaemon(concurrency: Int, exitWhenIdle: Bool, endpoint: String? = nil) throws -> Process {
+    func startDaemon(
+        concurrency: Int, exitWhenIdle: Bool, endpoint: String? = nil, database: String? = nil, extra: [String] = [],
+        log logPath: String? = nil
+    ) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Measurements.ownExecutable())
         process.arguments = [
-            "run", "--db", database, "--endpoint", endpoint ?? simulator.endpoint, "--client-ip", Self.clientIP, "--key-file", keyFile,
+            "run", "--db", database ?? self.database, "--endpoint", endpoint ?? simulator.endpoint, "--client-ip", Self.clientIP,
+            "--key-file", keyFile,
             // Benchmarks queue thousands at once on purpose: no surge hold.
             "--concurrency", String(concurrency), "--log-level", "notice", "--hold-above", "0",
-        ] + (exitWhenIdle ? ["--exit-when-idle"] : [])
-        _ = FileManager.default.createFile(atPath: daemonLog, contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: daemonLog))
+        ] + (exitWhenIdle ? ["--exit-when-idle"] : []) + extra
+        _ = FileManager.default.createFile(atPath: logPath ?? daemonLog, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath ?? daemonLog))
         process.standardOutput = log
         process.standardError = log
         var environment = ProcessInfo.processInfo.environment

@@ -101,7 +101,13 @@ struct RunLoop {
             if !stopping, reachable, now >= claimsPausedUntil, let due = nextDue, due <= now,
                 inFlight.count < configuration.concurrency
             {
-                if try await claim(now: now, into: &batch) { needScan = true }
+                do {
+                    if try await claim(now: now, into: &batch) { needScan = true }
+                } catch let error as StoreError where error.isTransient {
+                    // Nothing was claimed; the answers in the batch still commit below, waiting if need be.
+                    logger.warning("could not claim due jobs: \(error)")
+                    reachable = false
+                }
             }
             // ONE transaction: answers, new states, the gate, and the claimed jobs' attempt rows.
             // Only after it commits does any claimed request leave.
@@ -139,7 +145,7 @@ struct RunLoop {
                 await daemon.inbox.wait(seconds: 1)
                 continue
             }
-            if configuration.exitWhenIdle, inFlight.isEmpty, !needScan, try await !store.hasUnfinishedJobs() {
+            if configuration.exitWhenIdle, inFlight.isEmpty, !needScan, (try? await store.hasUnfinishedJobs()) == false {
                 logger.info("no job left to finish: exiting (--exit-when-idle)")
                 break
             }

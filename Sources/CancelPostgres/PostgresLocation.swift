@@ -60,11 +60,12 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
             case "user": user = value
             case "dbname": database = value
             case "application_name": applicationName = value
+            case "password": password = value
             case "connect_timeout", "target_session_attrs", "options":
                 // Understood by libpq; cancelq has its own timeouts and always wants a writable primary.
                 continue
             default:
-                throw .malformed(Self.redacted(text), "unknown option \(item.name) (cancelq understands sslmode, sslrootcert, host, port, user, dbname, application_name)")
+                throw .malformed(Self.redacted(text), "unknown option \(item.name) (cancelq understands sslmode, sslrootcert, host, port, user, dbname, application_name, password)")
             }
         }
         if host.isEmpty && socketDirectory == nil { host = "localhost" }
@@ -89,8 +90,16 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
         return text
     }
 
-    /// Any text that may hold a `scheme://user:password@` URL, with the password replaced.
+    /// Any text that may hold a `scheme://user:password@` URL or a `password=` option, with the
+    /// password replaced.
     public static func redacted(_ text: String) -> String {
+        var text = text
+        while let option = text.range(of: "password=", options: .caseInsensitive),
+            !text[option.upperBound...].hasPrefix("***")
+        {
+            let end = text[option.upperBound...].firstIndex(where: { $0 == "&" || $0 == " " || $0 == "#" }) ?? text.endIndex
+            text.replaceSubrange(option.upperBound..<end, with: "***")
+        }
         guard let scheme = text.range(of: "://") else { return text }
         let rest = text[scheme.upperBound...]
         let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? rest.endIndex

@@ -41,7 +41,16 @@ extension PostgresQueue {
             return []
         }
         if let row = taken.first {
-            throw .nodeNameTaken(node: node, host: try row.value(0), pid: try row.value(1))
+            let host: String = try row.value(0)
+            let pid: Int = try row.value(1)
+            // The same host: whether that process still lives is known here, without waiting out its lease.
+            if host == ProcessInfo.processInfo.hostName, pid > 0, kill(pid_t(pid), 0) != 0, errno == ESRCH {
+                var binds = PostgresBindings()
+                binds.append(node)
+                try await session.rows(PostgresQuery(unsafeSQL: "UPDATE cancelq_daemons SET heartbeat_at = 0 WHERE node = $1", binds: binds))
+                return try await join()
+            }
+            throw .nodeNameTaken(node: node, host: host, pid: pid)
         }
     }
 

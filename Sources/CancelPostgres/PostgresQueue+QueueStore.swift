@@ -39,12 +39,14 @@ extension PostgresQueue: QueueStore {
         return try await jobs(where: "state = \(State.pending.sql) ORDER BY id LIMIT $1", binds, lock: true)
     }
 
-    /// Due by the server's clock, whatever `now` the caller has.
+    /// Due by the server's clock and by the caller's `now` (the daemon's estimate of it): never
+    /// early by the server, and never read as "too early" by the daemon.
     public func dueJobs(now: Double, limit: Int) async throws(StoreError) -> [JobRecord] {
         var binds = PostgresBindings()
         binds.append(limit)
+        binds.append(now)
         return try await jobs(
-            where: "state IN \(State.awaitingSendSQL) AND due_at <= cancelq_now() ORDER BY due_at, id LIMIT $1", binds,
+            where: "state IN \(State.awaitingSendSQL) AND due_at <= least(cancelq_now(), $2) ORDER BY due_at, id LIMIT $1", binds,
             lock: true)
     }
 
@@ -223,7 +225,9 @@ extension PostgresQueue: QueueStore {
     private func apply(_ write: JobWrite, now: Double) async throws(StoreError) -> String? {
         let record = write.record
         let job = record.job
-        let expectedOwner = write.expectedState == .sent ? (record.owner ?? node) : nil
+        // A rescue or a restart's recovery expects the owner it read (NULL for a job copied from
+        // SQLite); an answer expects this daemon, which claimed it.
+        let expectedOwner = write.expectedState == .sent ? (write.attemptOnlyWithJob ? record.owner : node) : nil
         var binds = PostgresBindings()
         binds.append(job.state.rawValue)
         binds.append(job.attemptCount)

@@ -8,9 +8,21 @@ extension PostgresQueue {
 
     /// Brings the schema up to date; returns the names of the migrations applied.
     @discardableResult
-    public func migrate(migrations: [Migrator.Migration] = Migrator.embeddedPostgreSQL) async throws(StoreError) -> [String] {
+    public func migrate(
+        migrations: [Migrator.Migration] = Migrator.embeddedPostgreSQL, alongsideOtherTables: Bool = false
+    ) async throws(StoreError) -> [String] {
         try await session.transaction { () async throws(StoreError) in
             try await session.rows(PostgresQuery(unsafeSQL: Self.migrationLock))
+            // A database with other tables and no cancelq schema is probably not the queue (a mistyped --db).
+            var foreign: [String] = []
+            if try await !hasOurMigrationsTable() {
+                for row in try await session.rows(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1")
+                {
+                    foreign.append(try row.value(0))
+                }
+            }
+            if !foreign.isEmpty && !alongsideOtherTables { throw .foreignDatabase(path: location, tables: foreign) }
             try await session.rows(
                 """
                 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -53,16 +65,20 @@ extension PostgresQueue {
     /// Refuses a database without cancelq's schema, one migrated by a newer binary, or one whose
     /// migrations differ from this binary's.
     func requireMigrated(migrations: [Migrator.Migration] = Migrator.embeddedPostgreSQL) async throws(StoreError) {
-        let exists: Bool = try await session.rows(
+        guard try await hasOurMigrationsTable() else { throw .notMigrated(path: location) }
+        let done = try await appliedMigrations()
+        try verify(done, against: migrations)
+        guard done.count == migrations.count else { throw .notMigrated(path: location) }
+    }
+
+    /// cancelq's `schema_migrations` (with its checksum column), not another framework's.
+    private func hasOurMigrationsTable() async throws(StoreError) -> Bool {
+        try await session.rows(
             """
             SELECT EXISTS (SELECT 1 FROM information_schema.columns
                            WHERE table_schema = current_schema() AND table_name = 'schema_migrations' AND column_name = 'checksum')
             """
         ).first?.value(0) ?? false
-        guard exists else { throw .notMigrated(path: location) }
-        let done = try await appliedMigrations()
-        try verify(done, against: migrations)
-        guard done.count == migrations.count else { throw .notMigrated(path: location) }
     }
 
     private func appliedMigrations() async throws(StoreError) -> [Int: String] {

@@ -109,11 +109,19 @@ extension PostgresQueue {
         let overdue = max(0, now - (nextDue?.dueAt ?? now))
         let recentFailed = try await countSince(.failed, now - thresholds.failureWindow)
         var health = StatusReport.Health.judge(
-            sending: sending, overdueSeconds: overdue, recentFailed: recentFailed, schemaProblems: [], thresholds: thresholds,
-            now: now)
+            sending: sending, overdueSeconds: overdue, recentFailed: recentFailed, schemaProblems: try await schemaProblems(),
+            thresholds: thresholds, now: now)
         if daemons.isEmpty && unfinished > 0 {
             health.status = .attention
             health.reasons.append("no cancelq run is alive on this queue (no heartbeat within its lease)")
+        }
+        let orphaned: Int64 = try await session.rows(
+            PostgresQuery(unsafeSQL: "SELECT count(*) FROM cancellations WHERE state = 'sent' AND \(Self.ownerIsDead)")
+        ).first?.value(0) ?? 0
+        if orphaned > 0 {
+            health.status = .attention
+            health.reasons.append(
+                "\(orphaned) job(s) in flight in a daemon that stopped: a live daemon resends them (outcome unknown) once that daemon's lease has run out")
         }
         return StatusReport(
             generatedAt: now, database: location, counts: counts, total: counts.values.reduce(0, +), unfinished: unfinished,

@@ -65,6 +65,19 @@ public final class PostgresQueue: @unchecked Sendable {
 
     public func close() async { await session.close() }
 
+    /// Runs one SQL statement and returns the first column of its rows as text: for benchmarks
+    /// and tools that seed or inspect a queue, never for the daemon's own work.
+    public func sqlColumn(_ sql: String) async throws(StoreError) -> [String?] {
+        try await session.rows(PostgresQuery(unsafeSQL: sql)).map { row throws(StoreError) in
+            let cell = row[0]
+            guard var bytes = cell.bytes else { return nil }
+            if let text = try? cell.decode(String.self) { return text }
+            if let number = try? cell.decode(Double.self) { return String(number) }
+            if let number = try? cell.decode(Int64.self) { return String(number) }
+            return bytes.readString(length: bytes.readableBytes)
+        }
+    }
+
     // MARK: reads of the run loop
 
     func jobs(where condition: String, _ binds: PostgresBindings = PostgresBindings(), lock: Bool) async throws(StoreError)

@@ -189,8 +189,9 @@ final class PostgresSession: @unchecked Sendable {
         if let info = error.serverInfo {
             let state = info[.sqlState] ?? ""
             let message = info[.message] ?? "error \(state)"
-            // 08: connection exception; 57P0x: the server is shutting down or starting up; 53300: full.
-            if state.hasPrefix("08") || state.hasPrefix("57P") || state == "53300" {
+            // 08: connection exception; 57P0x: the server is shutting down or starting up; 53300: full;
+            // 40P01, 40001: a deadlock or serialization failure rolled the transaction back: try again.
+            if state.hasPrefix("08") || state.hasPrefix("57P") || state == "53300" || state == "40P01" || state == "40001" {
                 return .unavailable(location: here, reason: message)
             }
             if state == "28P01" || state == "28000" { return .authenticationFailed(location: here, reason: message) }

@@ -5,7 +5,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure throughput, cost per job, idle cost and writer contention (prints numbers).",
-        subcommands: [Drain.self, Idle.self, Contention.self, Writer.self],
+        subcommands: [Drain.self, Idle.self, Contention.self, Postgres.self, Writer.self],
         defaultSubcommand: Drain.self)
 
     struct Drain: AsyncParsableCommand {
@@ -44,6 +44,26 @@ struct BenchCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await Benchmarks.contention(jobs: jobs, writers: writers, inserts: inserts, out: { emit($0) })
+        }
+    }
+
+    struct Postgres: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Drain N jobs with one or several daemons sharing a PostgreSQL queue, then time inserts picked up by NOTIFY.",
+            discussion: "--db must be an empty database that `cancelq migrate` prepared; the benchmark fills it.")
+        @OptionGroup var database: DatabaseOption
+        @Option(help: "Jobs to drain.") var jobs = 10_000
+        @Option(help: "Daemons sharing the queue.") var daemons = 1
+        @Option(help: "Requests in flight per daemon.") var concurrency = 16
+        @Option(help: "Inserts, one at a time, for the pickup latency.") var pickups = 100
+
+        func run() async throws {
+            guard case .postgres(let location) = try database.target() else {
+                throw CommandFailure("bench postgres needs --db postgresql://…")
+            }
+            try await Benchmarks.postgres(
+                url: try database.resolved(), location: location, jobs: jobs, daemons: daemons, concurrency: concurrency, pickups: pickups,
+                out: { emit($0) })
         }
     }
 

@@ -20,14 +20,20 @@ struct MigrateCommand: AsyncParsableCommand {
         case .postgres(let location):
             let queue = PostgresQueue(location: location, node: PostgresQueue.defaultNodeName(), logger: .init(label: "cancelq"))
             let applied: [String]
+            let repair: (repaired: [String], remaining: [String])
             do {
-                applied = try await queue.migrate()
+                applied = try await queue.migrate(alongsideOtherTables: alongsideOtherTables)
+                repair = try await queue.repairSchema()
             } catch {
                 await queue.close()
                 throw error
             }
             await queue.close()
             for name in applied { emit("applied \(name)") }
+            for problem in repair.repaired { emit("repaired: \(problem)") }
+            guard repair.remaining.isEmpty else {
+                throw CommandFailure("\(location): cannot repair \(repair.remaining.joined(separator: "; "))")
+            }
             emit("\(location): schema at version \(PostgresQueue.latestVersion), up to date")
             return
         }

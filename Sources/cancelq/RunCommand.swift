@@ -109,6 +109,12 @@ struct RunCommand: AsyncParsableCommand {
         case .postgres(let location):
             let queue = try await PostgresQueue.open(
                 location: location, node: node, requestTimeout: configuration.daemon.requestTimeout, logger: logger)
+            // The audit trail's triggers and the guards are part of the contract: no start without them.
+            let problems = try await queue.schemaProblems()
+            guard problems.isEmpty else {
+                await queue.close()
+                throw StoreError.schemaDamaged(path: location.description, problems: problems)
+            }
             store = queue
             // Due times and leases on the database server's clock, whatever this host's says.
             clock = { queue.clock.now() }

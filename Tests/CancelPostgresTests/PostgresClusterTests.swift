@@ -1,4 +1,5 @@
 import CancelCore
+import Foundation
 import CancelStore
 import QueueStoreConformance
 import Testing
@@ -192,6 +193,73 @@ struct PostgresClusterTests {
                 #expect(try database.psql("SELECT count(*) FROM cancellations WHERE state = 'sent'") == "\(claimed)")
                 #expect(try database.psql("SELECT count(*) FROM cancellations WHERE state = 'withdrawn'") == "\(withdrawn)")
                 #expect(try database.psql("SELECT count(*) FROM cancellation_attempts") == "\(claimed)")
+            }
+        }
+    }
+
+    @Test("a job left in flight with no owner (copied from SQLite) is rescued, not retried forever")
+    func ownerlessJobRescued() async throws {
+        try await PostgresTestDatabase.with { database in
+            try await database.withQueues(["node-1"]) { queues in
+                try await queues[0].join()
+                try await due(["NO-OWNER"], in: queues[0])
+                // As `copy-to-postgresql` leaves a job the last SQLite run had in flight.
+                try database.psql("UPDATE cancellations SET state = 'sent', request_count = 1, due_at = NULL")
+                try database.psql("INSERT INTO cancellation_attempts(cancellation_id, attempt, started_at) SELECT id, 1, 1 FROM cancellations")
+                let abandoned = try await queues[0].abandonedJobs()
+                #expect(abandoned.map(\.orderNumber) == ["NO-OWNER"] && abandoned[0].owner == nil)
+                #expect(try await queues[0].commit(try abandoned.map(rescued), gate: nil, now: Self.t0).isEmpty)
+                #expect(try database.psql("SELECT state FROM cancellations") == "retrying")
+                #expect(try database.psql("SELECT error FROM cancellation_attempts").hasPrefix("outcome unknown"))
+            }
+        }
+    }
+
+    @Test("a daemon restarted under its --node-name on the same host is not kept out by its own dead predecessor")
+    func deadPredecessorOnThisHost() async throws {
+        let finished = Process()
+        finished.executableURL = URL(fileURLWithPath: "/bin/true")
+        try finished.run()
+        finished.waitUntilExit()
+        try await PostgresTestDatabase.with { database in
+            try await database.withQueues(["solo", "solo"]) { queues in
+                try await queues[0].join()
+                // Its predecessor on this host died a moment ago; its heartbeat is still fresh.
+                try database.psql("UPDATE cancelq_daemons SET pid = \(finished.processIdentifier)")
+                try await queues[1].join()
+                #expect(try database.psql("SELECT pid FROM cancelq_daemons WHERE node = 'solo'") == "\(getpid())")
+            }
+        }
+    }
+
+    @Test("a deadlock PostgreSQL breaks is a transient error, which the loop waits out and retries, never a stop")
+    func deadlockIsTransient() async throws {
+        try await PostgresTestDatabase.with { database in
+            try await database.withQueues(["one", "two"]) { queues in
+                try database.psql("INSERT INTO cancellations(order_number) VALUES ('DL-1'), ('DL-2')")
+                for queue in queues { _ = try await queue.sqlColumn("BEGIN") }
+                _ = try await queues[0].sqlColumn("UPDATE cancellations SET updated_at = 1 WHERE order_number = 'DL-1'")
+                _ = try await queues[1].sqlColumn("UPDATE cancellations SET updated_at = 1 WHERE order_number = 'DL-2'")
+                async let first = queues[0].sqlColumn("UPDATE cancellations SET updated_at = 2 WHERE order_number = 'DL-2'")
+                try await Task.sleep(nanoseconds: 100_000_000)
+                let second: StoreError?
+                do {
+                    _ = try await queues[1].sqlColumn("UPDATE cancellations SET updated_at = 2 WHERE order_number = 'DL-1'")
+                    second = nil
+                } catch let error as StoreError {
+                    second = error
+                }
+                let firstError: StoreError?
+                do {
+                    _ = try await first
+                    firstError = nil
+                } catch let error as StoreError {
+                    firstError = error
+                }
+                let victims = [firstError, second].compactMap { $0 }
+                #expect(victims.count == 1 && victims[0].isTransient, "\(victims)")
+                #expect(victims.first?.description.contains("deadlock") == true)
+                for queue in queues { _ = try? await queue.sqlColumn("ROLLBACK") }
             }
         }
     }

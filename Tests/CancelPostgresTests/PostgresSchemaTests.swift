@@ -1,4 +1,5 @@
 import CancelStore
+import Logging
 import Testing
 import TestSupport
 
@@ -152,5 +153,64 @@ struct PostgresSchemaTests {
         location.password = nil
         let none = await #expect(throws: StoreError.self) { try await PostgresQueue.open(location: location) }
         #expect(none?.description.contains("password") == true, "\(String(describing: none))")
+    }
+}
+
+/// The schema check on PostgreSQL: what an owner's mistake (or worse) does to the guards is seen,
+/// refused by `run`, reported by `status --check`, and undone by `migrate` where it can be.
+@Suite("PostgreSQL schema check", .serialized, .enabled(if: PostgresServer.shouldRun, "\(PostgresServer.skipNote)"))
+struct PostgresSchemaCheckTests {
+    @Test("a disabled or dropped guard, a replaced guard function or a foreign unique index is found; migrate restores what it can")
+    func tamperedSchema() async throws {
+        try await PostgresTestDatabase.with { database in
+            let queue = try database.queue(node: "check")
+            #expect(try await queue.schemaProblems().isEmpty, "a fresh schema is clean")
+            try database.psql("ALTER TABLE cancellations DISABLE TRIGGER cancellations_insert_sets_only_order_number_and_paid_at")
+            try database.psql("DROP TRIGGER cancellations_identity_and_times_are_immutable ON cancellations")
+            try database.psql(
+                "CREATE OR REPLACE FUNCTION cancellation_attempts_guard() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$")
+            try database.psql("DROP INDEX cancellations_due")
+            try database.psql("CREATE UNIQUE INDEX evil ON cancellations (order_number) WHERE state = 'pending'")
+            let problems = try await queue.schemaProblems()
+            for expected in [
+                "trigger cancellations_insert_sets_only_order_number_and_paid_at on cancellations is disabled",
+                "trigger cancellations_identity_and_times_are_immutable on cancellations is missing",
+                "function cancellation_attempts_guard is not the one cancelq made",
+                "index cancellations_due on cancellations is missing",
+                "index evil on cancellations was not made by cancelq",
+            ] {
+                #expect(problems.contains { $0.hasPrefix(expected) }, "\(expected) in \(problems)")
+            }
+            let repair = try await queue.repairSchema()
+            #expect(repair.repaired.count == 4 && repair.remaining.count == 1 && repair.remaining[0].hasPrefix("index evil"), "\(repair)")
+            try database.psql("DROP INDEX evil")
+            #expect(try await queue.schemaProblems().isEmpty)
+            // The guards work again.
+            #expect(throws: TestFailure.self) { try database.psql("INSERT INTO cancellations(order_number, state) VALUES ('X', 'sent')") }
+            await queue.close()
+        }
+    }
+
+    @Test("migrate refuses a database that holds other tables, unless told to share it")
+    func foreignDatabase() async throws {
+        let server = try PostgresServer.shared()
+        let url = try server.createDatabase()
+        try server.psql(url: url, "CREATE TABLE shop_orders (id int)")
+        let queue = PostgresQueue(location: try PostgresLocation(url: url, defaultUser: "postgres"), node: "m", logger: .init(label: "t"))
+        await #expect(throws: StoreError.foreignDatabase(path: queue.location, tables: ["shop_orders"])) { try await queue.migrate() }
+        #expect(try await queue.migrate(alongsideOtherTables: true).count == 1)
+        await queue.close()
+        try server.psql("postgres", "DROP DATABASE \(PostgresServer.databaseName(url)) WITH (FORCE)")
+    }
+
+    @Test("the gate's row cannot be deleted or truncated: a hold, a pause or a halt never vanishes without a record")
+    func gateRowKept() async throws {
+        try await PostgresTestDatabase.with { database throws in
+            for sql in ["DELETE FROM sending_gate", "TRUNCATE sending_gate"] {
+                #expect(throws: TestFailure.self) { try database.psql(sql) }
+            }
+            let rows = try database.psql("SELECT count(*) FROM sending_gate")
+            #expect(rows == "1")
+        }
     }
 }

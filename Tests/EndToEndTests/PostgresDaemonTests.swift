@@ -13,6 +13,7 @@ struct PostgresDaemonTests {
         let url: String
         let harness: DaemonHarness
 
+        @discardableResult
         func psql(_ sql: String) throws -> String { try server.psql(url: url, sql) }
 
         func startDaemon(_ node: String, _ extra: [String] = []) throws -> RunningProcess {
@@ -92,10 +93,15 @@ struct PostgresDaemonTests {
     @Test("PostgreSQL restarted under a running daemon: answers are kept in memory and committed once it is back")
     func databaseRestart() async throws {
         try await Self.withRig(latency: 0.3) { rig in
-            let orders = (1...40).map { "R-\($0)" }
+            let orders = (1...60).map { "R-\($0)" }
             try rig.enqueue(orders)
             let daemon = try rig.startDaemon("solo")
             #expect(await eventually(timeout: 20) { (try? rig.finished()) ?? 0 >= 4 })
+            // A fast shutdown (connections told "shutting down"), then a crash of the server.
+            rig.server.stop(fast: true)
+            try await Task.sleep(nanoseconds: 1_000_000_000)
+            try rig.server.start()
+            #expect(await eventually(timeout: 20) { (try? rig.finished()) ?? 0 >= 16 })
             rig.server.stop()
             try await Task.sleep(nanoseconds: 1_500_000_000)
             try rig.server.start()

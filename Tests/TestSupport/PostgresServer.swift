@@ -118,10 +118,11 @@ public final class PostgresServer: @unchecked Sendable {
         throw TestFailure("PostgreSQL did not start on port \(port): \(printed.suffix(2000))")
     }
 
-    /// Stops the server at once (connections are cut, as in a crash of the server).
-    public func stop() {
+    /// Stops the server at once (connections are cut, as in a crash of the server), or with
+    /// `fast` as `pg_ctl stop -m fast` does (sessions are told the server is shutting down).
+    public func stop(fast: Bool = false) {
         guard let postmaster, postmaster.isRunning else { return }
-        kill(postmaster.processIdentifier, SIGQUIT)
+        kill(postmaster.processIdentifier, fast ? SIGINT : SIGQUIT)
         postmaster.waitUntilExit()
         self.postmaster = nil
     }

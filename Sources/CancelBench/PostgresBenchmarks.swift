@@ -1,0 +1,66 @@
+import CancelPostgres
+import CancelStore
+import Foundation
+import GatewaySimulator
+import Logging
+
+/// `cancelq bench postgres`: the drain with one or several daemons sharing a PostgreSQL queue, and
+/// how soon an application's insert is picked up through LISTEN/NOTIFY. Prints numbers only.
+extension Benchmarks {
+    public static func postgres(
+        url: String, location: PostgresLocation, jobs: Int, daemons: Int, concurrency: Int, pickups: Int, out: (String) -> Void
+    ) async throws {
+        let queue = try await PostgresQueue.open(location: location, node: "bench", logger: Logger(label: "bench"))
+        defer { Task { await queue.close() } }
+        let rows = try await queue.sqlColumn("SELECT count(*) FROM cancellations").first.flatMap { $0 }.flatMap { Double($0) } ?? -1
+        guard rows == 0 else {
+            out("bench postgres needs an empty, migrated database (cancellations holds \(Int(rows)) rows): create one and `cancelq migrate` it")
+            return
+        }
+        try await BenchEnvironment.with(latency: 0) { environment in
+            out("postgres drain: \(jobs) jobs, \(daemons) daemon(s) at concurrency \(concurrency) each, in-process simulator (0 ms), \(location)")
+            _ = try await queue.sqlColumn(
+                "INSERT INTO cancellations(order_number, paid_at) SELECT 'PGB-' || i, extract(epoch FROM now()) - 60 FROM generate_series(1, \(jobs)) AS i")
+            let before = Measurements.childrenUsage()
+            let started = Date()
+            let processes = try (1...daemons).map { index in
+                try environment.startDaemon(
+                    concurrency: concurrency, exitWhenIdle: true, database: url, extra: ["--node-name", "bench-\(index)"],
+                    log: environment.directory + "/daemon-\(index).log")
+            }
+            for process in processes { process.waitUntilExit() }
+            let wall = Date().timeIntervalSince(started)
+            let cpu = Measurements.childrenUsage().cpu - before.cpu
+            guard processes.allSatisfy({ $0.terminationStatus == 0 }) else {
+                out("a daemon failed; logs in \(environment.directory)")
+                return
+            }
+            let window = try await queue.sqlColumn(
+                "SELECT max(completed_at) - min(started_at) FROM cancellation_attempts").first.flatMap { $0 }.flatMap(Double.init) ?? wall
+            let requests = environment.simulator.state.requests.count
+            out(String(format: "  throughput        %.0f jobs/s (first request to last answer: %.2f s; processes %.2f s)", Double(jobs) / window, window, wall))
+            out(String(format: "  CPU per job       %.1f µs (daemons together: %.2f s user+system)", cpu / Double(jobs) * 1e6, cpu))
+            out("  requests          \(requests) for \(jobs) orders (\(requests == jobs ? "none twice" : "\(requests - jobs) repeated"))")
+
+            // Pickup: one idle daemon, inserts one at a time, already due: insert → request leaves.
+            let daemon = try environment.startDaemon(
+                concurrency: concurrency, exitWhenIdle: false, database: url, extra: ["--node-name", "bench-idle"],
+                log: environment.directory + "/daemon-idle.log")
+            defer { daemon.terminate(); daemon.waitUntilExit() }
+            try await Task.sleep(nanoseconds: 1_000_000_000)
+            for index in 0..<pickups {
+                _ = try await queue.sqlColumn(
+                    "INSERT INTO cancellations(order_number, paid_at) VALUES ('PGP-\(index)', extract(epoch FROM now()) - 60)")
+                try await Task.sleep(nanoseconds: 50_000_000)
+            }
+            try await Task.sleep(nanoseconds: 1_000_000_000)
+            let latencies = try await queue.sqlColumn(
+                """
+                SELECT a.started_at - c.created_at FROM cancellations c JOIN cancellation_attempts a ON a.cancellation_id = c.id
+                WHERE c.order_number LIKE 'PGP-%' AND a.attempt = 1
+                """
+            ).compactMap { $0.flatMap(Double.init) }
+            out("  insert→sent       p50 \(Measurements.milliseconds(Measurements.percentile(latencies, 50))), p99 \(Measurements.milliseconds(Measurements.percentile(latencies, 99))) over \(latencies.count) inserts one by one (LISTEN/NOTIFY wake-up)")
+        }
+    }
+}

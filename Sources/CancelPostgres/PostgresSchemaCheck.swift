@@ -1,0 +1,129 @@
+import CancelStore
+import Foundation
+import PostgresNIO
+
+/// Whether the live schema still has what the migrations made: every trigger present and enabled,
+/// every guard function with its text, every index; and no trigger or unique or partial index that
+/// cancelq did not make on its tables (a unique index on `order_number WHERE state = 'pending'`
+/// would crash-loop the daemon; a replaced guard function lets rows through). `run` refuses such a
+/// schema, `status --check` reports it, `migrate` restores what it can.
+extension PostgresQueue {
+    /// What the migrations create, read from their own text.
+    struct ExpectedSchema {
+        var triggers: [String: String] = [:]  // name → table
+        var indexes: [String: String] = [:]  // name → table
+        var functions: [String: String] = [:]  // name → body between $$
+        var statements: [String] = []
+        var tables: Set<String> = []
+
+        init(_ migrations: [Migrator.Migration]) {
+            for migration in migrations {
+                for statement in SQLScript.statements(migration.sql) {
+                    statements.append(statement)
+                    if let match = statement.firstMatch(of: /^CREATE TRIGGER (\w+)\s.*?\sON (\w+)\s/.dotMatchesNewlines()) {
+                        triggers[String(match.1)] = String(match.2)
+                    } else if let match = statement.firstMatch(of: /^CREATE (?:UNIQUE )?INDEX (\w+) ON (\w+)/) {
+                        indexes[String(match.1)] = String(match.2)
+                    } else if let match = statement.firstMatch(of: /^CREATE FUNCTION (\w+)\(\).*?\$\$(.*)\$\$$/.dotMatchesNewlines()) {
+                        functions[String(match.1)] = String(match.2)
+                    } else if let match = statement.firstMatch(of: /^CREATE TABLE (\w+)/) {
+                        tables.insert(String(match.1))
+                    }
+                }
+            }
+        }
+
+        func statement(creating kind: String, _ name: String) -> String? {
+            let prefix = "CREATE \(kind) \(name)"
+            return statements.first { statement in
+                guard statement.hasPrefix(prefix), let next = statement.dropFirst(prefix.count).first else { return false }
+                return next.isWhitespace || next == "("
+            }
+        }
+    }
+
+    public func schemaProblems() async throws(StoreError) -> [String] {
+        try await schemaFindings().map(\.problem)
+    }
+
+    struct SchemaFinding {
+        let problem: String
+        /// What restores it, when something can.
+        let repair: String?
+    }
+
+    func schemaFindings() async throws(StoreError) -> [SchemaFinding] {
+        let expected = ExpectedSchema(Migrator.embeddedPostgreSQL)
+        var findings: [SchemaFinding] = []
+        var liveTriggers: [String: (table: String, enabled: Bool)] = [:]
+        for row in try await session.rows(
+            """
+            SELECT t.tgname, c.relname, t.tgenabled <> 'D' FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+            JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT t.tgisinternal AND n.nspname = current_schema()
+            """)
+        {
+            liveTriggers[try row.value(0, as: String.self)] = (try row.value(1), try row.value(2))
+        }
+        for (name, table) in expected.triggers.sorted(by: { $0.key < $1.key }) {
+            guard let live = liveTriggers[name] else {
+                findings.append(.init(problem: "trigger \(name) on \(table) is missing", repair: expected.statement(creating: "TRIGGER", name)))
+                continue
+            }
+            if !live.enabled {
+                findings.append(.init(problem: "trigger \(name) on \(table) is disabled", repair: "ALTER TABLE \(table) ENABLE TRIGGER \(name)"))
+            }
+        }
+        for (name, live) in liveTriggers.sorted(by: { $0.key < $1.key }) where expected.triggers[name] == nil && expected.tables.contains(live.table) {
+            findings.append(.init(problem: "trigger \(name) on \(live.table) was not made by cancelq (drop it)", repair: nil))
+        }
+        var liveFunctions: [String: String] = [:]
+        for row in try await session.rows(
+            "SELECT p.proname, p.prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = current_schema()")
+        {
+            liveFunctions[try row.value(0, as: String.self)] = try row.value(1)
+        }
+        for (name, body) in expected.functions.sorted(by: { $0.key < $1.key }) where liveFunctions[name] != body {
+            let create = expected.statement(creating: "FUNCTION", name).map {
+                $0.replacingOccurrences(of: "CREATE FUNCTION", with: "CREATE OR REPLACE FUNCTION")
+            }
+            findings.append(.init(problem: "function \(name) is \(liveFunctions[name] == nil ? "missing" : "not the one cancelq made")", repair: create))
+        }
+        var liveIndexes: [String: (table: String, definition: String)] = [:]
+        for row in try await session.rows(
+            """
+            SELECT i.indexname, i.tablename, i.indexdef FROM pg_indexes i WHERE i.schemaname = current_schema()
+            AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = format('%I.%I', i.schemaname, i.indexname)::regclass)
+            """)
+        {
+            liveIndexes[try row.value(0, as: String.self)] = (try row.value(1), try row.value(2))
+        }
+        for (name, table) in expected.indexes.sorted(by: { $0.key < $1.key }) where liveIndexes[name] == nil {
+            findings.append(.init(problem: "index \(name) on \(table) is missing", repair: expected.statement(creating: "INDEX", name)))
+        }
+        for (name, live) in liveIndexes.sorted(by: { $0.key < $1.key })
+        where expected.indexes[name] == nil && expected.tables.contains(live.table)
+            && (live.definition.hasPrefix("CREATE UNIQUE") || live.definition.contains(" WHERE "))
+        {
+            findings.append(.init(problem: "index \(name) on \(live.table) was not made by cancelq and can refuse the daemon's writes (drop it)", repair: nil))
+        }
+        return findings
+    }
+
+    /// Restores what the migrations made (`migrate` runs it); returns what it repaired and what remains.
+    public func repairSchema() async throws(StoreError) -> (repaired: [String], remaining: [String]) {
+        let findings = try await schemaFindings()
+        var repaired: [String] = []
+        var remaining: [String] = []
+        for finding in findings {
+            guard let repair = finding.repair else {
+                remaining.append(finding.problem)
+                continue
+            }
+            try await session.transaction { () async throws(StoreError) in
+                _ = try await session.rows(PostgresQuery(unsafeSQL: repair))
+            }
+            repaired.append(finding.problem)
+        }
+        return (repaired, remaining)
+    }
+}
