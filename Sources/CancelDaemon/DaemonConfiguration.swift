@@ -1,4 +1,5 @@
 import CancelCore
+import CancelMetrics
 import NIOSSL
 import ZeusAPI
 
@@ -22,6 +23,8 @@ public struct DaemonConfiguration: Sendable {
     public var busyTimeout: Double
     /// Most jobs written in one transaction (group commit).
     public var batchLimit: Int
+    /// Where `/metrics` and `/healthz` are served; nil (the default) serves nothing and counts nothing.
+    public var metricsListen: MetricsListenAddress?
 
     /// The defaults of `cancelq run`, written once: the options and their help read them from here
     /// (and the retry numbers from `RetryPolicy.standard`).
@@ -31,6 +34,10 @@ public struct DaemonConfiguration: Sendable {
         public static let pollInterval = 1.0
         public static let busyTimeout = 5.0
         public static let batchLimit = 256
+        /// Off unless `--metrics-listen` is given. 9464 is the port the README suggests (the
+        /// OpenTelemetry Prometheus exporter's, free on most hosts).
+        public static let metricsListen: MetricsListenAddress? = nil
+        public static let suggestedMetricsListen = "127.0.0.1:9464"
     }
 
     public init(
@@ -38,7 +45,7 @@ public struct DaemonConfiguration: Sendable {
         policy: RetryPolicy = .standard, requestTimeout: Double = Defaults.requestTimeout,
         additionalTrustRoots: [NIOSSLCertificate] = [], concurrency: Int = Defaults.concurrency,
         pollInterval: Double = Defaults.pollInterval, exitWhenIdle: Bool = false, busyTimeout: Double = Defaults.busyTimeout,
-        batchLimit: Int = Defaults.batchLimit
+        batchLimit: Int = Defaults.batchLimit, metricsListen: MetricsListenAddress? = Defaults.metricsListen
     ) throws(ConfigurationError) {
         try ConfigurationError.requirePositive("--request-timeout", requestTimeout)
         try ConfigurationError.requirePositive("--poll-interval", pollInterval)
@@ -57,6 +64,7 @@ public struct DaemonConfiguration: Sendable {
         self.exitWhenIdle = exitWhenIdle
         self.busyTimeout = busyTimeout
         self.batchLimit = batchLimit
+        self.metricsListen = metricsListen
     }
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CancelCore
 import CancelDaemon
+import CancelMetrics
 import CancelStore
 import Logging
 import ServiceLifecycle
@@ -69,6 +70,12 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: ArgumentHelp("trace, debug, info, notice, warning, error or critical (env: CANCELQ_LOG_LEVEL). Default: info.", valueName: "level"))
     var logLevel: String?
 
+    @Option(name: .customLong("metrics-listen"), help: ArgumentHelp("Serve Prometheus metrics at /metrics and the status --check verdict at /healthz on this loopback HOST:PORT, as \(DaemonConfiguration.Defaults.suggestedMetricsListen) (env: CANCELQ_METRICS_LISTEN). Default: off.", valueName: "host:port"))
+    var metricsListen: String?
+
+    @Flag(name: .customLong("metrics-allow-remote"), help: "Let --metrics-listen bind an address other than loopback (env: CANCELQ_METRICS_ALLOW_REMOTE=1).")
+    var metricsAllowRemote = false
+
     func run() async throws {
         let path = try database.resolved()
         let level = try parseLogLevel(try option(logLevel, env: "CANCELQ_LOG_LEVEL") ?? "info")
@@ -92,13 +99,29 @@ struct RunCommand: AsyncParsableCommand {
             endpoint: configuration.daemon.endpoint, requestTimeout: configuration.daemon.requestTimeout,
             concurrency: configuration.daemon.concurrency,
             additionalTrustRoots: configuration.daemon.additionalTrustRoots)
+        // Listening before the daemon starts: a port in use is refused before any request leaves.
+        var server: MetricsServer?
+        var exporter: MetricsExporter?
+        if let address = configuration.daemon.metricsListen {
+            let made = MetricsExporter(source: SQLiteMonitoringSource(path: lock.realPath), logger: logger)
+            let started = try await MetricsServer.start(at: address, exporter: made, logger: logger)
+            logger.notice("metrics: serving \(started.metricsURL) and /healthz")
+            (server, exporter) = (started, made)
+        }
         let daemon = CancellationDaemon(
-            configuration: configuration.daemon, store: store, transport: transport, logger: logger, lock: lock)
+            configuration: configuration.daemon, store: store, transport: transport, logger: logger, lock: lock,
+            metrics: exporter?.loop)
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: daemon, successTerminationBehavior: .gracefullyShutdownGroup)],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            await server?.stop()
+            throw error
+        }
+        await server?.stop()
         withExtendedLifetime(lock) {}
     }
 
@@ -137,6 +160,10 @@ struct RunCommand: AsyncParsableCommand {
         } catch let error as RetryPolicy.Invalid {
             throw ConfigurationError.policy(error)
         }
+        let allowRemote = try metricsAllowRemote || ["1", "true", "yes"].contains(environment("CANCELQ_METRICS_ALLOW_REMOTE") ?? "")
+        let metricsAddress = try option(metricsListen, env: "CANCELQ_METRICS_LISTEN").map { text throws(MetricsListenAddress.Invalid) in
+            try MetricsListenAddress(parsing: text, allowRemote: allowRemote)
+        }
         let daemon = try DaemonConfiguration(
             databasePath: path,
             endpoint: try option(endpoint, env: "CANCELQ_ENDPOINT") ?? ZeusLimits.productionEndpoint,
@@ -148,7 +175,8 @@ struct RunCommand: AsyncParsableCommand {
                 concurrency, env: "CANCELQ_CONCURRENCY", default: DaemonConfiguration.Defaults.concurrency, flag: "--concurrency", within: Limits.concurrency),
             pollInterval: try number(
                 pollInterval, env: "CANCELQ_POLL_INTERVAL", default: DaemonConfiguration.Defaults.pollInterval, flag: "--poll-interval", within: Limits.pollInterval),
-            exitWhenIdle: exitWhenIdle || ["1", "true", "yes"].contains(try environment("CANCELQ_EXIT_WHEN_IDLE") ?? ""))
+            exitWhenIdle: exitWhenIdle || ["1", "true", "yes"].contains(try environment("CANCELQ_EXIT_WHEN_IDLE") ?? ""),
+            metricsListen: metricsAddress)
         return Resolved(daemon: daemon, keyWarning: loaded.warning)
     }
 
