@@ -140,7 +140,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "GatewaySimulator", "SQLite", "ZeusAPI", "CancelBench", "TestSupport",
+                "GatewaySimulator", "SQLite", "ZeusAPI", "CancelBench", "TestSupport", "CancelCore", "CancelMetrics",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),

@@ -1,4 +1,3 @@
-import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -26,7 +25,7 @@ public final class MetricsServer: Sendable {
     }
 
     /// Binds `address`; throws `MetricsServerError` when it cannot (in use, not an address of this host).
-    public static func start(at address: MetricsListenAddress, exporter: MetricsExporter, logger: Logger) async throws(MetricsServerError)
+    public static func start(at address: MetricsListenAddress, exporter: MetricsExporter) async throws(MetricsServerError)
         -> MetricsServer
     {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)

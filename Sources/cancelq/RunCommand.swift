@@ -95,19 +95,20 @@ struct RunCommand: AsyncParsableCommand {
         // The audit trail's triggers and the insert guard are part of the contract: no start without them.
         let problems = try store.schemaProblems()
         guard problems.isEmpty else { throw StoreError.schemaDamaged(path: path, problems: problems.map(\.description)) }
-        let transport = HTTPTransport(
-            endpoint: configuration.daemon.endpoint, requestTimeout: configuration.daemon.requestTimeout,
-            concurrency: configuration.daemon.concurrency,
-            additionalTrustRoots: configuration.daemon.additionalTrustRoots)
-        // Listening before the daemon starts: a port in use is refused before any request leaves.
+        // Listening before the daemon starts: a port in use is refused before any request leaves
+        // (and before the HTTP client exists, which must be shut down once made).
         var server: MetricsServer?
         var exporter: MetricsExporter?
         if let address = configuration.daemon.metricsListen {
             let made = MetricsExporter(source: SQLiteMonitoringSource(path: lock.realPath), logger: logger)
-            let started = try await MetricsServer.start(at: address, exporter: made, logger: logger)
+            let started = try await MetricsServer.start(at: address, exporter: made)
             logger.notice("metrics: serving \(started.metricsURL) and /healthz")
             (server, exporter) = (started, made)
         }
+        let transport = HTTPTransport(
+            endpoint: configuration.daemon.endpoint, requestTimeout: configuration.daemon.requestTimeout,
+            concurrency: configuration.daemon.concurrency,
+            additionalTrustRoots: configuration.daemon.additionalTrustRoots)
         let daemon = CancellationDaemon(
             configuration: configuration.daemon, store: store, transport: transport, logger: logger, lock: lock,
             metrics: exporter?.loop)
