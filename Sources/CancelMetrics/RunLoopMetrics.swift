@@ -32,19 +32,24 @@ public final class RunLoopMetrics: Sendable {
             })
         duration = CoreMetrics.Timer(label: MetricCatalog.requestDuration.name, dimensions: [], factory: factory)
         inFlightMeter = Meter(label: MetricCatalog.inFlight.name, dimensions: [], factory: factory)
+        // The family exists from the first scrape (and a first success is an increase from 0):
+        // the usual answer's series, at 0.
+        _ = counter(Pair(status: "success", code: "000"))
     }
 
     /// An answer came back (any status, any code).
     public func answered(status: String, code: String) {
-        let pair = Pair(status: LabelValues.status(status), code: LabelValues.code(code))
-        let counter = requests.withLock { counters in
+        counter(Pair(status: LabelValues.status(status), code: LabelValues.code(code))).increment()
+    }
+
+    private func counter(_ pair: Pair) -> CoreMetrics.Counter {
+        requests.withLock { counters in
             if let existing = counters[pair] { return existing }
             let made = CoreMetrics.Counter(
                 label: MetricCatalog.requests.name, dimensions: [("status", pair.status), ("code", pair.code)], factory: factory)
             counters[pair] = made
             return made
         }
-        counter.increment()
     }
 
     public func transportFailed(_ failure: TransportFailure) {

@@ -43,3 +43,27 @@ func promtoolCheckMetrics(_ text: String, directory: String) throws -> (status: 
     try Data(text.utf8).write(to: URL(fileURLWithPath: file))
     return try runProgram("/bin/sh", ["-c", "'\(promtool)' check metrics < '\(file)' 2>&1"])
 }
+
+/// The TCP ports process `pid` listens on: its socket inodes matched against /proc/net/tcp{,6}.
+func listeningPorts(pid: Int32) throws -> Set<Int> {
+    let fdDirectory = "/proc/\(pid)/fd"
+    let inodes = Set(try FileManager.default.contentsOfDirectory(atPath: fdDirectory).compactMap { fd -> String? in
+        guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: fdDirectory + "/" + fd),
+            target.hasPrefix("socket:[")
+        else { return nil }
+        return String(target.dropFirst(8).dropLast())
+    })
+    var ports: Set<Int> = []
+    for table in ["/proc/\(pid)/net/tcp", "/proc/\(pid)/net/tcp6"] {
+        guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
+        for line in text.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: " ")
+            // sl local rem st tx:rx tr:when retrnsmt uid timeout inode
+            guard fields.count > 9, fields[3] == "0A", inodes.contains(String(fields[9])),
+                let port = fields[1].split(separator: ":").last.flatMap({ Int($0, radix: 16) })
+            else { continue }
+            ports.insert(port)
+        }
+    }
+    return ports
+}

@@ -67,7 +67,7 @@ struct MetricsTests {
             #expect(rawAnswers[["invalid", "02999999"]] == 2 && answers[["invalid", "other"]] == 2)
             #expect(!scraped.text.contains("02999999"))
             let requestSamples = metrics.samples(named: "cancelq_requests_total")
-            #expect(requestSamples.count == answers.count)
+            #expect(requestSamples.count == answers.count)  // success/000 exists from the start, and was answered here
             for (key, count) in answers {
                 #expect(metrics.value("cancelq_requests_total", ["status": key[0], "code": key[1]]) == Double(count), "\(key)")
             }
@@ -205,6 +205,26 @@ struct MetricsTests {
             let keptAnswer = kept.receive(timeout: 1)
             #expect(String(decoding: keptAnswer.bytes, as: UTF8.self).components(separatedBy: "HTTP/1.1 200 OK").count == 3)
             #expect(daemon.process.isRunning)
+        }
+    }
+
+    @Test("without --metrics-listen the daemon listens on no port; with it, on exactly the one it logged")
+    func offListensNowhere() async throws {
+        try await DaemonHarness.withHarness { harness in
+            try await harness.migrate()
+            let plain = try harness.startDaemon()
+            #expect(await plain.waitForOutput("cancelq started", timeout: 15))
+            #expect(try listeningPorts(pid: plain.pid).isEmpty)
+            #expect(!plain.output.contains("metrics"))
+            plain.signal(SIGTERM)
+            #expect(await plain.waitForExit(timeout: 10) == 0)
+
+            let daemon = try await MetricsDaemon.start(harness)
+            #expect(try listeningPorts(pid: daemon.process.pid) == [daemon.port])
+            daemon.process.signal(SIGTERM)
+            #expect(await daemon.process.waitForExit(timeout: 10) == 0)
+            // The port is closed with the daemon.
+            #expect(throws: (any Error).self) { try LoopbackConnection(port: daemon.port) }
         }
     }
 }
