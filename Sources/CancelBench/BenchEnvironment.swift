@@ -76,13 +76,13 @@ final class BenchEnvironment {
         }
     }
 
-    func startDaemon(concurrency: Int, exitWhenIdle: Bool, endpoint: String? = nil) throws -> Process {
+    func startDaemon(concurrency: Int, exitWhenIdle: Bool, endpoint: String? = nil, metrics: Bool = false) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Measurements.ownExecutable())
         process.arguments = [
             "run", "--db", database, "--endpoint", endpoint ?? simulator.endpoint, "--client-ip", Self.clientIP, "--key-file", keyFile,
             "--concurrency", String(concurrency), "--log-level", "notice",
-        ] + (exitWhenIdle ? ["--exit-when-idle"] : [])
+        ] + (exitWhenIdle ? ["--exit-when-idle"] : []) + (metrics ? ["--metrics-listen", "127.0.0.1:0"] : [])
         _ = FileManager.default.createFile(atPath: daemonLog, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: daemonLog))
         process.standardOutput = log
