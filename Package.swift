@@ -129,6 +129,12 @@ let package = Package(
         .testTarget(name: "ZeusAPITests", dependencies: ["ZeusAPI", "TestSupport"]),
         .testTarget(name: "CancelStoreTests", dependencies: ["CancelStore", "CancelCore", "ZeusAPI", "SQLite", "TestSupport"]),
         .testTarget(name: "CancelConsoleTests", dependencies: ["CancelConsole", "CancelStore", "CancelCore", "TestSupport"]),
+        .testTarget(
+            name: "CancelMetricsTests",
+            dependencies: [
+                "CancelMetrics", "CancelStore", "CancelCore", "TestSupport", .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(name: "GatewaySimulatorTests", dependencies: ["GatewaySimulator", "ZeusAPI", "TestSupport"]),
         .testTarget(
             name: "CancelDaemonTests",
