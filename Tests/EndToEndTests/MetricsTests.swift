@@ -199,6 +199,18 @@ struct MetricsTests {
             #expect(slowAnswer.closed && slowAnswer.bytes.isEmpty)
             #expect(Date().timeIntervalSince(started) >= 9)
 
+            // A crowd of idle connections: past the cap each new one is closed at once (no slot is
+            // held), and scrapes work again as soon as the crowd leaves.
+            var crowd = try (0..<32).map { _ in try LoopbackConnection(port: port) }
+            try await Task.sleep(nanoseconds: 200_000_000)
+            let extra = try LoopbackConnection(port: port)
+            extra.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            let refused = extra.receive(timeout: 3)
+            #expect(refused.closed && refused.bytes.isEmpty)
+            crowd.removeAll()
+            try await Task.sleep(nanoseconds: 200_000_000)
+            #expect(try daemon.health().status == 200)
+
             // Keep-alive: two scrapes on one connection, as Prometheus does.
             let kept = try LoopbackConnection(port: port)
             kept.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
