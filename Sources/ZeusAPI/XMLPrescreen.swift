@@ -10,6 +10,10 @@ public enum XMLPrescreen {
         case notUTF8
         /// Any NUL byte: UTF-16 and UTF-32 bodies carry them, UTF-8 XML never does.
         case nulByte
+        /// A character XML does not allow (a control character other than tab, LF and CR, or
+        /// U+FFFE/U+FFFF): libxml2 recovers from one by ending the construct it is in, so what
+        /// this scan skipped as a comment was parsed as markup (a segfault, under CI's fuzzer).
+        case forbiddenCharacter
         /// An XML declaration naming an encoding other than UTF-8.
         case declaredEncoding(String)
         /// `<!` other than a comment: a DTD, an entity declaration or a CDATA section.
@@ -23,6 +27,7 @@ public enum XMLPrescreen {
             switch self {
             case .notUTF8: "body is not valid UTF-8"
             case .nulByte: "body contains a NUL byte (UTF-16 or UTF-32?); only UTF-8 is accepted"
+            case .forbiddenCharacter: "body contains a control character or a non-character that XML does not allow"
             case .declaredEncoding(let name):
                 "body declares encoding \"\(LogText.escaped(String(name.prefix(20))))\"; only UTF-8 is accepted"
             case .markupDeclaration: "body has a DTD, entity declaration or CDATA section, which no gateway message has"
@@ -35,7 +40,12 @@ public enum XMLPrescreen {
     /// nil when the bytes may be given to the parser. `bytes` starts after any byte-order mark.
     public static func refusal(_ bytes: ArraySlice<UInt8>) -> Refusal? {
         if bytes.contains(0) { return .nulByte }
-        guard String(validating: bytes, as: UTF8.self) != nil else { return .notUTF8 }
+        guard let text = String(validating: bytes, as: UTF8.self) else { return .notUTF8 }
+        if text.unicodeScalars.contains(where: { scalar in
+            (scalar.value < 0x20 && scalar != "\t" && scalar != "\n" && scalar != "\r") || scalar.value == 0xFFFE || scalar.value == 0xFFFF
+        }) {
+            return .forbiddenCharacter
+        }
         var index = bytes.startIndex
         if let declarationEnd = declarationEnd(bytes) {
             if let name = declaredEncoding(bytes[bytes.startIndex..<declarationEnd]),
