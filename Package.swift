@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(
@@ -73,12 +75,25 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
+        // `--metrics-listen`: counters from the run loop, gauges from the store, the HTTP listener.
+        .target(
+            name: "CancelMetrics",
+            dependencies: [
+                "CancelCore", "CancelStore", "CancelConsole",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         // mallopt and prctl, which Swift cannot call (see HeapTuning.swift).
         .target(name: "CProcess"),
         .target(
             name: "CancelDaemon",
             dependencies: [
-                "CancelCore", "ZeusAPI", "CancelStore", "CProcess",
+                "CancelCore", "ZeusAPI", "CancelStore", "CProcess", "CancelMetrics",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -141,6 +156,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(name: "CancelConsoleTests", dependencies: ["CancelConsole", "CancelStore", "CancelCore", "TestSupport"]),
+        .testTarget(
+            name: "CancelMetricsTests",
+            dependencies: [
+                "CancelMetrics", "CancelStore", "CancelCore", "TestSupport", .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(name: "GatewaySimulatorTests", dependencies: ["GatewaySimulator", "ZeusAPI", "TestSupport"]),
         .testTarget(
             name: "CancelDaemonTests",
@@ -152,7 +173,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "GatewaySimulator", "SQLite", "ZeusAPI", "CancelBench", "TestSupport",
+                "GatewaySimulator", "SQLite", "ZeusAPI", "CancelBench", "TestSupport", "CancelCore", "CancelMetrics",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),

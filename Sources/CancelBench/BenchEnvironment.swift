@@ -77,8 +77,8 @@ final class BenchEnvironment {
     }
 
     func startDaemon(
-        concurrency: Int, exitWhenIdle: Bool, endpoint: String? = nil, database: String? = nil, extra: [String] = [],
-        log logPath: String? = nil
+        concurrency: Int, exitWhenIdle: Bool, endpoint: String? = nil, metrics: Bool = false, database: String? = nil,
+        extra: [String] = [], log logPath: String? = nil
     ) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Measurements.ownExecutable())
@@ -87,7 +87,7 @@ final class BenchEnvironment {
             "--key-file", keyFile,
             // Benchmarks queue thousands at once on purpose: no surge hold.
             "--concurrency", String(concurrency), "--log-level", "notice", "--hold-above", "0",
-        ] + (exitWhenIdle ? ["--exit-when-idle"] : []) + extra
+        ] + (exitWhenIdle ? ["--exit-when-idle"] : []) + (metrics ? ["--metrics-listen", "127.0.0.1:0"] : []) + extra
         _ = FileManager.default.createFile(atPath: logPath ?? daemonLog, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath ?? daemonLog))
         process.standardOutput = log

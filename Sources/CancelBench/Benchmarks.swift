@@ -9,19 +9,28 @@ public enum Benchmarks {
     /// or against `endpoint`: a server in another process (bench/nginx-success.conf), so that the
     /// daemon's CPU is measured as a user's machine would see it.
     public static func drain(
-        jobs: Int, concurrency: Int, latency: Double, existing: Int, endpoint: String? = nil, out: (String) -> Void
+        jobs: Int, concurrency: Int, latency: Double, existing: Int, endpoint: String? = nil, scrapeEvery: Double? = nil,
+        out: (String) -> Void
     ) async throws {
         try await BenchEnvironment.with(latency: latency) { environment in
         let gateway = endpoint.map { "\($0) (another process)" } ?? "the in-process simulator, latency \(Measurements.milliseconds(latency))"
         out("drain: \(jobs) jobs, concurrency \(concurrency), gateway \(gateway), "
-            + "\(existing) finished jobs already in the table, synchronous=FULL")
+            + "\(existing) finished jobs already in the table, synchronous=FULL"
+            + (scrapeEvery.map { ", --metrics-listen scraped every \($0) s" } ?? ""))
         try environment.prefill(finished: existing)
         try environment.enqueue(jobs, prefix: "BENCH-", paidAt: Date().timeIntervalSince1970 - 60)
         let before = Measurements.childrenUsage()
         let started = Date()
-        let daemon = try environment.startDaemon(concurrency: concurrency, exitWhenIdle: true, endpoint: endpoint)
+        let daemon = try environment.startDaemon(
+            concurrency: concurrency, exitWhenIdle: true, endpoint: endpoint, metrics: scrapeEvery != nil)
+        let scraper = scrapeEvery.map { MetricsScraper(daemonLog: environment.daemonLog, interval: $0) }
+        // Blocks one thread of the pool, as without --metrics; the scraper runs on the other.
         daemon.waitUntilExit()
         let wall = Date().timeIntervalSince(started)
+        if let scraper {
+            let (scrapes, failures) = await scraper.stop()
+            out("  scrapes           \(scrapes) of /metrics while draining (\(failures) failed)")
+        }
         let after = Measurements.childrenUsage()
         guard daemon.terminationStatus == 0 else {
             out("the daemon failed (\(daemon.terminationStatus)); log: \(environment.daemonLog)")

@@ -1,4 +1,5 @@
 import CancelCore
+import CancelMetrics
 import CancelStore
 import Logging
 import ServiceLifecycle
@@ -22,6 +23,8 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
     let inbox = Inbox<Completion>()
     let log: TransitionLog
     let lock: DatabaseLock?
+    /// The counters of `--metrics-listen`; nil when it is off, and then nothing is counted.
+    let metrics: RunLoopMetrics?
 
     /// Without inotify: how often to look for rows committed by other processes. Jobs with a known
     /// due time are woken for exactly; this bounds only how late an insert already due is noticed.
@@ -38,9 +41,10 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
     public init(
         configuration: DaemonConfiguration, store: any QueueStore, transport: any Transport, logger: Logger,
         lock: DatabaseLock? = nil, notifier: SystemdNotifier? = SystemdNotifier(),
-        clock: @escaping @Sendable () -> Double = CancelStore.currentTime
+        clock: @escaping @Sendable () -> Double = CancelStore.currentTime, metrics: RunLoopMetrics? = nil
     ) {
         self.lock = lock
+        self.metrics = metrics
         self.configuration = configuration
         self.store = store
         self.transport = transport

@@ -1,4 +1,5 @@
 import CancelCore
+import CancelMetrics
 import NIOSSL
 import ZeusAPI
 
@@ -24,6 +25,8 @@ public struct DaemonConfiguration: Sendable {
     public var batchLimit: Int
     /// The surge hold: sending stops when more jobs were enqueued in the window than this allows.
     public var surgeLimit: SurgeLimit
+    /// Where `/metrics` and `/healthz` are served; nil (the default) serves nothing and counts nothing.
+    public var metricsListen: MetricsListenAddress?
 
     /// The defaults of `cancelq run`, written once: the options and their help read them from here
     /// (and the retry numbers from `RetryPolicy.standard`).
@@ -36,6 +39,10 @@ public struct DaemonConfiguration: Sendable {
         /// A shop cancels a handful of orders an hour; a thousand in an hour is a bug or a decision.
         public static let holdAbove = 1000
         public static let holdWindow = 3600.0
+        /// Off unless `--metrics-listen` is given. 9464 is the port the README suggests (the
+        /// OpenTelemetry Prometheus exporter's, free on most hosts).
+        public static let metricsListen: MetricsListenAddress? = nil
+        public static let suggestedMetricsListen = "127.0.0.1:9464"
     }
 
     public init(
@@ -44,7 +51,8 @@ public struct DaemonConfiguration: Sendable {
         additionalTrustRoots: [NIOSSLCertificate] = [], concurrency: Int = Defaults.concurrency,
         pollInterval: Double = Defaults.pollInterval, exitWhenIdle: Bool = false, busyTimeout: Double = Defaults.busyTimeout,
         batchLimit: Int = Defaults.batchLimit,
-        surgeLimit: SurgeLimit = SurgeLimit(holdAbove: Defaults.holdAbove, window: Defaults.holdWindow)
+        surgeLimit: SurgeLimit = SurgeLimit(holdAbove: Defaults.holdAbove, window: Defaults.holdWindow),
+        metricsListen: MetricsListenAddress? = Defaults.metricsListen
     ) throws(ConfigurationError) {
         try ConfigurationError.requirePositive("--request-timeout", requestTimeout)
         try ConfigurationError.requirePositive("--poll-interval", pollInterval)
@@ -65,6 +73,7 @@ public struct DaemonConfiguration: Sendable {
         self.busyTimeout = busyTimeout
         self.batchLimit = batchLimit
         self.surgeLimit = surgeLimit
+        self.metricsListen = metricsListen
     }
 }
 

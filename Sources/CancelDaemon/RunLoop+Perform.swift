@@ -1,4 +1,5 @@
 import CancelCore
+import CancelMetrics
 import CancelStore
 import ZeusAPI
 
@@ -109,7 +110,7 @@ extension RunLoop {
             try perform(decision, job: job, record: record, origin: .recovered(fromDaemon: nil), now: now, into: &batch)
         }
         daemon.log.tampered(try await store.commit(batch.writes, gate: batch.gateChange, now: now))
-        batch.journal.forEach(daemon.log.write)
+        durable(batch.journal)
         daemon.notifier?.notify("READY=1\nSTATUS=started; recovered \(stuck.count) interrupted job(s)")
         logger.info(
             "cancelq started: endpoint \(configuration.endpoint), concurrency \(configuration.concurrency), delay \(policy.delayAfterPayment) s, at most \(policy.maxAttempts) attempts, \(configuration.surgeLimit.isOn ? "surge hold above \(configuration.surgeLimit.holdAbove) jobs within \(DurationText.describe(configuration.surgeLimit.window))" : "surge hold off")")
@@ -160,7 +161,7 @@ extension RunLoop {
             }
             if batch.writes.isEmpty { return seen }
             daemon.log.tampered(try await store.commit(batch.writes, gate: batch.gateChange, now: now))
-            batch.journal.forEach(daemon.log.write)
+            durable(batch.journal)
             if pending.count < configuration.batchLimit { return seen }
         }
     }
@@ -208,8 +209,9 @@ extension RunLoop {
 
     /// After the batch committed: the journal, the gate announcement, and the claimed requests.
     mutating func launch(_ batch: Batch, group: inout ThrowingDiscardingTaskGroup<any Error>) {
-        batch.journal.forEach(daemon.log.write)
+        durable(batch.journal)
         if let changed = batch.gateChange { daemon.log.announce(changed) }
+        let metrics = daemon.metrics
         for (flight, request) in batch.flights {
             tally.sent += 1
             let jobID = flight.record.id
@@ -217,10 +219,21 @@ extension RunLoop {
             let inbox = daemon.inbox
             let clock = daemon.clock
             group.addTask {
+                let started = metrics == nil ? nil : ContinuousClock.now
                 let outcome = await transport.send(request)
+                if let metrics, let started { metrics.requestTook(ContinuousClock.now - started) }
                 inbox.push(CancellationDaemon.Completion(jobID: jobID, outcome: outcome, at: clock()))
             }
         }
+        metrics?.inFlight(inFlight.count)
+    }
+
+    /// Once a commit is durable: its journal lines, and the counters of `--metrics-listen`, from
+    /// the same entries, so the metrics count exactly what the audit trail and the journal hold.
+    func durable(_ journal: [TransitionLog.Entry]) {
+        journal.forEach(daemon.log.write)
+        guard let metrics = daemon.metrics else { return }
+        for entry in journal { metrics.count(entry) }
     }
 }
 
@@ -233,5 +246,18 @@ extension AttemptResult {
         case .failed(let failure, let status):
             self.init(httpStatus: status, error: failure.description, counted: counted)
         }
+    }
+}
+
+extension RunLoopMetrics {
+    /// One performed decision: the answer (or the failure) it was fed, and the outcome it reached.
+    func count(_ entry: TransitionLog.Entry) {
+        if case .answered(_, let outcome, _) = entry.origin {
+            switch outcome {
+            case .answered(_, let response): answered(status: response.status, code: response.code)
+            case .failed(let failure, _): transportFailed(failure)
+            }
+        }
+        if case .finish(let outcome) = entry.decision.next { finished(outcome) }
     }
 }

@@ -197,6 +197,11 @@ public struct StatusReport: Codable, Sendable, Equatable {
         }
         public var status: Verdict
         public var reasons: [String]
+
+        public init(status: Verdict, reasons: [String]) {
+            self.status = status
+            self.reasons = reasons
+        }
     }
 
     enum CodingKeys: String, CodingKey {

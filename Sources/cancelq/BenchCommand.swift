@@ -18,11 +18,12 @@ struct BenchCommand: AsyncParsableCommand {
             "A gateway in another process instead of the in-process simulator (bench/nginx-success.conf answers success at once).",
             valueName: "url"))
         var endpoint: String?
+        @Flag(help: "Run the daemon with --metrics-listen and scrape /metrics every second meanwhile.") var metrics = false
 
         func run() async throws {
             try await Benchmarks.drain(
                 jobs: jobs, concurrency: concurrency, latency: latencyMilliseconds / 1000, existing: existing, endpoint: endpoint,
-                out: { emit($0) })
+                scrapeEvery: metrics ? 1 : nil, out: { emit($0) })
         }
     }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CancelCore
 import CancelDaemon
+import CancelMetrics
 import CancelPostgres
 import CancelStore
 import Logging
@@ -79,6 +80,12 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: ArgumentHelp("trace, debug, info, notice, warning, error or critical (env: CANCELQ_LOG_LEVEL). Default: info.", valueName: "level"))
     var logLevel: String?
 
+    @Option(name: .customLong("metrics-listen"), help: ArgumentHelp("Serve Prometheus metrics at /metrics and the status --check verdict at /healthz on this loopback HOST:PORT, as \(DaemonConfiguration.Defaults.suggestedMetricsListen) (env: CANCELQ_METRICS_LISTEN). Default: off.", valueName: "host:port"))
+    var metricsListen: String?
+
+    @Flag(name: .customLong("metrics-allow-remote"), help: "Let --metrics-listen bind an address other than loopback (env: CANCELQ_METRICS_ALLOW_REMOTE=1).")
+    var metricsAllowRemote = false
+
     func run() async throws {
         let target = try database.target()
         let level = try parseLogLevel(try option(logLevel, env: "CANCELQ_LOG_LEVEL") ?? "info")
@@ -107,6 +114,10 @@ struct RunCommand: AsyncParsableCommand {
             store = sqlite
             lock = acquired
         case .postgres(let location):
+            if configuration.daemon.metricsListen != nil {
+                throw CommandFailure(
+                    "--metrics-listen is not available on a PostgreSQL queue yet: watch it with `cancelq status --check` (see README, Monitoring)")
+            }
             let queue = try await PostgresQueue.open(
                 location: location, node: node, requestTimeout: configuration.daemon.requestTimeout, logger: logger)
             // The audit trail's triggers and the guards are part of the contract: no start without them.
@@ -120,17 +131,34 @@ struct RunCommand: AsyncParsableCommand {
             clock = { queue.clock.now() }
             logger.info("sharing the queue at \(location) as \(node)")
         }
+        // Listening before the daemon starts: a port in use is refused before any request leaves
+        // (and before the HTTP client exists, which must be shut down once made).
+        var server: MetricsServer?
+        var exporter: MetricsExporter?
+        if let address = configuration.daemon.metricsListen, let lock {
+            let made = MetricsExporter(source: SQLiteMonitoringSource(path: lock.realPath), logger: logger)
+            let started = try await MetricsServer.start(at: address, exporter: made)
+            logger.notice("metrics: serving \(started.metricsURL) and /healthz")
+            (server, exporter) = (started, made)
+        }
         let transport = HTTPTransport(
             endpoint: configuration.daemon.endpoint, requestTimeout: configuration.daemon.requestTimeout,
             concurrency: configuration.daemon.concurrency,
             additionalTrustRoots: configuration.daemon.additionalTrustRoots)
         let daemon = CancellationDaemon(
-            configuration: configuration.daemon, store: store, transport: transport, logger: logger, lock: lock, clock: clock)
+            configuration: configuration.daemon, store: store, transport: transport, logger: logger, lock: lock,
+            clock: clock, metrics: exporter?.loop)
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: daemon, successTerminationBehavior: .gracefullyShutdownGroup)],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            await server?.stop()
+            throw error
+        }
+        await server?.stop()
         withExtendedLifetime(lock) {}
     }
 
@@ -181,6 +209,10 @@ struct RunCommand: AsyncParsableCommand {
         } catch let error as RetryPolicy.Invalid {
             throw ConfigurationError.policy(error)
         }
+        let allowRemote = try metricsAllowRemote || ["1", "true", "yes"].contains(environment("CANCELQ_METRICS_ALLOW_REMOTE") ?? "")
+        let metricsAddress = try option(metricsListen, env: "CANCELQ_METRICS_LISTEN").map { text throws(MetricsListenAddress.Invalid) in
+            try MetricsListenAddress(parsing: text, allowRemote: allowRemote)
+        }
         let daemon = try DaemonConfiguration(
             databasePath: path,
             endpoint: try option(endpoint, env: "CANCELQ_ENDPOINT") ?? ZeusLimits.productionEndpoint,
@@ -199,7 +231,8 @@ struct RunCommand: AsyncParsableCommand {
                     within: Limits.holdAbove),
                 window: try number(
                     holdWindow, env: "CANCELQ_HOLD_WINDOW", default: DaemonConfiguration.Defaults.holdWindow, flag: "--hold-window",
-                    within: Limits.holdWindow)))
+                    within: Limits.holdWindow)),
+            metricsListen: metricsAddress)
         return Resolved(daemon: daemon, keyWarning: loaded.warning)
     }
 

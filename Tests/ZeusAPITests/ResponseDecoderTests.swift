@@ -110,7 +110,15 @@ struct ResponseDecoderTests {
                     "<?xml version=\"1.0\"?><?xml-stylesheet href=\"a\"?><response/>", "<?xml?><response/>",
                     "<?xml version=\"1.0\" encoding\u{FEFF}=",
                     // A processing instruction hidden inside what looks like the declaration (CI's fuzzer, segfault).
-                    "<?xml ves><cod<?xersof-8Y?>\n<r_r-e", "<?xml version=\"1.0\"><response><?x?>?>"])
+                    "<?xml ves><cod<?xersof-8Y?>\n<r_r-e", "<?xml version=\"1.0\"><response><?x?>?>",
+                    // `--` inside a comment: libxml2 ends it early and parsed the PI skipped here (segfault).
+                    "<response><!--c  -><<resu<?xml 6ersion=\"x\"?><re!-- c --><result/></response>",
+                    "<response><!-- a -- b --><result><status>success</status><code>000</code></result></response>",
+                    "<response><!-- a ---><result><status>success</status><code>000</code></result></response>",
+                    // A control character inside a comment: libxml2 recovers by ending it (segfault, CI's fuzzer).
+                    "<response><!--c  -><<resucpde\u{1E}8<ion=\"o<?xmo 6ersi-><relng=#utf-8\"?>059 --><result/></response>",
+                    "<response><result><status>success</status><code>000\u{1}</code></result></response>",
+                    "<response><result><status>success\u{FFFE}</status><code>000</code></result></response>"])
     func fuzzerFindings(_ body: String) {
         #expect(throws: PaymentReturnResponse.DecodeError.self) { try decode(body) }
     }
