@@ -235,26 +235,41 @@ SELECT s.state, 0, 0
 FROM unnest(ARRAY['pending', 'waiting-delay', 'sent', 'succeeded', 'failed', 'retrying',
                   'maintenance-paused', 'withdrawn']) AS s(state);
 
+-- Kept per statement, from its transition tables: an application's bulk insert of a million rows adds
+-- one count per state, not a million updates of one row.
 CREATE FUNCTION cancellation_state_counts_keep() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     my_slot integer := pg_backend_pid() % 16;
 BEGIN
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        IF TG_OP = 'DELETE' OR OLD.state IS DISTINCT FROM NEW.state THEN
-            INSERT INTO cancellation_state_counts AS c (state, slot, jobs) VALUES (OLD.state, my_slot, -1)
-            ON CONFLICT (state, slot) DO UPDATE SET jobs = c.jobs - 1;
-        END IF;
-    END IF;
-    IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND OLD.state IS DISTINCT FROM NEW.state) THEN
-        INSERT INTO cancellation_state_counts AS c (state, slot, jobs) VALUES (NEW.state, my_slot, 1)
-        ON CONFLICT (state, slot) DO UPDATE SET jobs = c.jobs + 1;
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO cancellation_state_counts AS c (state, slot, jobs)
+        SELECT state, my_slot, count(*) FROM new_rows GROUP BY state
+        ON CONFLICT (state, slot) DO UPDATE SET jobs = c.jobs + EXCLUDED.jobs;
+    ELSIF TG_OP = 'UPDATE' THEN
+        INSERT INTO cancellation_state_counts AS c (state, slot, jobs)
+        SELECT changed.state, my_slot, sum(changed.delta) FROM (
+            SELECT o.state, -1 AS delta FROM old_rows o JOIN new_rows n ON n.id = o.id WHERE o.state IS DISTINCT FROM n.state
+            UNION ALL
+            SELECT n.state, 1 AS delta FROM old_rows o JOIN new_rows n ON n.id = o.id WHERE o.state IS DISTINCT FROM n.state
+        ) AS changed GROUP BY changed.state
+        ON CONFLICT (state, slot) DO UPDATE SET jobs = c.jobs + EXCLUDED.jobs;
+    ELSE
+        INSERT INTO cancellation_state_counts AS c (state, slot, jobs)
+        SELECT state, my_slot, -count(*) FROM old_rows GROUP BY state
+        ON CONFLICT (state, slot) DO UPDATE SET jobs = c.jobs + EXCLUDED.jobs;
     END IF;
     RETURN NULL;
 END $$;
 
-CREATE TRIGGER cancellation_state_counts_keep
-AFTER INSERT OR UPDATE OF state OR DELETE ON cancellations
-FOR EACH ROW EXECUTE FUNCTION cancellation_state_counts_keep();
+CREATE TRIGGER cancellation_state_counts_on_insert
+AFTER INSERT ON cancellations REFERENCING NEW TABLE AS new_rows
+FOR EACH STATEMENT EXECUTE FUNCTION cancellation_state_counts_keep();
+CREATE TRIGGER cancellation_state_counts_on_update
+AFTER UPDATE ON cancellations REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+FOR EACH STATEMENT EXECUTE FUNCTION cancellation_state_counts_keep();
+CREATE TRIGGER cancellation_state_counts_on_delete
+AFTER DELETE ON cancellations REFERENCING OLD TABLE AS old_rows
+FOR EACH STATEMENT EXECUTE FUNCTION cancellation_state_counts_keep();
 
 -- Sending as a whole, for every daemon: open, paused for maintenance, halted for rejected
 -- credentials. probe_owner holds the one maintenance probe of the cluster while it is in flight.
