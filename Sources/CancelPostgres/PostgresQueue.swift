@@ -69,12 +69,15 @@ public final class PostgresQueue: @unchecked Sendable {
     /// and tools that seed or inspect a queue, never for the daemon's own work.
     public func sqlColumn(_ sql: String) async throws(StoreError) -> [String?] {
         try await session.rows(PostgresQuery(unsafeSQL: sql)).map { row throws(StoreError) in
+            // By the column's type: a binary integer would also "decode" as text, wrongly.
             let cell = row[0]
-            guard var bytes = cell.bytes else { return nil }
-            if let text = try? cell.decode(String.self) { return text }
-            if let number = try? cell.decode(Double.self) { return String(number) }
-            if let number = try? cell.decode(Int64.self) { return String(number) }
-            return bytes.readString(length: bytes.readableBytes)
+            guard cell.bytes != nil else { return nil }
+            switch cell.dataType {
+            case .int2, .int4, .int8: return (try? cell.decode(Int64.self)).map { String($0) }
+            case .float4, .float8, .numeric: return (try? cell.decode(Double.self)).map { String($0) }
+            case .bool: return (try? cell.decode(Bool.self)).map { String($0) }
+            default: return try? cell.decode(String.self)
+            }
         }
     }
 
