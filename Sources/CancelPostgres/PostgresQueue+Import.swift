@@ -115,12 +115,13 @@ extension PostgresQueue {
             var binds = PostgresBindings(capacity: rows.count * names.count)
             var tuples: [String] = []
             for row in rows {
-                var placeholders: [String] = []
+                // One bind parameter per value: `($1, $2, …)`, numbered on across the rows.
+                var parameters: [String] = []
                 for (value, (_, type)) in zip(row, table.columns) {
                     try Self.bind(value, as: type, into: &binds)
-                    placeholders.append("$\(binds.count)")
+                    parameters.append("$\(binds.count)")
                 }
-                tuples.append("(" + placeholders.joined(separator: ", ") + ")")
+                tuples.append("(" + parameters.joined(separator: ", ") + ")")
             }
             try await session.rows(
                 PostgresQuery(

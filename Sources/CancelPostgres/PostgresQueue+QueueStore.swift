@@ -93,12 +93,13 @@ extension PostgresQueue: QueueStore {
     }
 
     public func commit(_ writes: [JobWrite], gate: SendingGate?, now: Double) async throws(StoreError) -> [TamperedWrite] {
-        if let token = uncertainCommit {
-            // The previous COMMIT got no answer. If it happened, this batch is already durable.
-            if try await commitHappened(token) {
+        if let uncertain = uncertainCommit {
+            // The previous COMMIT got no answer. If it happened, this batch is already durable, and
+            // what it reported then stands (a claim it refused must still not be sent).
+            if try await commitHappened(uncertain.token) {
                 uncertainCommit = nil
                 writeTransactions += 1
-                return []
+                return uncertain.report
             }
             uncertainCommit = nil
         }
@@ -133,7 +134,7 @@ extension PostgresQueue: QueueStore {
             let landed = writes.filter { $0.expectedState == .sent }.map(\.record.id)
             if !landed.isEmpty { try await releaseProbe(of: landed) }
             try await markCommit(token)
-            try await endTransaction(token: token)
+            try await endTransaction(token: token, report: tampered)
             writeTransactions += 1
             return tampered
         } catch {
@@ -154,11 +155,11 @@ extension PostgresQueue: QueueStore {
     // MARK: the commit's parts
 
     /// Commits an open transaction; a COMMIT that got no answer leaves `uncertainCommit` set.
-    func endTransaction(token: String? = nil) async throws(StoreError) {
+    func endTransaction(token: String? = nil, report: [TamperedWrite] = []) async throws(StoreError) {
         do {
             try await session.commit()
         } catch {
-            if case .unavailable = error, let token { uncertainCommit = token }
+            if case .unavailable = error, let token { uncertainCommit = (token, report) }
             throw error
         }
     }

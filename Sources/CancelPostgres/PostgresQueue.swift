@@ -27,7 +27,9 @@ public final class PostgresQueue: @unchecked Sendable {
     var leaseSeconds: Double
     /// A commit whose COMMIT got no answer (the connection dropped): whether it happened is read
     /// back from `cancelq_daemons.last_commit` before anything else is written.
-    var uncertainCommit: String?
+    /// The token, and what that commit reported (claims it refused, rows it found changed): if it
+    /// happened, the loop must get the same report, or it would send a claim that never committed.
+    var uncertainCommit: (token: String, report: [TamperedWrite])?
 
     /// How long a daemon may miss heartbeats before its jobs are rescued, beyond its request timeout.
     public static let leaseMargin = 10.0

@@ -263,4 +263,29 @@ struct PostgresClusterTests {
             }
         }
     }
+
+    @Test("a COMMIT whose answer was lost and that did happen is not written again, and its refusals still stand")
+    func uncertainCommitKeepsItsReport() async throws {
+        try await PostgresTestDatabase.with { database in
+            try await database.withQueues(["node-1"]) { queues in
+                let queue = queues[0]
+                try await queue.join()
+                try await due(["U-1"], in: queue)
+                try await queue.saveGate(.paused(until: Self.t0 + 600, streak: 1, since: Self.t0), now: Self.t0)
+                let claims = try await queue.dueJobs(now: Self.t0, limit: 1).map { try C.claimed($0, at: Self.t0) }
+                let report = try await queue.commit(claims, gate: nil, now: Self.t0)
+                #expect(report.map(\.contended) == [true], "the paused gate refused the claim")
+                // As if the connection had dropped before COMMIT's answer: the loop retries the batch.
+                let token = try database.psql("SELECT last_commit FROM cancelq_daemons WHERE node = 'node-1'")
+                queue.uncertainCommit = (token, report)
+                let retried = try await queue.commit(claims, gate: nil, now: Self.t0)
+                #expect(retried == report, "the refused claim must not be launched on the retry")
+                #expect(try database.psql("SELECT state || '/' || (SELECT count(*) FROM cancellation_attempts) FROM cancellations") == "waiting-delay/0")
+                // A commit that did not happen is written again in full.
+                queue.uncertainCommit = ("never-committed", [])
+                let again = try await queue.commit(claims, gate: nil, now: Self.t0)
+                #expect(again.map(\.contended) == [true])
+            }
+        }
+    }
 }
