@@ -12,6 +12,9 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
     private let budget: RequestBudget
     private var head: HTTPRequestHead?
     private var hasBody = false
+    /// The previous request's answer, written: with pipelining, answers leave in request order
+    /// even though each waits for the store.
+    private var previous: EventLoopFuture<Void>?
 
     init(exporter: MetricsExporter, budget: RequestBudget) {
         self.exporter = exporter
@@ -29,32 +32,46 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
             budget.requestCompleted()
             guard let head else { return }
             self.head = nil
-            let (status, contentType, body, extra) = answer(head)
-            respond(context, head: head, status: status, contentType: contentType, body: body, extraHeaders: extra)
+            let promise = context.eventLoop.makePromise(of: Answer.self)
+            promise.completeWithTask { [exporter, hasBody] in await Self.answer(head, hasBody: hasBody, exporter: exporter) }
+            let ready = previous.map { $0.and(promise.futureResult).map(\.1) } ?? promise.futureResult
+            previous = ready.assumeIsolated().map { answer in
+                self.respond(context, head: head, answer: answer)
+            }.nonisolated()
         }
+    }
+
+    struct Answer: Sendable {
+        var status: HTTPResponseStatus
+        var contentType: String
+        var body: [UInt8]
+        var extraHeaders: [(String, String)] = []
     }
 
     private static let plain = "text/plain; charset=utf-8"
     /// The Prometheus text format, version 0.0.4.
     private static let exposition = "text/plain; version=0.0.4; charset=utf-8"
 
-    private func answer(_ head: HTTPRequestHead) -> (HTTPResponseStatus, String, [UInt8], [(String, String)]) {
+    private static func answer(_ head: HTTPRequestHead, hasBody: Bool, exporter: MetricsExporter) async -> Answer {
         let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
         let known = path == "/metrics" || path == "/healthz"
-        guard known else { return (.notFound, Self.plain, Array("not found: only /metrics and /healthz\n".utf8), []) }
+        guard known else { return Answer(status: .notFound, contentType: plain, body: Array("not found: only /metrics and /healthz\n".utf8)) }
         guard head.method == .GET || head.method == .HEAD else {
-            return (.methodNotAllowed, Self.plain, Array("only GET\n".utf8), [("Allow", "GET, HEAD")])
+            return Answer(status: .methodNotAllowed, contentType: plain, body: Array("only GET\n".utf8), extraHeaders: [("Allow", "GET, HEAD")])
         }
-        if hasBody { return (.payloadTooLarge, Self.plain, Array("a GET carries no body\n".utf8), [("Connection", "close")]) }
-        if path == "/metrics" { return (.ok, Self.exposition, exporter.scrape(), []) }
-        let health = exporter.health()
-        return (health.healthy ? .ok : .serviceUnavailable, Self.plain, Array((health.line + "\n").utf8), [])
+        if hasBody {
+            return Answer(
+                status: .payloadTooLarge, contentType: plain, body: Array("a GET carries no body\n".utf8), extraHeaders: [("Connection", "close")])
+        }
+        if path == "/metrics" { return Answer(status: .ok, contentType: exposition, body: await exporter.scrape()) }
+        let health = await exporter.health()
+        return Answer(status: health.healthy ? .ok : .serviceUnavailable, contentType: plain, body: Array((health.line + "\n").utf8))
     }
 
-    private func respond(
-        _ context: ChannelHandlerContext, head: HTTPRequestHead, status: HTTPResponseStatus, contentType: String, body: [UInt8],
-        extraHeaders: [(String, String)]
-    ) {
+    private func respond(_ context: ChannelHandlerContext, head: HTTPRequestHead, answer: Answer) {
+        // The client may have gone while the store was read.
+        guard context.channel.isActive else { return }
+        let (status, contentType, body, extraHeaders) = (answer.status, answer.contentType, answer.body, answer.extraHeaders)
         let close = !head.isKeepAlive || extraHeaders.contains { $0.0 == "Connection" }
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: contentType)

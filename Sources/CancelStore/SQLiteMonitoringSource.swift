@@ -27,7 +27,7 @@ public final class SQLiteMonitoringSource: MonitoringSource {
 
     public init(path: String) { self.path = path }
 
-    public func snapshot(now: Double, startOfDay: Double, thresholds: HealthThresholds) throws(StoreError)
+    public func snapshot(now: Double, startOfDay: Double, thresholds: HealthThresholds) async throws(StoreError)
         -> MonitoringSnapshot
     {
         try connection.withLock { (store: inout CancelStore?) throws(StoreError) -> MonitoringSnapshot in

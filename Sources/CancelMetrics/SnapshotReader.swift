@@ -1,0 +1,92 @@
+import CancelStore
+import Synchronization
+
+/// Reads the store for scrapes: at most one read at a time and at most one per `minimumInterval`,
+/// however many scrapes arrive; a read that takes longer than `patience` answers those scrapes
+/// with an error (the gauges say they are stale) while it goes on, and the next scrapes wait for
+/// that same read instead of starting another. So a flood of scrapes, or a database that stopped
+/// answering, costs the queue at most one read in progress.
+actor SnapshotReader {
+    typealias Outcome = Result<MonitoringSnapshot, StoreError>
+
+    struct Reading {
+        let at: Double
+        let outcome: Outcome
+    }
+
+    private let source: any MonitoringSource
+    private let minimumInterval: Double
+    private let patience: Duration
+    private var last: Reading?
+    private var pending: Task<Reading, Never>?
+
+    init(source: any MonitoringSource, minimumInterval: Double, patience: Duration) {
+        self.source = source
+        self.minimumInterval = minimumInterval
+        self.patience = patience
+    }
+
+    /// The latest reading, fresh within the interval; `fresh` is called once per new reading
+    /// (before any scrape sees it) with the reading and the one before.
+    func read(
+        now: Double, startOfDay: Double, thresholds: HealthThresholds,
+        fresh: @escaping @Sendable (Reading, Reading?) -> Void
+    ) async -> Outcome {
+        if let last, pending == nil, now - last.at < minimumInterval, now >= last.at { return last.outcome }
+        let task: Task<Reading, Never>
+        if let pending {
+            task = pending
+        } else {
+            let source = source
+            let previous = last
+            task = Task {
+                let outcome: Outcome
+                do throws(StoreError) {
+                    outcome = .success(try await source.snapshot(now: now, startOfDay: startOfDay, thresholds: thresholds))
+                } catch {
+                    outcome = .failure(error)
+                }
+                let reading = Reading(at: now, outcome: outcome)
+                fresh(reading, previous)
+                return reading
+            }
+            pending = task
+            Task { await self.finished(task) }
+        }
+        guard let reading = await Self.value(of: task, within: patience) else {
+            return .failure(.unavailable(location: "the queue", reason: "no answer within \(patience) to the metrics' read"))
+        }
+        return reading.outcome
+    }
+
+    private func finished(_ task: Task<Reading, Never>) async {
+        let reading = await task.value
+        last = reading
+        if pending == task { pending = nil }
+    }
+
+    /// The task's value, or nil once `limit` has passed (the task goes on).
+    private static func value(of task: Task<Reading, Never>, within limit: Duration) async -> Reading? {
+        let once = AnswerOnce()
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Reading?, Never>) in
+            let timer = Task {
+                try? await Task.sleep(for: limit)
+                if once.claim() { continuation.resume(returning: nil) }
+            }
+            Task {
+                let reading = await task.value
+                timer.cancel()
+                if once.claim() { continuation.resume(returning: reading) }
+            }
+        }
+    }
+}
+
+/// The first of two racing tasks resumes the continuation; the other does nothing.
+private final class AnswerOnce: Sendable {
+    private let done = Atomic<Bool>(false)
+
+    func claim() -> Bool {
+        done.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
+    }
+}
