@@ -258,6 +258,7 @@ extension RunLoopMetrics {
             case .failed(let failure, _): transportFailed(failure)
             }
         }
+        if case .recovered(fromDaemon: .some) = entry.origin { rescuedJob() }
         if case .finish(let outcome) = entry.decision.next { finished(outcome) }
     }
 }

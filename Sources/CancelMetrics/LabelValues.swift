@@ -27,4 +27,14 @@ public enum LabelValues {
 
     /// Every kind `kind(_:)` can return, so each series exists (at 0) from the start.
     static let kinds = ["timeout", "connection-refused", "connection-reset", "tls", "http-status", "undecodable-body", other]
+
+    /// A daemon's name as `--node-name` allows it (printable ASCII without spaces, at most 100
+    /// bytes): anything else in the shared table is shown with `_` in its place.
+    public static func node(_ name: String) -> String {
+        let kept = name.unicodeScalars.prefix(100).map { (0x21...0x7E).contains($0.value) ? Character($0) : "_" }
+        return kept.isEmpty ? "_" : String(kept)
+    }
+
+    /// At most this many `cancelq_daemon_info` series: a table filled with names cannot grow Prometheus without end.
+    public static let maximumDaemons = 64
 }

@@ -33,10 +33,20 @@ public enum MetricCatalog {
     public static let storeReadable = Metric(
         name: "cancelq_store_read_ok", help: "1 when the last scrape could read the queue, else 0 (the store gauges are then stale).")
 
+    public static let daemonInfo = Metric(
+        name: "cancelq_daemon_info",
+        help: "PostgreSQL: each daemon registered on the shared queue, 1 while it heartbeats, 0 once it stopped without leaving (killed, crashed, cut off).")
+    public static let rescuedJobs = Metric(
+        name: "cancelq_rescued_jobs_total",
+        help: "Jobs this daemon took over from a daemon of the shared queue that stopped heartbeating with them in flight (resent, outcome unknown).")
+
     public static let all: [Metric] = [
         jobs, requests, transportFailures, requestDuration, sendingMode, inFlight, oldestUnfinishedAge, nextDueOverdue,
-        lastSuccess, outcomes, sendingSince, healthy, storeReadable,
+        lastSuccess, outcomes, sendingSince, healthy, storeReadable, daemonInfo, rescuedJobs,
     ]
+
+    /// Exported only by a daemon on a PostgreSQL queue (a SQLite queue has one daemon).
+    public static let sharedQueueOnly: Set<String> = [daemonInfo.name]
 
     static let helpByName: [String: String] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0.help) })
 

@@ -12,6 +12,7 @@ public final class RunLoopMetrics: Sendable {
     private let outcomes: [Outcome: CoreMetrics.Counter]
     private let duration: CoreMetrics.Timer
     private let inFlightMeter: Meter
+    private let rescued: CoreMetrics.Counter
     /// Answers by (status, code): created on first use, at most 5 × 23 series.
     private let requests = Mutex<[Pair: CoreMetrics.Counter]>([:])
 
@@ -32,6 +33,7 @@ public final class RunLoopMetrics: Sendable {
             })
         duration = CoreMetrics.Timer(label: MetricCatalog.requestDuration.name, dimensions: [], factory: factory)
         inFlightMeter = Meter(label: MetricCatalog.inFlight.name, dimensions: [], factory: factory)
+        rescued = CoreMetrics.Counter(label: MetricCatalog.rescuedJobs.name, dimensions: [], factory: factory)
         // The family exists from the first scrape (and a first success is an increase from 0):
         // the usual answer's series, at 0.
         _ = counter(Pair(status: "success", code: "000"))
@@ -59,6 +61,11 @@ public final class RunLoopMetrics: Sendable {
     /// A job became final with this outcome.
     public func finished(_ outcome: Outcome) {
         outcomes[outcome]?.increment()
+    }
+
+    /// A job left in flight by a daemon that stopped heartbeating was taken over by this one.
+    public func rescuedJob() {
+        rescued.increment()
     }
 
     public func requestTook(_ elapsed: Duration) {

@@ -1,6 +1,7 @@
 import CancelCore
 import CancelStore
 import CoreMetrics
+import Synchronization
 
 /// The gauges read from the store at scrape time: right after a restart, and the same numbers
 /// `cancelq status` shows.
@@ -14,8 +15,12 @@ final class StoreGauges: Sendable {
     private let modeSince: Meter
     private let healthy: Meter
     private let readable: Meter
+    private let factory: any MetricsFactory
+    /// `cancelq_daemon_info{node}`, one per daemon the last reading listed: a node that left has no series.
+    private let daemons = Mutex<[String: Meter]>([:])
 
     init(factory: any MetricsFactory) {
+        self.factory = factory
         func meter(_ metric: MetricCatalog.Metric, _ dimensions: [(String, String)] = []) -> Meter {
             Meter(label: metric.name, dimensions: dimensions, factory: factory)
         }
@@ -40,6 +45,28 @@ final class StoreGauges: Sendable {
         modeSince.set(status.sending.mode == .open ? 0 : status.sending.since ?? 0)
         healthy.set(status.health.status == .ok ? 1 : 0)
         readable.set(1)
+        applyDaemons(snapshot.daemons)
+    }
+
+    private func applyDaemons(_ presences: [DaemonPresence]) {
+        // Live daemons first, then by name; a name shown twice after cleaning keeps its live entry.
+        var shown: [String: Bool] = [:]
+        for presence in presences.sorted(by: { ($0.alive ? 0 : 1, $0.node) < ($1.alive ? 0 : 1, $1.node) }) {
+            let node = LabelValues.node(presence.node)
+            if shown[node] == nil, shown.count < LabelValues.maximumDaemons { shown[node] = presence.alive }
+        }
+        daemons.withLock { meters in
+            let listed = Set(shown.keys)
+            for (node, meter) in meters where !listed.contains(node) {
+                meter.destroy()
+                meters[node] = nil
+            }
+            for (node, alive) in shown {
+                let meter = meters[node] ?? Meter(label: MetricCatalog.daemonInfo.name, dimensions: [("node", node)], factory: factory)
+                meters[node] = meter
+                meter.set(alive ? 1 : 0)
+            }
+        }
     }
 
     /// The store could not be read: the other gauges keep their last values, and say so.

@@ -16,6 +16,7 @@ extension PostgresQueue {
 
     public func join() async throws(StoreError) {
         try await clock.synchronise(with: session)
+        try await forgetDeadDaemonsOfThisHost()
         var binds = PostgresBindings()
         binds.append(node)
         binds.append(ProcessInfo.processInfo.hostName)
@@ -72,6 +73,40 @@ extension PostgresQueue {
                     ON CONFLICT (node) DO UPDATE SET heartbeat_at = cancelq_now(), in_flight = $1
                     """, binds: binds))
         try await clock.synchronise(with: session)
+        if clock.now() - lastPrune >= Self.pruneInterval {
+            // Rows of daemons that stopped without leaving, a day after their lease ran out: by
+            // then their jobs were rescued long ago and an alert on them has been seen.
+            try await session.rows(
+                PostgresQuery(unsafeSQL: "DELETE FROM cancelq_daemons WHERE heartbeat_at < cancelq_now() - lease_seconds - \(Self.lostDaemonKept)"))
+            lastPrune = clock.now()
+        }
+    }
+
+    /// How long the row of a daemon that stopped without leaving is kept once its lease ran out
+    /// (it shows as `cancelq_daemon_info{node} 0`), and how often a live daemon prunes older ones.
+    public static let lostDaemonKept = 86_400.0
+    static let pruneInterval = 3_600.0
+
+    /// Rows of this host whose lease ran out and whose process is gone: a restart under systemd
+    /// with the default name (host and pid) would otherwise leave one lost row per crash. Rows of
+    /// other hosts cannot be checked from here and are kept until pruned.
+    private func forgetDeadDaemonsOfThisHost() async throws(StoreError) {
+        var binds = PostgresBindings()
+        binds.append(ProcessInfo.processInfo.hostName)
+        let expired = try await session.rows(
+            PostgresQuery(
+                unsafeSQL: "SELECT node, pid FROM cancelq_daemons WHERE host = $1 AND heartbeat_at < cancelq_now() - lease_seconds",
+                binds: binds))
+        for row in expired {
+            let (name, pid): (String, Int) = (try row.value(0), try row.value(1))
+            guard pid > 0, kill(pid_t(pid), 0) != 0, errno == ESRCH else { continue }
+            var forget = PostgresBindings()
+            forget.append(name)
+            try await session.rows(
+                PostgresQuery(
+                    unsafeSQL: "DELETE FROM cancelq_daemons WHERE node = $1 AND heartbeat_at < cancelq_now() - lease_seconds",
+                    binds: forget))
+        }
     }
 
     public func abandonedJobs() async throws(StoreError) -> [JobRecord] {

@@ -14,7 +14,7 @@ extension PostgresQueue {
         }
     }
 
-    private func buildReport(now: Double, startOfDay: Double, thresholds: HealthThresholds) async throws(StoreError) -> StatusReport {
+    func buildReport(now: Double, startOfDay: Double, thresholds: HealthThresholds) async throws(StoreError) -> StatusReport {
         var counts = Dictionary(uniqueKeysWithValues: State.allCases.map { ($0.rawValue, 0) })
         for row in try await session.rows("SELECT state, sum(jobs)::bigint FROM cancellation_state_counts GROUP BY state") {
             let state = try stored(try row.value(0, as: String.self), as: State.self, column: "cancellation_state_counts.state")

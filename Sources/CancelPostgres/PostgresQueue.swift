@@ -25,6 +25,8 @@ public final class PostgresQueue: @unchecked Sendable {
     public internal(set) var writeTransactions = 0
     /// Set by `join`: how long the others wait before rescuing this daemon's jobs.
     var leaseSeconds: Double
+    /// When this daemon last pruned the rows of long-lost daemons (server clock).
+    var lastPrune = 0.0
     /// A commit whose COMMIT got no answer (the connection dropped): whether it happened is read
     /// back from `cancelq_daemons.last_commit` before anything else is written.
     /// The token, and what that commit reported (claims it refused, rows it found changed): if it

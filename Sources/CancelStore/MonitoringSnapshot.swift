@@ -8,7 +8,7 @@ public struct MonitoringSnapshot: Sendable, Equatable {
     public var status: StatusReport
     /// When the most recent job became `succeeded` (unix seconds); nil when none has.
     public var lastSuccessAt: Double?
-    /// The daemons sharing the queue, one entry each; empty on SQLite (one daemon per file).
+    /// The daemons registered on a shared queue, live or lost; empty on SQLite (one daemon per file).
     public var daemons: [DaemonPresence]
 
     public init(status: StatusReport, lastSuccessAt: Double?, daemons: [DaemonPresence] = []) {
@@ -18,22 +18,21 @@ public struct MonitoringSnapshot: Sendable, Equatable {
     }
 }
 
-/// One live daemon of a shared queue, for `cancelq_daemon_info{node}` (PostgreSQL).
+/// One daemon registered on a shared queue (PostgreSQL), for `cancelq_daemon_info{node}`.
 public struct DaemonPresence: Sendable, Equatable {
     public var node: String
-    public var inFlight: Int
-    /// Jobs this daemon took over from daemons whose lease had expired, since it started.
-    public var rescuedJobs: Int
+    /// Heartbeating within its lease. A daemon that stops cleanly removes its row; one that is
+    /// killed, crashes or loses the database stays registered, not alive, until its row is pruned.
+    public var alive: Bool
 
-    public init(node: String, inFlight: Int, rescuedJobs: Int) {
+    public init(node: String, alive: Bool) {
         self.node = node
-        self.inFlight = inFlight
-        self.rescuedJobs = rescuedJobs
+        self.alive = alive
     }
 }
 
 /// Reads snapshots for the metrics listener. Implementations use their own connection, never the
 /// run loop's: a scrape must not wait behind the loop, block it, or write.
 public protocol MonitoringSource: Sendable {
-    func snapshot(now: Double, startOfDay: Double, thresholds: HealthThresholds) throws(StoreError) -> MonitoringSnapshot
+    func snapshot(now: Double, startOfDay: Double, thresholds: HealthThresholds) async throws(StoreError) -> MonitoringSnapshot
 }

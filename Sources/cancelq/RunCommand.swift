@@ -114,10 +114,6 @@ struct RunCommand: AsyncParsableCommand {
             store = sqlite
             lock = acquired
         case .postgres(let location):
-            if configuration.daemon.metricsListen != nil {
-                throw CommandFailure(
-                    "--metrics-listen is not available on a PostgreSQL queue yet: watch it with `cancelq status --check` (see README, Monitoring)")
-            }
             let queue = try await PostgresQueue.open(
                 location: location, node: node, requestTimeout: configuration.daemon.requestTimeout, logger: logger)
             // The audit trail's triggers and the guards are part of the contract: no start without them.
@@ -135,11 +131,26 @@ struct RunCommand: AsyncParsableCommand {
         // (and before the HTTP client exists, which must be shut down once made).
         var server: MetricsServer?
         var exporter: MetricsExporter?
-        if let address = configuration.daemon.metricsListen, let lock {
-            let made = MetricsExporter(source: SQLiteMonitoringSource(path: lock.realPath), logger: logger)
-            let started = try await MetricsServer.start(at: address, exporter: made)
-            logger.notice("metrics: serving \(started.metricsURL) and /healthz")
-            (server, exporter) = (started, made)
+        var postgresSource: PostgresMonitoringSource?
+        if let address = configuration.daemon.metricsListen {
+            let source: any MonitoringSource
+            switch target {
+            case .sqlite:
+                guard let lock else { preconditionFailure("a SQLite queue is locked before this point") }
+                source = SQLiteMonitoringSource(path: lock.realPath)
+            case .postgres(let location):
+                let made = PostgresMonitoringSource(location: location, node: node, logger: logger)
+                (source, postgresSource) = (made, made)
+            }
+            let made = MetricsExporter(source: source, logger: logger, clock: clock)
+            do {
+                let started = try await MetricsServer.start(at: address, exporter: made)
+                logger.notice("metrics: serving \(started.metricsURL) and /healthz")
+                (server, exporter) = (started, made)
+            } catch {
+                await store.leave()
+                throw error
+            }
         }
         let transport = HTTPTransport(
             endpoint: configuration.daemon.endpoint, requestTimeout: configuration.daemon.requestTimeout,
@@ -156,9 +167,11 @@ struct RunCommand: AsyncParsableCommand {
             try await group.run()
         } catch {
             await server?.stop()
+            await postgresSource?.close()
             throw error
         }
         await server?.stop()
+        await postgresSource?.close()
         withExtendedLifetime(lock) {}
     }
 

@@ -8,7 +8,11 @@ struct MetricsDaemon {
     let port: Int
 
     static func start(_ harness: DaemonHarness, _ extra: [String] = []) async throws -> MetricsDaemon {
-        let process = try harness.startDaemon(["--metrics-listen", "127.0.0.1:0"] + extra)
+        try await attach(try harness.startDaemon(["--metrics-listen", "127.0.0.1:0"] + extra))
+    }
+
+    /// A daemon started with `--metrics-listen 127.0.0.1:0`: waits for the line naming its port.
+    static func attach(_ process: RunningProcess) async throws -> MetricsDaemon {
         guard await process.waitForOutput("/metrics and /healthz", timeout: 15),
             let match = process.output.firstMatch(of: /serving http:\/\/127\.0\.0\.1:(\d+)\/metrics/), let port = Int(match.1)
         else { throw TestFailure("the daemon did not say where it serves metrics: \(process.output)") }
