@@ -81,7 +81,7 @@ extension PostgresQueue {
             try await session.rows(PostgresQuery(unsafeSQL: "UPDATE sending_gate SET approved_at = $1 WHERE id = 1", binds: binds))
             try await recordAction(
                 "approve", job: nil, operator: operatorName,
-                detail: "released \(held.backlog) waiting job(s) held since \(since): \(surge); jobs enqueued after \(approvedAt) count toward the next surge")
+                detail: held.approvalDetail(approvedAt: approvedAt))
             return .released(held)
         }
     }

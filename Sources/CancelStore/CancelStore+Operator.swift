@@ -1,3 +1,4 @@
+import Foundation
 import CancelCore
 import SQLite
 
@@ -165,6 +166,16 @@ extension CancelStore {
             self.since = since
             self.backlog = backlog
         }
+
+        /// The audit trail's line for an approval (`operator_actions.detail`), the same on both
+        /// stores: times in UTC for a reader, with the unix seconds the daemon compares.
+        public func approvalDetail(approvedAt: Double) -> String {
+            func time(_ unix: Double) -> String {
+                let shown = Date(timeIntervalSince1970: unix).formatted(Date.ISO8601FormatStyle(timeZone: .gmt))
+                return "\(shown) (\(unix))"
+            }
+            return "released \(backlog) waiting job(s) held since \(time(since)): \(surge); jobs enqueued after \(time(approvedAt)) count toward the next surge"
+        }
     }
 
     public func heldBacklog() throws(StoreError) -> HeldBacklog? {
@@ -207,7 +218,7 @@ extension CancelStore {
                 try connection.run("UPDATE sending_gate SET approved_at = ? WHERE id = 1", approvedAt)
                 try connection.run(
                     "INSERT INTO operator_actions(at, action, detail, operator) VALUES (?, 'approve', ?, ?)", now,
-                    "released \(held.backlog) waiting job(s) held since \(since): \(surge); jobs enqueued after \(approvedAt) count toward the next surge",
+                    held.approvalDetail(approvedAt: approvedAt),
                     operatorName)
                 return .released(held)
             }

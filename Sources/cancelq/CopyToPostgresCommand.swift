@@ -23,6 +23,8 @@ struct CopyToPostgresCommand: AsyncParsableCommand {
         guard case .postgres(let location) = try database.target() else {
             throw CommandFailure("--db must be the postgresql:// URL of the target queue")
         }
+        // Before the lock, which would create a missing file (and report it as not migrated).
+        try DatabaseFile.requireExisting(source)
         // Held for the whole copy: no daemon starts on the SQLite queue meanwhile.
         let lock: DatabaseLock
         do {

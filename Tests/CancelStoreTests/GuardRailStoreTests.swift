@@ -179,6 +179,10 @@ struct GuardRailStoreTests {
             }
             #expect(released.backlog == 30)
             #expect(try store.loadGateNow() == .open)
+            // The audit line is readable: UTC times, with the unix seconds beside them.
+            let detail = try #require(try store.connection.queryOne("SELECT detail FROM operator_actions WHERE action = 'approve'") { $0.optionalString(0) } ?? nil)
+            let shown = Date(timeIntervalSince1970: now).formatted(Date.ISO8601FormatStyle(timeZone: .gmt))
+            #expect(detail.contains("held since \(shown) (\(now))") && detail.hasPrefix("released 30 waiting job(s)"), "\(detail)")
             #expect(try store.lastApprovalNow() == now + 1)
             #expect(try store.enqueuedForSurgeNow(now: now + 1, limit: limit).enqueued == 0)
             try await Task.sleep(nanoseconds: 20_000_000)

@@ -191,6 +191,11 @@ struct PostgresDaemonTests {
             #expect(await busy.waitForOutput("cancelq started", timeout: 10))
             let refused = try await runCancelq(["copy-to-postgresql", "--from", harness.database, "--db", url])
             #expect(refused.status != 0 && refused.output.contains("stop `cancelq run` on it first"), "\(refused.output)")
+            // A mistyped path: said so, and no empty file is left behind.
+            let missing = harness.directory + "/no-such-queue.db"
+            let absent = try await runCancelq(["copy-to-postgresql", "--from", missing, "--db", url])
+            #expect(absent.status != 0 && absent.output.contains("no-such-queue.db") && !absent.output.contains("schema"), "\(absent.output)")
+            #expect(!FileManager.default.fileExists(atPath: missing))
             busy.signal(SIGTERM)
             _ = await busy.waitForExit(timeout: 10)
 
