@@ -47,6 +47,7 @@ let package = Package(
                 .embedInCode("sqlite/0003_hardening.sql"),
                 .embedInCode("sqlite/0004_guard_rails.sql"),
                 .embedInCode("postgresql/0001_postgresql_queue.sql"),
+                .embedInCode("postgresql/0002_apply_write.sql"),
             ]
         ),
         .target(

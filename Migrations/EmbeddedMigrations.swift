@@ -10,6 +10,7 @@ public enum EmbeddedMigrations {
 
     /// The same for PostgreSQL (its own numbering: it starts with everything SQLite reached).
     public static let postgresql: [(version: Int, name: String, sql: [UInt8])] = [
-        (1, "0001_postgresql_queue.sql", PackageResources._001_postgresql_queue_sql)
+        (1, "0001_postgresql_queue.sql", PackageResources._001_postgresql_queue_sql),
+        (2, "0002_apply_write.sql", PackageResources._002_apply_write_sql),
     ]
 }

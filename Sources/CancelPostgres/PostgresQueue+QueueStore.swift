@@ -129,6 +129,8 @@ extension PostgresQueue: QueueStore {
                     tampered.append(contended(write, found: "refused by the shared sending gate"))
                     continue
                 }
+                // The usual case in one round trip; anything else again, step by step, to say why.
+                if try await applyInOneTrip(write, now: now) { continue }
                 if let found = try await applyAlone(write, now: now) { tampered.append(found) }
             }
             let landed = writes.filter { $0.expectedState == .sent }.map(\.record.id)
@@ -162,6 +164,62 @@ extension PostgresQueue: QueueStore {
             if case .unavailable = error, let token { uncertainCommit = (token, report) }
             throw error
         }
+    }
+
+    /// The guard an answer, a claim or a rescue expects of the row's owner: a rescue or a
+    /// restart's recovery the owner it read (NULL for a job copied from SQLite); an answer this
+    /// daemon, which claimed it; any other write no owner.
+    private func expectedOwner(of write: JobWrite) -> String? {
+        write.expectedState == .sent ? (write.attemptOnlyWithJob ? write.record.owner : node) : nil
+    }
+
+    /// The write through `cancelq_apply_write`: the job's guarded update and its attempt row in
+    /// one statement. false when it was not applied (nothing was written): `applyAlone` then
+    /// finds out why.
+    private func applyInOneTrip(_ write: JobWrite, now: Double) async throws(StoreError) -> Bool {
+        let record = write.record
+        let job = record.job
+        var binds = PostgresBindings()
+        binds.append(record.id)
+        binds.append(write.expectedState.rawValue)
+        binds.append(expectedOwner(of: write))
+        binds.append(job.state.rawValue)
+        binds.append(job.attemptCount)
+        binds.append(record.requestCount)
+        binds.append(job.dueAt)
+        binds.append(job.outcome?.rawValue)
+        binds.append(record.lastStatus)
+        binds.append(record.lastCode)
+        binds.append(record.lastError)
+        binds.append(now)
+        binds.append(job.interruptions)
+        binds.append(job.state == .sent ? node : nil)
+        switch write.attempt {
+        case .none:
+            binds.append(String?.none)
+            binds.append(Int?.none)
+            binds.append(Double?.none)
+            binds.append(AttemptResult(counted: false))
+        case .start(let number, let at):
+            binds.append("start")
+            binds.append(number)
+            binds.append(at)
+            binds.append(AttemptResult(counted: false))
+        case .complete(let number, let at, let result):
+            binds.append("complete")
+            binds.append(number)
+            binds.append(at)
+            binds.append(result)
+        }
+        binds.append(node)
+        let rows = try await session.rows(
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT cancelq_apply_write($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                        $18, $19, $20, $21, $22, $23)
+                    """, binds: binds))
+        let outcome: String? = try rows.first?.value(0)
+        return outcome == "applied"
     }
 
     /// One job's write in a savepoint, so that a job changed meanwhile undoes only itself.
@@ -226,9 +284,7 @@ extension PostgresQueue: QueueStore {
     private func apply(_ write: JobWrite, now: Double) async throws(StoreError) -> String? {
         let record = write.record
         let job = record.job
-        // A rescue or a restart's recovery expects the owner it read (NULL for a job copied from
-        // SQLite); an answer expects this daemon, which claimed it.
-        let expectedOwner = write.expectedState == .sent ? (write.attemptOnlyWithJob ? record.owner : node) : nil
+        let expectedOwner = expectedOwner(of: write)
         var binds = PostgresBindings()
         binds.append(job.state.rawValue)
         binds.append(job.attemptCount)
@@ -365,4 +421,15 @@ struct NotificationDetector: ChangeDetector {
     mutating func noticed(now: Double) throws(StoreError) -> Bool { flag.take() }
     mutating func sawOwnCommit() throws(StoreError) -> Bool { false }
     var isUnconfirmed: Bool { false }
+}
+
+extension PostgresBindings {
+    /// An attempt's result as `cancelq_apply_write` takes it: HTTP status, status, code, error, counted.
+    fileprivate mutating func append(_ result: AttemptResult) {
+        append(result.httpStatus)
+        append(result.status)
+        append(result.code)
+        append(result.error)
+        append(result.counted)
+    }
 }

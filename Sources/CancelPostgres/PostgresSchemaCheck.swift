@@ -24,7 +24,7 @@ extension PostgresQueue {
                         triggers[String(match.1)] = String(match.2)
                     } else if let match = statement.firstMatch(of: /^CREATE (?:UNIQUE )?INDEX (\w+) ON (\w+)/) {
                         indexes[String(match.1)] = String(match.2)
-                    } else if let match = statement.firstMatch(of: /^CREATE FUNCTION (\w+)\(\).*?\$\$(.*)\$\$$/.dotMatchesNewlines()) {
+                    } else if let match = statement.firstMatch(of: /^CREATE FUNCTION (\w+)\([^)]*\).*?\$\$(.*)\$\$$/.dotMatchesNewlines()) {
                         functions[String(match.1)] = String(match.2)
                     } else if let match = statement.firstMatch(of: /^CREATE TABLE (\w+)/) {
                         tables.insert(String(match.1))
@@ -76,17 +76,23 @@ extension PostgresQueue {
         for (name, live) in liveTriggers.sorted(by: { $0.key < $1.key }) where expected.triggers[name] == nil && expected.tables.contains(live.table) {
             findings.append(.init(problem: "trigger \(name) on \(live.table) was not made by cancelq (drop it)", repair: nil))
         }
-        var liveFunctions: [String: String] = [:]
+        // Every function of that name: an overload beside cancelq's could be the one a call resolves to.
+        var liveFunctions: [String: [String]] = [:]
         for row in try await session.rows(
             "SELECT p.proname, p.prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = current_schema()")
         {
-            liveFunctions[try row.value(0, as: String.self)] = try row.value(1)
+            liveFunctions[try row.value(0, as: String.self), default: []].append(try row.value(1))
         }
-        for (name, body) in expected.functions.sorted(by: { $0.key < $1.key }) where liveFunctions[name] != body {
-            let create = expected.statement(creating: "FUNCTION", name).map {
-                $0.replacingOccurrences(of: "CREATE FUNCTION", with: "CREATE OR REPLACE FUNCTION")
+        for (name, body) in expected.functions.sorted(by: { $0.key < $1.key }) {
+            let live = liveFunctions[name] ?? []
+            if live.count > 1 {
+                findings.append(.init(problem: "function \(name) has \(live.count - 1) overload(s) cancelq did not make (drop them)", repair: nil))
+            } else if live != [body] {
+                let create = expected.statement(creating: "FUNCTION", name).map {
+                    $0.replacingOccurrences(of: "CREATE FUNCTION", with: "CREATE OR REPLACE FUNCTION")
+                }
+                findings.append(.init(problem: "function \(name) is \(live.isEmpty ? "missing" : "not the one cancelq made")", repair: create))
             }
-            findings.append(.init(problem: "function \(name) is \(liveFunctions[name] == nil ? "missing" : "not the one cancelq made")", repair: create))
         }
         var liveIndexes: [String: (table: String, definition: String)] = [:]
         for row in try await session.rows(

@@ -32,6 +32,21 @@ struct PostgresConformanceTests {
         }
     }
 
+    @Test("an answer whose attempt row another writer completed moves the job on and is kept in a new row")
+    func closedAttempt() async throws {
+        try await withQueue { queue, database in
+            try await QueueStoreConformance.anAnswerWhoseAttemptWasClosedIsKeptInANewRow(queue) { id in
+                try database.psql("UPDATE cancellation_attempts SET completed_at = 1, error = 'closed by hand' WHERE cancellation_id = \(id)")
+            } attempts: { id in
+                try database.psql("SELECT attempt, completed_at IS NOT NULL, coalesce(error, '') FROM cancellation_attempts WHERE cancellation_id = \(id) ORDER BY attempt")
+                    .split(separator: "\n").map { line in
+                        let cells = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+                        return (Int(cells[0]) ?? -1, cells[1] == "t", cells[2].isEmpty ? nil : cells[2])
+                    }
+            }
+        }
+    }
+
     @Test("the gate is kept in every mode, and travels with a commit")
     func gate() async throws { try await withQueue { queue, _ in try await QueueStoreConformance.theGateIsKeptInEveryMode(queue) } }
 

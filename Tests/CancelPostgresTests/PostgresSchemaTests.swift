@@ -125,7 +125,7 @@ struct PostgresSchemaTests {
                 try await queue.requireMigrated(migrations: edited)
             }
             try database.psql("INSERT INTO schema_migrations VALUES (99, '0099_future.sql', 'x', 0)")
-            await #expect(throws: StoreError.databaseNewerThanBinary(databaseVersion: 99, binaryVersion: 1)) {
+            await #expect(throws: StoreError.databaseNewerThanBinary(databaseVersion: 99, binaryVersion: Migrator.embeddedPostgreSQL.count)) {
                 try await queue.requireMigrated()
             }
             await queue.close()
@@ -191,6 +191,39 @@ struct PostgresSchemaCheckTests {
         }
     }
 
+    @Test("the one-trip write function replaced without its guard, or an overload beside it, is found; migrate restores it")
+    func replacedWriteFunction() async throws {
+        try await PostgresTestDatabase.with { database in
+            let queue = try database.queue(node: "check")
+            let unguarded = Migrator.embeddedPostgreSQL.last!.sql
+                .replacingOccurrences(of: "CREATE FUNCTION", with: "CREATE OR REPLACE FUNCTION")
+                .replacingOccurrences(of: " AND state = p_expected_state AND owner IS NOT DISTINCT FROM p_expected_owner", with: "")
+            #expect(unguarded.contains("CREATE OR REPLACE FUNCTION cancelq_apply_write") && !unguarded.contains("p_expected_owner;"))
+            try database.psql(unguarded)
+            #expect(try await queue.schemaProblems() == ["function cancelq_apply_write is not the one cancelq made"])
+            let repair = try await queue.repairSchema()
+            #expect(repair.repaired.count == 1 && repair.remaining.isEmpty, "\(repair)")
+            #expect(try await queue.schemaProblems().isEmpty)
+            try database.psql("CREATE FUNCTION cancelq_apply_write(p_id integer) RETURNS text LANGUAGE sql AS $$ SELECT 'applied' $$")
+            #expect(try await queue.schemaProblems() == ["function cancelq_apply_write has 1 overload(s) cancelq did not make (drop them)"])
+            await queue.close()
+        }
+    }
+
+    @Test("a queue migrated by the previous release is refused until migrate adds what this one needs")
+    func upgradeFromTheFirstSchema() async throws {
+        let server = try PostgresServer.shared()
+        let url = try server.createDatabase()
+        let queue = PostgresQueue(location: try PostgresLocation(url: url, defaultUser: "postgres"), node: "u", logger: .init(label: "t"))
+        #expect(try await queue.migrate(migrations: Array(Migrator.embeddedPostgreSQL.prefix(1))) == ["0001_postgresql_queue.sql"])
+        await #expect(throws: StoreError.notMigrated(path: queue.location)) { try await queue.requireMigrated() }
+        #expect(try await queue.migrate() == ["0002_apply_write.sql"])
+        try await queue.requireMigrated()
+        #expect(try await queue.schemaProblems().isEmpty)
+        await queue.close()
+        try server.psql("postgres", "DROP DATABASE \(PostgresServer.databaseName(url)) WITH (FORCE)")
+    }
+
     @Test("migrate refuses a database that holds other tables, unless told to share it")
     func foreignDatabase() async throws {
         let server = try PostgresServer.shared()
@@ -198,7 +231,7 @@ struct PostgresSchemaCheckTests {
         try server.psql(url: url, "CREATE TABLE shop_orders (id int)")
         let queue = PostgresQueue(location: try PostgresLocation(url: url, defaultUser: "postgres"), node: "m", logger: .init(label: "t"))
         await #expect(throws: StoreError.foreignDatabase(path: queue.location, tables: ["shop_orders"])) { try await queue.migrate() }
-        #expect(try await queue.migrate(alongsideOtherTables: true).count == 1)
+        #expect(try await queue.migrate(alongsideOtherTables: true).count == Migrator.embeddedPostgreSQL.count)
         await queue.close()
         try server.psql("postgres", "DROP DATABASE \(PostgresServer.databaseName(url)) WITH (FORCE)")
     }

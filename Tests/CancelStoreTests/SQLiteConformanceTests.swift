@@ -33,6 +33,20 @@ struct SQLiteConformanceTests {
         }
     }
 
+    @Test("an answer whose attempt row another writer completed moves the job on and is kept in a new row")
+    func closedAttempt() async throws {
+        try await withStore { store, path in
+            try await QueueStoreConformance.anAnswerWhoseAttemptWasClosedIsKeptInANewRow(store) { id in
+                try Connection(path: path).run(
+                    "UPDATE cancellation_attempts SET completed_at = 1, error = 'closed by hand' WHERE cancellation_id = ?", id)
+            } attempts: { id in
+                try Connection(path: path).query(
+                    "SELECT attempt, completed_at IS NOT NULL, error FROM cancellation_attempts WHERE cancellation_id = ? ORDER BY attempt", [id]
+                ) { ($0.int(0), $0.int(1) == 1, $0.optionalString(2)) }
+            }
+        }
+    }
+
     @Test("the gate is kept in every mode, and travels with a commit")
     func gate() async throws { try await withStore { store, _ in try await QueueStoreConformance.theGateIsKeptInEveryMode(store) } }
 

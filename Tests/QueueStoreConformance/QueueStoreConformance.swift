@@ -101,6 +101,28 @@ public enum QueueStoreConformance {
         #expect(try await store.interruptedJobs().isEmpty, "T-2 committed although T-1 was skipped")
     }
 
+    /// The open attempt row of a job in flight completed by another writer: the job still moves on
+    /// as decided, and the answer is kept in a new attempt row, reported with a note. `attempts`
+    /// lists a job's attempt rows as (number, completed, error).
+    public static func anAnswerWhoseAttemptWasClosedIsKeptInANewRow(
+        _ store: any QueueStore, closeAttempt: (Int64) throws -> Void, attempts: (Int64) throws -> [(Int, Bool, String?)]
+    ) async throws {
+        for order in ["AC-1", "AC-2"] { _ = try await store.enqueue(orderNumber: order, paidAt: t0 - 60) }
+        _ = try await store.commit(try await store.newJobs(limit: 10).map { try discovered($0, due: t0 - 50) }, gate: nil, now: t0)
+        let claims = try await store.dueJobs(now: t0, limit: 10).map { try claimed($0, at: t0) }
+        _ = try await store.commit(claims, gate: nil, now: t0)
+        let closed = claims[0].record.id
+        try closeAttempt(closed)
+        let tampered = try await store.commit(try claims.map { try answered($0, at: t0 + 1) }, gate: nil, now: t0 + 1)
+        #expect(tampered.map(\.id) == [closed] && tampered[0].jobUpdated && tampered[0].attempt != nil, "\(tampered)")
+        let unfinished = try await store.hasUnfinishedJobs()
+        #expect(try await store.interruptedJobs().isEmpty && !unfinished, "both jobs moved on")
+        let rows = try attempts(closed)
+        #expect(rows.count == 2 && rows.allSatisfy(\.1), "\(rows)")
+        #expect(rows.last?.2?.contains("already completed") == true, "the new row says why: \(rows)")
+        #expect(try attempts(claims[1].record.id).count == 1, "the other job's answer completed its own row")
+    }
+
     public static func theGateIsKeptInEveryMode(_ store: any QueueStore) async throws {
         #expect(try await store.loadGate() == .open)
         let gates: [SendingGate] = [
