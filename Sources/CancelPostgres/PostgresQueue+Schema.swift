@@ -68,7 +68,10 @@ extension PostgresQueue {
         guard try await hasOurMigrationsTable() else { throw .notMigrated(path: location) }
         let done = try await appliedMigrations()
         try verify(done, against: migrations)
-        guard done.count == migrations.count else { throw .notMigrated(path: location) }
+        guard done.count == migrations.count else {
+            guard let reached = done.keys.max() else { throw .notMigrated(path: location) }
+            throw .schemaBehind(path: location, databaseVersion: reached, binaryVersion: migrations.map(\.version).max() ?? 0)
+        }
     }
 
     /// cancelq's `schema_migrations` (with its checksum column), not another framework's.
@@ -92,7 +95,7 @@ extension PostgresQueue {
     private func verify(_ applied: [Int: String], against migrations: [Migrator.Migration]) throws(StoreError) {
         let known = Dictionary(uniqueKeysWithValues: migrations.map { ($0.version, $0) })
         let latest = migrations.map(\.version).max() ?? 0
-        for (version, checksum) in applied {
+        for (version, checksum) in applied.sorted(by: { $0.key < $1.key }) {
             guard let migration = known[version] else {
                 throw .databaseNewerThanBinary(databaseVersion: applied.keys.max() ?? version, binaryVersion: latest)
             }

@@ -18,6 +18,8 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case databaseNewerThanBinary(databaseVersion: Int, binaryVersion: Int)
     case migrationFailed(name: String, SQLiteError)
     case notMigrated(path: String)
+    /// A shared queue (PostgreSQL) at an older schema: only `migrate` changes it, never `run`.
+    case schemaBehind(path: String, databaseVersion: Int, binaryVersion: Int)
     case jobChangedUnderneath(id: Int64, expected: State)
     /// A value in the database that no version of cancelq writes (an edited row, a newer binary).
     case unknownStoredValue(column: String, value: String)
@@ -74,6 +76,9 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
             return "migration \(name) failed and was rolled back: \(error)"
         case .notMigrated(let path):
             return "\(path) has no cancelq schema; run `cancelq migrate --db \(path)` first"
+        case .schemaBehind(let path, let databaseVersion, let binaryVersion):
+            return "\(path) is at schema version \(databaseVersion) and this cancelq needs \(binaryVersion): run "
+                + "`cancelq migrate --db \(path)` once (the daemons already running keep working meanwhile)"
         case .jobChangedUnderneath(let id, let expected):
             return "job \(id) was no longer in state \(expected.rawValue) when the daemon recorded its change; "
                 + "another process is writing job states (only one `cancelq run` may use a database)"

@@ -216,7 +216,9 @@ struct PostgresSchemaCheckTests {
         let url = try server.createDatabase()
         let queue = PostgresQueue(location: try PostgresLocation(url: url, defaultUser: "postgres"), node: "u", logger: .init(label: "t"))
         #expect(try await queue.migrate(migrations: Array(Migrator.embeddedPostgreSQL.prefix(1))) == ["0001_postgresql_queue.sql"])
-        await #expect(throws: StoreError.notMigrated(path: queue.location)) { try await queue.requireMigrated() }
+        await #expect(throws: StoreError.schemaBehind(path: queue.location, databaseVersion: 1, binaryVersion: 2)) {
+            try await queue.requireMigrated()
+        }
         #expect(try await queue.migrate() == ["0002_apply_write.sql"])
         try await queue.requireMigrated()
         #expect(try await queue.schemaProblems().isEmpty)
