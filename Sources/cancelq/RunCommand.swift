@@ -103,6 +103,7 @@ struct RunCommand: AsyncParsableCommand {
         HeapTuning.keepFreedMemoryUpTo()
         let store: any QueueStore
         var lock: DatabaseLock?
+        var postgresQueue: PostgresQueue?
         var clock: @Sendable () -> Double = CancelStore.currentTime
         switch target {
         case .sqlite(let path):
@@ -123,6 +124,7 @@ struct RunCommand: AsyncParsableCommand {
                 throw StoreError.schemaDamaged(path: location.description, problems: problems)
             }
             store = queue
+            postgresQueue = queue
             // Due times and leases on the database server's clock, whatever this host's says.
             clock = { queue.clock.now() }
             logger.info("sharing the queue at \(location) as \(node)")
@@ -148,7 +150,8 @@ struct RunCommand: AsyncParsableCommand {
                 logger.notice("metrics: serving \(started.metricsURL) and /healthz")
                 (server, exporter) = (started, made)
             } catch {
-                await store.leave()
+                // Not `leave()`: this daemon has not joined, and a row of its name is another's.
+                await postgresQueue?.close()
                 throw error
             }
         }

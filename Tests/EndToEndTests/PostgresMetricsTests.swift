@@ -83,6 +83,21 @@ struct PostgresMetricsTests {
         }
     }
 
+    @Test("a daemon refused for a busy metrics port leaves the queue's daemons as they were, the one of its name included")
+    func busyPortTouchesNoDaemon() async throws {
+        try await PostgresDaemonTests.withRig { rig in
+            let first = try await Self.startScraped(rig, "same-name")
+            let port = first.port
+            #expect(try rig.psql("SELECT count(*) FROM cancelq_daemons WHERE node = 'same-name'") == "1")
+            let refused = try rig.startDaemon("same-name", ["--metrics-listen", "127.0.0.1:\(port)"])
+            #expect(await refused.waitForExit(timeout: 15) != 0)
+            #expect(refused.output.contains("cannot listen"), "\(refused.output)")
+            #expect(try rig.psql("SELECT count(*) FROM cancelq_daemons WHERE node = 'same-name'") == "1", "the first daemon's row was removed")
+            first.process.signal(SIGTERM)
+            #expect(await first.process.waitForExit(timeout: 10) == 0)
+        }
+    }
+
     @Test("PostgreSQL stopped under a scraped daemon: /healthz says UNKNOWN and read_ok 0 within seconds, both recover when it is back")
     func scrapeThroughAnOutage() async throws {
         try await PostgresDaemonTests.withRig { rig in
