@@ -9,7 +9,10 @@ import PostgresNIO
 /// schema, `status --check` reports it, `migrate` restores what it can.
 extension PostgresQueue {
     /// What the migrations create, read from their own text.
-    struct ExpectedSchema {
+    struct ExpectedSchema: Sendable {
+        /// Read once: parsing the migrations' text costs milliseconds, and every scrape checks.
+        static let ofThisBinary = ExpectedSchema(Migrator.embeddedPostgreSQL)
+
         var triggers: [String: String] = [:]  // name → table
         var indexes: [String: String] = [:]  // name → table
         var functions: [String: String] = [:]  // name → body between $$
@@ -53,7 +56,7 @@ extension PostgresQueue {
     }
 
     func schemaFindings() async throws(StoreError) -> [SchemaFinding] {
-        let expected = ExpectedSchema(Migrator.embeddedPostgreSQL)
+        let expected = ExpectedSchema.ofThisBinary
         var findings: [SchemaFinding] = []
         var liveTriggers: [String: (table: String, enabled: Bool)] = [:]
         for row in try await session.rows(
