@@ -29,10 +29,10 @@ extension RunLoop {
         case recovered(fromDaemon: String?)
     }
 
-    static let unknownAfterRestart = "outcome unknown after restart"
+    static let unknownAfterRestart = "\(AttemptNotes.outcomeUnknownPrefix) after restart"
 
     static func unknownAfterRescue(from daemon: String) -> String {
-        "outcome unknown: its daemon \(daemon) stopped heartbeating; rescued"
+        "\(AttemptNotes.outcomeUnknownPrefix): its daemon \(daemon) stopped heartbeating; rescued"
     }
 
     /// Performs one decision of the state machine: the job's row and its attempt row, the gate,
@@ -252,13 +252,17 @@ extension AttemptResult {
 extension RunLoopMetrics {
     /// One performed decision: the answer (or the failure) it was fed, and the outcome it reached.
     func count(_ entry: TransitionLog.Entry) {
-        if case .answered(_, let outcome, _) = entry.origin {
-            switch outcome {
-            case .answered(_, let response): answered(status: response.status, code: response.code)
-            case .failed(let failure, _): transportFailed(failure)
-            }
-        }
-        if case .recovered(fromDaemon: .some) = entry.origin { rescuedJob() }
+        countAnswer(entry)
+        if case .recovered = entry.origin { rescuedJob() }
         if case .finish(let outcome) = entry.decision.next { finished(outcome) }
+    }
+
+    /// The answer (or transport failure) an entry was fed, whether or not its change was applied.
+    func countAnswer(_ entry: TransitionLog.Entry) {
+        guard case .answered(_, let outcome, _) = entry.origin else { return }
+        switch outcome {
+        case .answered(_, let response): answered(status: response.status, code: response.code)
+        case .failed(let failure, _): transportFailed(failure)
+        }
     }
 }

@@ -129,8 +129,12 @@ struct RunLoop {
                 // A claim whose job moved under us did not commit: its request never leaves.
                 let unclaimed = Set(tampered.filter { $0.isClaim && !$0.jobUpdated }.map(\.id))
                 batch.flights.removeAll { unclaimed.contains($0.0.record.id) }
-                batch.journal.removeAll { unclaimed.contains($0.after.id) && $0.decision.sends }
                 for id in unclaimed { inFlight.removeValue(forKey: id) }
+                // No journal line for a change that did not happen (the lines above say what did);
+                // an answer received still counts as received.
+                let notApplied = Set(tampered.filter { !$0.jobUpdated }.map(\.id))
+                for entry in batch.journal where notApplied.contains(entry.after.id) { daemon.metrics?.countAnswer(entry) }
+                batch.journal.removeAll { notApplied.contains($0.after.id) }
             }
             launch(batch, group: &group)
 

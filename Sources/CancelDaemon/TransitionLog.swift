@@ -146,6 +146,12 @@ struct TransitionLog {
                     "order \(write.orderNumber) (job \(write.id)): its open attempt row was changed behind the daemon's back\(answer); the job moved on as decided. Only cancelq should write cancellation_attempts")
                 continue
             }
+            if write.arrivedAfterRescue {
+                // This daemon could not heartbeat within its lease; another one took the job over.
+                logger.warning(
+                    "order \(write.orderNumber) (job \(write.id)): its answer came after another daemon rescued the job (this daemon could not heartbeat within its lease)\(answer); the job stays as the rescue left it\(write.found.map { " (\(LogText.escaped($0, limit: 40)))" } ?? "")")
+                continue
+            }
             if write.found == State.withdrawn.rawValue {
                 // Withdrawn by its application or an operator while the daemon held it: the contract.
                 logger.notice(

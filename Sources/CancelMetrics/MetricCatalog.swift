@@ -38,7 +38,7 @@ public enum MetricCatalog {
         help: "PostgreSQL: each daemon registered on the shared queue, 1 while it heartbeats, 0 once it stopped without leaving (killed, crashed, cut off).")
     public static let rescuedJobs = Metric(
         name: "cancelq_rescued_jobs_total",
-        help: "Jobs this daemon took over from a daemon of the shared queue that stopped heartbeating with them in flight (resent, outcome unknown).")
+        help: "Jobs found in flight with their outcome unknown and sent again: left by this daemon's previous run (a crash, a kill) or by a daemon of the shared queue that stopped heartbeating.")
 
     public static let all: [Metric] = [
         jobs, requests, transportFailures, requestDuration, sendingMode, inFlight, oldestUnfinishedAge, nextDueOverdue,

@@ -35,7 +35,7 @@ public final class MetricsExporter: Sendable {
         let factory = HelpfulPrometheusFactory(registry: registry)
         loop = RunLoopMetrics(factory: factory)
         gauges = StoreGauges(factory: factory)
-        reader = SnapshotReader(source: source, minimumInterval: minimumReadInterval, patience: patience)
+        reader = SnapshotReader(source: source, minimumInterval: minimumReadInterval, patience: patience, logger: logger)
         self.thresholds = thresholds
         self.logger = logger
         self.clock = clock

@@ -63,7 +63,8 @@ public final class RunLoopMetrics: Sendable {
         outcomes[outcome]?.increment()
     }
 
-    /// A job left in flight by a daemon that stopped heartbeating was taken over by this one.
+    /// A job left in flight, its outcome unknown, was taken up again: after this daemon's own
+    /// crash, or from a daemon of the shared queue that stopped heartbeating.
     public func rescuedJob() {
         rescued.increment()
     }

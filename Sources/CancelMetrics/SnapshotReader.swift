@@ -1,11 +1,13 @@
 import CancelStore
+import Logging
 import Synchronization
 
 /// Reads the store for scrapes: at most one read at a time and at most one per `minimumInterval`,
-/// however many scrapes arrive; a read that takes longer than `patience` answers those scrapes
-/// with an error (the gauges say they are stale) while it goes on, and the next scrapes wait for
-/// that same read instead of starting another. So a flood of scrapes, or a database that stopped
-/// answering, costs the queue at most one read in progress.
+/// however many scrapes arrive. A read that takes longer than `patience` answers the scrapes
+/// waiting on it with an error (the gauges say they are stale) while it goes on; scrapes arriving
+/// while it is overdue answer so at once, without starting another. So a flood of scrapes, or a
+/// database that stopped answering, costs the queue at most one read in progress, and a probe
+/// with a short timeout still gets its 503.
 actor SnapshotReader {
     typealias Outcome = Result<MonitoringSnapshot, StoreError>
 
@@ -17,13 +19,18 @@ actor SnapshotReader {
     private let source: any MonitoringSource
     private let minimumInterval: Double
     private let patience: Duration
+    private let logger: Logger
     private var last: Reading?
     private var pending: Task<Reading, Never>?
+    /// When the pending read started, and whether it was said to be overdue.
+    private var pendingSince = ContinuousClock.now
+    private var overdueLogged = false
 
-    init(source: any MonitoringSource, minimumInterval: Double, patience: Duration) {
+    init(source: any MonitoringSource, minimumInterval: Double, patience: Duration, logger: Logger) {
         self.source = source
         self.minimumInterval = minimumInterval
         self.patience = patience
+        self.logger = logger
     }
 
     /// The latest reading, fresh within the interval; `fresh` is called once per new reading
@@ -35,7 +42,11 @@ actor SnapshotReader {
         if let last, pending == nil, now - last.at < minimumInterval, now >= last.at { return last.outcome }
         let task: Task<Reading, Never>
         if let pending {
+            let waited = ContinuousClock.now - pendingSince
+            if waited >= patience { return overdue() }
             task = pending
+            guard let reading = await Self.value(of: task, within: patience - waited) else { return overdue() }
+            return reading.outcome
         } else {
             let source = source
             let previous = last
@@ -51,12 +62,21 @@ actor SnapshotReader {
                 return reading
             }
             pending = task
+            pendingSince = .now
+            overdueLogged = false
             Task { await self.finished(task) }
         }
-        guard let reading = await Self.value(of: task, within: patience) else {
-            return .failure(.unavailable(location: "the queue", reason: "no answer within \(patience) to the metrics' read"))
-        }
+        guard let reading = await Self.value(of: task, within: patience) else { return overdue() }
         return reading.outcome
+    }
+
+    private func overdue() -> Outcome {
+        if !overdueLogged {
+            overdueLogged = true
+            logger.warning(
+                "metrics: the queue has not answered a read for \(patience); scrapes show the last values with cancelq_store_read_ok 0 until it does")
+        }
+        return .failure(.unavailable(location: "the queue", reason: "no answer within \(patience) to the metrics' read"))
     }
 
     private func finished(_ task: Task<Reading, Never>) async {

@@ -49,9 +49,10 @@ final class StoreGauges: Sendable {
     }
 
     private func applyDaemons(_ presences: [DaemonPresence]) {
-        // Live daemons first, then by name; a name shown twice after cleaning keeps its live entry.
+        // Lost daemons first (the alert needs them), then by name; a name shown twice after
+        // cleaning keeps its lost entry.
         var shown: [String: Bool] = [:]
-        for presence in presences.sorted(by: { ($0.alive ? 0 : 1, $0.node) < ($1.alive ? 0 : 1, $1.node) }) {
+        for presence in presences.sorted(by: { ($0.alive ? 1 : 0, $0.node) < ($1.alive ? 1 : 0, $1.node) }) {
             let node = LabelValues.node(presence.node)
             if shown[node] == nil, shown.count < LabelValues.maximumDaemons { shown[node] = presence.alive }
         }
@@ -69,9 +70,12 @@ final class StoreGauges: Sendable {
         }
     }
 
-    /// The store could not be read: the other gauges keep their last values, and say so.
+    /// The store could not be read: the other gauges keep their last values, and say so. The
+    /// daemons' series go: a daemon cut off from the database must not keep saying it is alive
+    /// (the others, which can read, show it lost).
     func unreadable() {
         healthy.set(0)
         readable.set(0)
+        applyDaemons([])
     }
 }

@@ -59,7 +59,8 @@ public actor PostgresMonitoringSource: MonitoringSource {
         if let queue {
             open = queue
         } else {
-            open = try await PostgresQueue.open(location: location, node: node, logger: logger)
+            open = try await PostgresQueue.open(
+                location: location, node: node, logger: logger, statementDeadline: PostgresQueue.daemonStatementDeadline)
             queue = open
         }
         return try await open.monitoringSnapshot(now: now, startOfDay: startOfDay, thresholds: thresholds)

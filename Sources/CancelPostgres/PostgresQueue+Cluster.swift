@@ -53,6 +53,10 @@ extension PostgresQueue {
             }
             throw .nodeNameTaken(node: node, host: host, pid: pid)
         }
+        // Joining is this daemon's first heartbeat: rescues wait until the others have had time
+        // to beat (they may have been silent together, through a database outage).
+        lastBeatAt = clock.now()
+        rescuesAllowedFrom = clock.now() + rescueSettling
     }
 
     public var heartbeatInterval: Double? { Self.heartbeatSeconds }
@@ -73,6 +77,13 @@ extension PostgresQueue {
                     ON CONFLICT (node) DO UPDATE SET heartbeat_at = cancelq_now(), in_flight = $1
                     """, binds: binds))
         try await clock.synchronise(with: session)
+        let beatAt = clock.now()
+        if let previous = lastBeatAt, beatAt - previous <= Self.heartbeatSeconds * 2 + 1 {
+            // Beating regularly: rescues stay allowed from when they were.
+        } else {
+            rescuesAllowedFrom = beatAt + rescueSettling
+        }
+        lastBeatAt = beatAt
         if clock.now() - lastPrune >= Self.pruneInterval {
             // Rows of daemons that stopped without leaving, a day after their lease ran out: by
             // then their jobs were rescued long ago and an alert on them has been seen.
@@ -110,6 +121,9 @@ extension PostgresQueue {
     }
 
     public func abandonedJobs() async throws(StoreError) -> [JobRecord] {
+        // After this daemon's own silence (its start, a lost connection, a database that hung for
+        // everyone), the others' heartbeats are stale too: give them time to beat again first.
+        guard clock.now() >= rescuesAllowedFrom else { return [] }
         var binds = PostgresBindings()
         binds.append(node)
         return try await jobs(

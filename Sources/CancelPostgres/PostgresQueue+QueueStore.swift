@@ -55,11 +55,13 @@ extension PostgresQueue: QueueStore {
             .first?.value(0)
     }
 
-    /// At start: this daemon's own jobs left in flight by its previous run, and any dead daemon's.
+    /// At start: this daemon's own jobs left in flight by its previous run, and jobs copied from
+    /// SQLite in flight (no owner). Other daemons' are rescued by `abandonedJobs`, once this
+    /// daemon has heartbeated long enough to judge theirs.
     public func interruptedJobs() async throws(StoreError) -> [JobRecord] {
         var binds = PostgresBindings()
         binds.append(node)
-        return try await jobs(where: "state = 'sent' AND (owner = $1 OR \(Self.ownerIsDead)) ORDER BY id", binds, lock: true)
+        return try await jobs(where: "state = 'sent' AND (owner = $1 OR owner IS NULL) ORDER BY id", binds, lock: true)
     }
 
     public func hasUnfinishedJobs() async throws(StoreError) -> Bool {
@@ -264,13 +266,32 @@ extension PostgresQueue: QueueStore {
     /// The job's row was not updated: its answer still goes into the audit trail.
     private func recordAside(_ write: JobWrite, now: Double, found: String?) async throws(StoreError) -> TamperedWrite {
         var attempt: String?
+        var rescued = false
         if case .complete(let number, let at, let result) = write.attempt, !write.attemptOnlyWithJob {
+            rescued = try await closedAsUnknown(id: write.record.id, attempt: number)
             attempt = try await recordAnswer(id: write.record.id, number: number, at: at, result: result, jobExists: found != nil)
                 ?? "recorded in attempt \(number)"
         }
-        return TamperedWrite(
+        var tampered = TamperedWrite(
             id: write.record.id, orderNumber: write.record.orderNumber, expected: write.expectedState, found: found,
             jobUpdated: false, isClaim: write.isClaim, attempt: attempt)
+        tampered.arrivedAfterRescue = rescued
+        return tampered
+    }
+
+    /// Whether attempt `number` was closed as "outcome unknown" (by a rescue) before its answer came.
+    private func closedAsUnknown(id: Int64, attempt number: Int) async throws(StoreError) -> Bool {
+        var binds = PostgresBindings()
+        binds.append(id)
+        binds.append(number)
+        binds.append(AttemptNotes.outcomeUnknownPrefix + "%")
+        return try await !session.rows(
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT 1 FROM cancellation_attempts WHERE cancellation_id = $1 AND attempt = $2
+                    AND completed_at IS NOT NULL AND result_status IS NULL AND error LIKE $3
+                    """, binds: binds)
+        ).isEmpty
     }
 
     private func contended(_ write: JobWrite, found: String) -> TamperedWrite {

@@ -27,6 +27,10 @@ public final class PostgresQueue: @unchecked Sendable {
     var leaseSeconds: Double
     /// When this daemon last pruned the rows of long-lost daemons (server clock).
     var lastPrune = 0.0
+    /// This daemon's last heartbeat, and from when it may rescue other daemons' jobs (server clock).
+    var lastBeatAt: Double?
+    var rescuesAllowedFrom = Double.infinity
+    let rescueSettling: Double
     /// A commit whose COMMIT got no answer (the connection dropped): whether it happened is read
     /// back from `cancelq_daemons.last_commit` before anything else is written.
     /// The token, and what that commit reported (claims it refused, rows it found changed): if it
@@ -37,11 +41,22 @@ public final class PostgresQueue: @unchecked Sendable {
     public static let leaseMargin = 10.0
     public static let heartbeatSeconds = 2.0
 
-    public init(location: PostgresLocation, node: String, requestTimeout: Double = 30, logger: Logger) {
+    /// How long a daemon (and its metrics) waits for one statement before it gives the connection
+    /// up and reconnects: well inside the lease, so a silent server or network is noticed, logged
+    /// and retried long before other daemons could take this one for dead.
+    public static let daemonStatementDeadline = Duration.seconds(10)
+
+    /// `rescueSettling`: how long this daemon beats, after its start or a gap in its heartbeats,
+    /// before it may rescue other daemons' jobs.
+    public init(
+        location: PostgresLocation, node: String, requestTimeout: Double = 30, logger: Logger, statementDeadline: Duration? = nil,
+        rescueSettling: Double = PostgresQueue.heartbeatSeconds * 3
+    ) {
         self.locationURL = location
         self.node = node
         self.logger = logger
-        session = PostgresSession(location: location, logger: logger)
+        self.rescueSettling = rescueSettling
+        session = PostgresSession(location: location, logger: logger, statementDeadline: statementDeadline)
         clock = ServerClock()
         leaseSeconds = requestTimeout + Self.leaseMargin
     }
@@ -49,9 +64,10 @@ public final class PostgresQueue: @unchecked Sendable {
     /// Connects and checks the schema: migrated by this binary's migrations, not newer.
     public static func open(
         location: PostgresLocation, node: String = PostgresQueue.defaultNodeName(), requestTimeout: Double = 30,
-        logger: Logger = Logger(label: "cancelq.postgres")
+        logger: Logger = Logger(label: "cancelq.postgres"), statementDeadline: Duration? = nil
     ) async throws(StoreError) -> PostgresQueue {
-        let queue = PostgresQueue(location: location, node: node, requestTimeout: requestTimeout, logger: logger)
+        let queue = PostgresQueue(
+            location: location, node: node, requestTimeout: requestTimeout, logger: logger, statementDeadline: statementDeadline)
         do {
             try await queue.requireMigrated()
             try await queue.clock.synchronise(with: queue.session)

@@ -5,6 +5,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import PostgresNIO
+import Synchronization
 
 /// One connection to the queue's database, opened on first use and again after it dropped, with
 /// a growing pause between failed attempts (0.5 s doubling to 5 s) so that a server that is down
@@ -19,10 +20,15 @@ final class PostgresSession: @unchecked Sendable {
     private static let ids = IDSource()
     /// Whether a transaction is open on the current connection (BEGIN sent, no COMMIT yet).
     private(set) var inTransaction = false
+    /// How long one statement may go unanswered before the connection is given up: a server that
+    /// stopped answering or a half-open connection after a network cut would otherwise hold the
+    /// caller forever (TCP gives up after many minutes). nil for commands an operator watches.
+    let statementDeadline: Duration?
 
-    init(location: PostgresLocation, logger: Logger) {
+    init(location: PostgresLocation, logger: Logger, statementDeadline: Duration? = nil) {
         self.location = location
         self.logger = logger
+        self.statementDeadline = statementDeadline
     }
 
     deinit {
@@ -60,6 +66,8 @@ final class PostgresSession: @unchecked Sendable {
     @discardableResult
     func rows(_ query: PostgresQuery) async throws(StoreError) -> [PostgresRandomAccessRow] {
         let connection = try await connected()
+        let watchdog = statementDeadline.map { StatementWatchdog(closing: connection, after: $0) }
+        defer { watchdog?.disarm() }
         do {
             var rows: [PostgresRandomAccessRow] = []
             for try await row in try await connection.query(query, logger: logger) {
@@ -67,7 +75,12 @@ final class PostgresSession: @unchecked Sendable {
             }
             return rows
         } catch {
-            let mapped = storeError(error)
+            var mapped = storeError(error)
+            if let watchdog, watchdog.fired, let deadline = statementDeadline {
+                mapped = .unavailable(
+                    location: location.description,
+                    reason: "no answer to a statement within \(deadline); the connection was closed and will be opened again")
+            }
             if case .unavailable = mapped { drop() }
             throw mapped
         }
@@ -206,6 +219,37 @@ final class PostgresSession: @unchecked Sendable {
             let underlying = error.underlying.map { ": \(PostgresLocation.redacted("\($0)"))" } ?? ""
             return .unavailable(location: here, reason: "\(error.code)\(underlying)")
         }
+    }
+}
+
+/// Closes a connection whose statement has not been answered by its deadline: the statement then
+/// fails (and the session reconnects) instead of waiting on a server or a network that went silent.
+private final class StatementWatchdog: Sendable {
+    private final class State: Sendable {
+        let value = Mutex((armed: true, fired: false))
+    }
+
+    private let timer: Task<Void, Never>
+    private let state = State()
+
+    init(closing connection: PostgresConnection, after deadline: Duration) {
+        let state = state
+        timer = Task {
+            try? await Task.sleep(for: deadline)
+            let fire = state.value.withLock { state in
+                guard state.armed else { return false }
+                state.fired = true
+                return true
+            }
+            if fire { try? await connection.close() }
+        }
+    }
+
+    var fired: Bool { state.value.withLock { $0.fired } }
+
+    func disarm() {
+        state.value.withLock { $0.armed = false }
+        timer.cancel()
     }
 }
 

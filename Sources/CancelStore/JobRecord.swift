@@ -145,6 +145,9 @@ public struct TamperedWrite: Sendable, Equatable {
     /// A claim another daemon won, or one the shared gate refused: normal on a shared queue, not
     /// tampering. The request does not leave; the loop rereads the gate and the due jobs.
     public var contended = false
+    /// An answer whose attempt had meanwhile been closed as "outcome unknown" (a shared queue's
+    /// rescue): the job went on without it, legitimately. Not tampering either.
+    public var arrivedAfterRescue = false
 
     public init(
         id: Int64, orderNumber: String, expected: State, found: String?, jobUpdated: Bool, isClaim: Bool, attempt: String?,
@@ -159,4 +162,10 @@ public struct TamperedWrite: Sendable, Equatable {
         self.attempt = attempt
         self.contended = contended
     }
+}
+
+/// How the daemon's audit rows begin when a request's outcome is unknown (a restart's recovery, a
+/// rescue by another daemon): `status` counts them, and a store recognises a rescued attempt.
+public enum AttemptNotes {
+    public static let outcomeUnknownPrefix = "outcome unknown"
 }

@@ -116,7 +116,8 @@ struct RunCommand: AsyncParsableCommand {
             lock = acquired
         case .postgres(let location):
             let queue = try await PostgresQueue.open(
-                location: location, node: node, requestTimeout: configuration.daemon.requestTimeout, logger: logger)
+                location: location, node: node, requestTimeout: configuration.daemon.requestTimeout, logger: logger,
+                statementDeadline: PostgresQueue.daemonStatementDeadline)
             // The audit trail's triggers and the guards are part of the contract: no start without them.
             let problems = try await queue.schemaProblems()
             guard problems.isEmpty else {

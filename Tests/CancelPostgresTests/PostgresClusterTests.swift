@@ -197,6 +197,27 @@ struct PostgresClusterTests {
         }
     }
 
+    @Test("a daemon rescues nothing until it has heartbeated for the settling time: the others may have been silent with it")
+    func rescueWaitsForSettling() async throws {
+        try await PostgresTestDatabase.with { database in
+            let dead = try database.queue(node: "was-silent")
+            let rescuer = try database.queue(node: "rescuer", rescueSettling: 0.5)
+            try await dead.join()
+            try await due(["S-1"], in: dead)
+            _ = try await dead.commit(try await dead.dueJobs(now: Self.t0, limit: 10).map { try C.claimed($0, at: Self.t0) }, gate: nil, now: Self.t0)
+            try database.psql("UPDATE cancelq_daemons SET heartbeat_at = heartbeat_at - 3600 WHERE node = 'was-silent'")
+            try await rescuer.join()
+            #expect(try await rescuer.abandonedJobs().isEmpty, "just joined: the other's heartbeat may be coming")
+            _ = try await rescuer.commit([], gate: nil, now: Self.t0)
+            try await Task.sleep(for: .milliseconds(600))
+            try await rescuer.beat(inFlight: 0)
+            #expect(try await rescuer.abandonedJobs().map(\.orderNumber) == ["S-1"], "settled: the lost daemon's job is rescued")
+            _ = try await rescuer.commit([], gate: nil, now: Self.t0)
+            await dead.close()
+            await rescuer.close()
+        }
+    }
+
     @Test("a job left in flight with no owner (copied from SQLite) is rescued, not retried forever")
     func ownerlessJobRescued() async throws {
         try await PostgresTestDatabase.with { database in

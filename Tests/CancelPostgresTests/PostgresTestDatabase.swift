@@ -24,8 +24,11 @@ struct PostgresTestDatabase {
     var location: PostgresLocation { try! PostgresLocation(url: url, defaultUser: "postgres") }
 
     /// A queue as the daemon `node` uses it (not yet opened: the first query connects).
-    func queue(node: String, requestTimeout: Double = 30) throws -> PostgresQueue {
-        PostgresQueue(location: location, node: node, requestTimeout: requestTimeout, logger: Logger(label: "test.\(node)"))
+    /// No rescue settling unless asked: the tests mark daemons dead by hand.
+    func queue(node: String, requestTimeout: Double = 30, rescueSettling: Double = 0) throws -> PostgresQueue {
+        PostgresQueue(
+            location: location, node: node, requestTimeout: requestTimeout, logger: Logger(label: "test.\(node)"),
+            rescueSettling: rescueSettling)
     }
 
     /// Opened queues for each body, closed after it.
