@@ -1,5 +1,6 @@
 import CancelCore
 import Foundation
+import Logging
 import CancelStore
 import QueueStoreConformance
 import Testing
@@ -215,6 +216,26 @@ struct PostgresClusterTests {
             _ = try await rescuer.commit([], gate: nil, now: Self.t0)
             await dead.close()
             await rescuer.close()
+        }
+    }
+
+    @Test("a statement unanswered past the deadline gives the connection up as unavailable, and the next one reconnects")
+    func statementDeadline() async throws {
+        try await PostgresTestDatabase.with { database in
+            let queue = PostgresQueue(
+                location: database.location, node: "deadline", logger: Logger(label: "test"), statementDeadline: .milliseconds(500))
+            #expect(try await queue.sqlColumn("SELECT 1") == ["1"])
+            let started = ContinuousClock.now
+            do {
+                _ = try await queue.sqlColumn("SELECT pg_sleep(30)")
+                Issue.record("a 30 s statement returned under a 0.5 s deadline")
+            } catch let error as StoreError {
+                guard case .unavailable(_, let reason) = error else { throw error }
+                #expect(reason.contains("no answer to a statement within"), "\(reason)")
+            }
+            #expect(ContinuousClock.now - started < .seconds(5))
+            #expect(try await queue.sqlColumn("SELECT 2") == ["2"], "reconnected")
+            await queue.close()
         }
     }
 
