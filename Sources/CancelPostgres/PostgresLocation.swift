@@ -31,11 +31,15 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
 
     public init(url text: String, defaultUser: String) throws(PostgresLocationError) {
         guard Self.isURL(text), let components = URLComponents(string: text) else {
-            throw .malformed(Self.redacted(text), "expected postgresql://user@host:port/database")
+            throw .malformed(
+                Self.redacted(text),
+                "expected postgresql://user@host:port/database (percent-encode / ? # @ : in a password, or give it with --db-password-file)")
         }
         user = components.percentEncodedUser.flatMap { $0.removingPercentEncoding } ?? defaultUser
         password = components.percentEncodedPassword.flatMap { $0.removingPercentEncoding }
         host = components.percentEncodedHost.flatMap { $0.removingPercentEncoding } ?? ""
+        // An IPv6 literal: [::1] in the URL, ::1 to connect to.
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         port = components.port ?? 5432
         let path = components.percentEncodedPath.removingPercentEncoding ?? ""
         database = path.hasPrefix("/") ? String(path.dropFirst()) : path
@@ -101,9 +105,12 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
             text.replaceSubrange(option.upperBound..<end, with: "***")
         }
         guard let scheme = text.range(of: "://") else { return text }
+        // Up to the last `@` of the URL, not the first `/`: a password typed with `/`, `?` or `#`
+        // in it (unencoded, so the URL is malformed) must not show either. Hiding a little more
+        // than the password, when an option's value holds an `@`, is the safe side.
         let rest = text[scheme.upperBound...]
-        let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? rest.endIndex
-        guard let at = rest[..<authorityEnd].lastIndex(of: "@"),
+        let urlEnd = rest.firstIndex(where: \.isWhitespace) ?? rest.endIndex
+        guard let at = rest[..<urlEnd].lastIndex(of: "@"),
             let colon = rest[..<at].firstIndex(of: ":")
         else { return text }
         return String(text[..<colon]) + ":***" + String(text[at...])

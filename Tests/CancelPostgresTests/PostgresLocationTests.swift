@@ -13,6 +13,8 @@ struct PostgresLocationTests {
         #expect(full.sslMode == .verifyFull && full.sslRootCert == "/etc/ca.pem")
         let bare = try PostgresLocation(url: "postgres://", defaultUser: "me")
         #expect(bare.host == "localhost" && bare.port == 5432 && bare.user == "me" && bare.database == "me" && bare.sslMode == .prefer)
+        let literal = try PostgresLocation(url: "postgresql://queue@[::1]:6432/shop", defaultUser: "me")
+        #expect(literal.host == "::1" && literal.port == 6432 && literal.description == "postgresql://queue@[::1]:6432/shop")
         let socket = try PostgresLocation(url: "postgresql:///shop?host=/var/run/postgresql", defaultUser: "me")
         #expect(socket.socketDirectory == "/var/run/postgresql" && socket.database == "shop")
     }
@@ -36,6 +38,10 @@ struct PostgresLocationTests {
         ("postgresql://u:pw-secret@h:70000/d", "out of range"),
         ("postgresql://u@h/d?sslmode=disable&password=pw-secret&fancy=1", "unknown option fancy"),
         ("postgresql://u@h/d?PASSWORD=pw-secret", "unknown option PASSWORD"),
+        // Unencoded / ? # in a password make the URL malformed; the message still hides it.
+        ("postgresql://u:pw-secret/x@h:5432/d", "percent-encode"),
+        ("postgresql://u:pw-secret?x@h:5432/d", "percent-encode"),
+        ("postgresql://u:pw-secret#x@h:5432/d", "percent-encode"),
     ])
     func refusals(url: String, problem: String) {
         let error = #expect(throws: PostgresLocationError.self) { try PostgresLocation(url: url, defaultUser: "me") }
