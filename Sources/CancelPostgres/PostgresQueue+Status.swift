@@ -91,10 +91,16 @@ extension PostgresQueue {
             WHERE heartbeat_at >= cancelq_now() - lease_seconds ORDER BY node
             """)
         {
+            // Written by daemons, but editable by the database's owner: shown only as printable
+            // text and finite times, so a hand-made row cannot break the table or the JSON.
+            func printable(_ text: String) -> String {
+                String(text.unicodeScalars.prefix(100).map { $0.properties.generalCategory == .control ? "?" : Character($0) })
+            }
+            func finite(_ value: Double) -> Double { value.isFinite ? value : 0 }
             daemons.append(
                 StatusReport.Daemon(
-                    name: try row.value(0), host: try row.value(1), pid: try row.value(2), startedAt: try row.value(3),
-                    heartbeatAt: try row.value(4), inFlight: try row.value(5)))
+                    name: printable(try row.value(0)), host: printable(try row.value(1)), pid: try row.value(2),
+                    startedAt: finite(try row.value(3)), heartbeatAt: finite(try row.value(4)), inFlight: try row.value(5)))
         }
         var rescueBinds = PostgresBindings()
         rescueBinds.append(startOfDay)
