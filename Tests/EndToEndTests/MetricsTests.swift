@@ -104,6 +104,27 @@ struct MetricsTests {
         }
     }
 
+    @Test("a daemon killed with a request in flight: its restart counts the job it takes up again in cancelq_rescued_jobs_total")
+    func restartCountsRecoveredJobs() async throws {
+        try await DaemonHarness.withHarness { harness in
+            try await harness.migrate()
+            harness.state.addFault(.hang, order: "MET-KILLED")
+            try harness.enqueue(["MET-KILLED"])
+            let first = try await MetricsDaemon.start(harness)
+            #expect(await eventually(timeout: 10) { harness.state.requests.count == 1 }, "the request left")
+            first.process.signal(SIGKILL)
+            _ = await first.process.waitForExit(timeout: 5)
+            let second = try await MetricsDaemon.start(harness)
+            #expect(try await harness.waitForFinalStates(1, timeout: 20))
+            let recovered = try harness.grouped(
+                "SELECT 'unknown', count(*) FROM cancellation_attempts WHERE error LIKE 'outcome unknown%'")[["unknown"]] ?? 0
+            #expect(recovered == 1)
+            #expect(try second.scrape().parsed.value("cancelq_rescued_jobs_total") == Double(recovered))
+            second.process.signal(SIGTERM)
+            #expect(await second.process.waitForExit(timeout: 10) == 0)
+        }
+    }
+
     @Test("/healthz answers 200 with status --check's line, and 503 with the reason once the simulator rejects the key")
     func healthFollowsStatusCheck() async throws {
         try await DaemonHarness.withHarness(daemonKey: "WRONG-KEY-7") { harness in
