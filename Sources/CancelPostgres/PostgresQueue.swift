@@ -40,6 +40,9 @@ public final class PostgresQueue: @unchecked Sendable {
     /// How long a daemon may miss heartbeats before its jobs are rescued, beyond its request timeout.
     public static let leaseMargin = 10.0
     public static let heartbeatSeconds = 2.0
+    /// After its start or its own silence, how long a daemon beats before it rescues others' jobs:
+    /// the longest reconnection pause (5 s), a connection, and a few heartbeats of theirs.
+    public static let defaultRescueSettling = 12.0
 
     /// How long a daemon (and its metrics) waits for one statement before it gives the connection
     /// up and reconnects: well inside the lease, so a silent server or network is noticed, logged
@@ -50,7 +53,7 @@ public final class PostgresQueue: @unchecked Sendable {
     /// before it may rescue other daemons' jobs.
     public init(
         location: PostgresLocation, node: String, requestTimeout: Double = 30, logger: Logger, statementDeadline: Duration? = nil,
-        rescueSettling: Double = PostgresQueue.heartbeatSeconds * 3
+        rescueSettling: Double = PostgresQueue.defaultRescueSettling
     ) {
         self.locationURL = location
         self.node = node
