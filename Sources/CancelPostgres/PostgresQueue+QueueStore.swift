@@ -180,22 +180,11 @@ extension PostgresQueue: QueueStore {
     /// finds out why.
     private func applyInOneTrip(_ write: JobWrite, now: Double) async throws(StoreError) -> Bool {
         let record = write.record
-        let job = record.job
         var binds = PostgresBindings()
         binds.append(record.id)
         binds.append(write.expectedState.rawValue)
         binds.append(expectedOwner(of: write))
-        binds.append(job.state.rawValue)
-        binds.append(job.attemptCount)
-        binds.append(record.requestCount)
-        binds.append(job.dueAt)
-        binds.append(job.outcome?.rawValue)
-        binds.append(record.lastStatus)
-        binds.append(record.lastCode)
-        binds.append(record.lastError)
-        binds.append(now)
-        binds.append(job.interruptions)
-        binds.append(job.state == .sent ? node : nil)
+        binds.appendJobColumns(of: record, now: now, owner: record.job.state == .sent ? node : nil)
         switch write.attempt {
         case .none:
             binds.append(String?.none)
@@ -304,20 +293,9 @@ extension PostgresQueue: QueueStore {
     /// Returns a note when the answer had to go to a new attempt row.
     private func apply(_ write: JobWrite, now: Double) async throws(StoreError) -> String? {
         let record = write.record
-        let job = record.job
         let expectedOwner = expectedOwner(of: write)
         var binds = PostgresBindings()
-        binds.append(job.state.rawValue)
-        binds.append(job.attemptCount)
-        binds.append(record.requestCount)
-        binds.append(job.dueAt)
-        binds.append(job.outcome?.rawValue)
-        binds.append(record.lastStatus)
-        binds.append(record.lastCode)
-        binds.append(record.lastError)
-        binds.append(now)
-        binds.append(job.interruptions)
-        binds.append(job.state == .sent ? node : nil)
+        binds.appendJobColumns(of: record, now: now, owner: record.job.state == .sent ? node : nil)
         binds.append(record.id)
         binds.append(write.expectedState.rawValue)
         binds.append(expectedOwner)
@@ -445,6 +423,23 @@ struct NotificationDetector: ChangeDetector {
 }
 
 extension PostgresBindings {
+    /// The job's columns a write sets, in table order: state, attempt_count, request_count, due_at,
+    /// outcome, last_status, last_code, last_error, updated_at, interruptions, owner.
+    fileprivate mutating func appendJobColumns(of record: JobRecord, now: Double, owner: String?) {
+        let job = record.job
+        append(job.state.rawValue)
+        append(job.attemptCount)
+        append(record.requestCount)
+        append(job.dueAt)
+        append(job.outcome?.rawValue)
+        append(record.lastStatus)
+        append(record.lastCode)
+        append(record.lastError)
+        append(now)
+        append(job.interruptions)
+        append(owner)
+    }
+
     /// An attempt's result as `cancelq_apply_write` takes it: HTTP status, status, code, error, counted.
     fileprivate mutating func append(_ result: AttemptResult) {
         append(result.httpStatus)
