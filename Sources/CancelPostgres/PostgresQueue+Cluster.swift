@@ -146,6 +146,31 @@ extension PostgresQueue {
             PostgresQuery(unsafeSQL: "UPDATE cancelq_daemons SET last_commit = $1 WHERE node = $2", binds: binds))
     }
 
+    /// Ends the server process that was committing when its connection was given up, and returns
+    /// once it is gone; throws `.unavailable` (the loop retries, answers kept) while it lingers.
+    func awaitEnd(of backend: PostgresSession.Backend) async throws(StoreError) {
+        var binds = PostgresBindings()
+        binds.append(backend.pid)
+        binds.append(backend.start)
+        let same = "pid = $1 AND backend_start::text = $2"
+        for attempt in 0..<20 {
+            // Inside a transaction the activity view is a snapshot: refresh it on each look.
+            try await session.rows("SELECT pg_stat_clear_snapshot()")
+            let alive = try await session.rows(
+                PostgresQuery(
+                    unsafeSQL: "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE \(same)", binds: binds))
+            if alive.isEmpty { return }
+            if attempt == 0 {
+                logger.warning(
+                    "the commit whose answer was lost is still in server process \(backend.pid); ending it before deciding whether it happened")
+            }
+            try? await Task.sleep(for: .milliseconds(250))
+        }
+        throw .unavailable(
+            location: location,
+            reason: "server process \(backend.pid), which was committing when its connection was lost, has not ended yet (stopped?); its commit is undecided until it does")
+    }
+
     /// Whether the commit that wrote `token` happened (read after reconnecting).
     func commitHappened(_ token: String) async throws(StoreError) -> Bool {
         var binds = PostgresBindings()

@@ -97,7 +97,10 @@ extension PostgresQueue: QueueStore {
     public func commit(_ writes: [JobWrite], gate: SendingGate?, now: Double) async throws(StoreError) -> [TamperedWrite] {
         if let uncertain = uncertainCommit {
             // The previous COMMIT got no answer. If it happened, this batch is already durable, and
-            // what it reported then stands (a claim it refused must still not be sent).
+            // what it reported then stands (a claim it refused must still not be sent). Its server
+            // process may still be committing (stopped, or waiting for a standby): only once it is
+            // gone does the token say for certain.
+            if let backend = uncertain.backend { try await awaitEnd(of: backend) }
             if try await commitHappened(uncertain.token) {
                 uncertainCommit = nil
                 writeTransactions += 1
@@ -160,10 +163,11 @@ extension PostgresQueue: QueueStore {
 
     /// Commits an open transaction; a COMMIT that got no answer leaves `uncertainCommit` set.
     func endTransaction(token: String? = nil, report: [TamperedWrite] = []) async throws(StoreError) {
+        let backend = session.backend
         do {
             try await session.commit()
         } catch {
-            if case .unavailable = error, let token { uncertainCommit = (token, report) }
+            if case .unavailable = error, let token { uncertainCommit = (token, report, backend) }
             throw error
         }
     }

@@ -35,7 +35,7 @@ public final class PostgresQueue: @unchecked Sendable {
     /// back from `cancelq_daemons.last_commit` before anything else is written.
     /// The token, and what that commit reported (claims it refused, rows it found changed): if it
     /// happened, the loop must get the same report, or it would send a claim that never committed.
-    var uncertainCommit: (token: String, report: [TamperedWrite])?
+    var uncertainCommit: (token: String, report: [TamperedWrite], backend: PostgresSession.Backend?)?
 
     /// How long a daemon may miss heartbeats before its jobs are rescued, beyond its request timeout.
     public static let leaseMargin = 10.0

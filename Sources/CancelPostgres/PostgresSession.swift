@@ -20,6 +20,13 @@ final class PostgresSession: @unchecked Sendable {
     private static let ids = IDSource()
     /// Whether a transaction is open on the current connection (BEGIN sent, no COMMIT yet).
     private(set) var inTransaction = false
+    /// The server process of the current connection, identified by pid and start time (a pid alone
+    /// may be reused by another process).
+    struct Backend: Sendable, Equatable {
+        let pid: Int
+        let start: String
+    }
+    private(set) var backend: Backend?
     /// How long one statement may go unanswered before the connection is given up: a server that
     /// stopped answering or a half-open connection after a network cut would otherwise hold the
     /// caller forever (TCP gives up after many minutes). nil for commands an operator watches.
@@ -53,6 +60,19 @@ final class PostgresSession: @unchecked Sendable {
                 id: Self.ids.next(), logger: logger)
             connection = opened
             backoff = 0
+            backend = nil
+            do {
+                // Which server process serves this connection: after a COMMIT without answer, that
+                // process may still commit, and must be seen gone before its outcome is read.
+                let rows = try await opened.query("SELECT pg_backend_pid(), backend_start::text FROM pg_stat_activity WHERE pid = pg_backend_pid()", logger: logger)
+                for try await row in rows {
+                    let cells = row.makeRandomAccess()
+                    backend = Backend(pid: try cells[0].decode(Int.self), start: try cells[1].decode(String.self))
+                }
+            } catch {
+                drop()
+                throw storeError(error)
+            }
             return opened
         } catch {
             backoff = min(max(backoff * 2, 0.5), 5)

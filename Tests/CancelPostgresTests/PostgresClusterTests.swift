@@ -333,14 +333,36 @@ struct PostgresClusterTests {
                 #expect(report.map(\.contended) == [true], "the paused gate refused the claim")
                 // As if the connection had dropped before COMMIT's answer: the loop retries the batch.
                 let token = try database.psql("SELECT last_commit FROM cancelq_daemons WHERE node = 'node-1'")
-                queue.uncertainCommit = (token, report)
+                queue.uncertainCommit = (token, report, nil)
                 let retried = try await queue.commit(claims, gate: nil, now: Self.t0)
                 #expect(retried == report, "the refused claim must not be launched on the retry")
                 #expect(try database.psql("SELECT state || '/' || (SELECT count(*) FROM cancellation_attempts) FROM cancellations") == "waiting-delay/0")
                 // A commit that did not happen is written again in full.
-                queue.uncertainCommit = ("never-committed", [])
+                queue.uncertainCommit = ("never-committed", [], nil)
                 let again = try await queue.commit(claims, gate: nil, now: Self.t0)
                 #expect(again.map(\.contended) == [true])
+            }
+        }
+    }
+
+    @Test("the server process of a COMMIT without answer is ended before its token is read: it could still commit later")
+    func uncertainCommitEndsItsBackend() async throws {
+        try await PostgresTestDatabase.with { database in
+            try await database.withQueues(["node-1", "lingering"]) { queues in
+                let (queue, lingering) = (queues[0], queues[1])
+                try await queue.join()
+                try await due(["L-1"], in: queue)
+                // Another server process holds an open transaction that would write the token (as a
+                // COMMIT stuck behind a stopped process or a missing standby would).
+                _ = try await lingering.sqlColumn("BEGIN")
+                _ = try await lingering.sqlColumn("UPDATE cancelq_daemons SET last_commit = 'late-token' WHERE node = 'node-1'")
+                let backend = try #require(lingering.session.backend)
+                queue.uncertainCommit = ("late-token", [], backend)
+                let claims = try await queue.dueJobs(now: Self.t0, limit: 1).map { try C.claimed($0, at: Self.t0) }
+                let report = try await queue.commit(claims, gate: nil, now: Self.t0)
+                #expect(report.isEmpty, "the lingering transaction was ended, so the batch was written anew: \(report)")
+                #expect(try database.psql("SELECT count(*) FROM pg_stat_activity WHERE pid = \(backend.pid)") == "0")
+                #expect(try database.psql("SELECT state || '/' || (SELECT count(*) FROM cancellation_attempts) FROM cancellations") == "sent/1")
             }
         }
     }
