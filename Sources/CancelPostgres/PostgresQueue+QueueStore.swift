@@ -129,15 +129,20 @@ extension PostgresQueue: QueueStore {
             }
             if writes.contains(where: \.isClaim) { refusedClaims = try await claimsTheGateRefuses(writes) }
             var tampered: [TamperedWrite] = []
+            var appliedInOneTrip: [JobWrite] = []
             for write in writes {
                 if refusedClaims.contains(write.record.id) {
                     tampered.append(contended(write, found: "refused by the shared sending gate"))
                     continue
                 }
                 // The usual case in one round trip; anything else again, step by step, to say why.
-                if try await applyInOneTrip(write, now: now) { continue }
+                if try await applyInOneTrip(write, now: now) {
+                    appliedInOneTrip.append(write)
+                    continue
+                }
                 if let found = try await applyAlone(write, now: now) { tampered.append(found) }
             }
+            try await verifyWritten(appliedInOneTrip, now: now)
             let landed = writes.filter { $0.expectedState == .sent }.map(\.record.id)
             if !landed.isEmpty { try await releaseProbe(of: landed) }
             try await markCommit(token)
@@ -169,6 +174,48 @@ extension PostgresQueue: QueueStore {
         } catch {
             if case .unavailable = error, let token { uncertainCommit = (token, report, backend) }
             throw error
+        }
+    }
+
+    /// Reads back, in one statement, what `cancelq_apply_write` said it wrote: a function replaced
+    /// by one that answers "applied" and writes nothing would otherwise have the daemon send the
+    /// same order again and again with no audit row. Throws `schemaDamaged` (the batch is rolled
+    /// back, nothing is sent, the daemon stops).
+    private func verifyWritten(_ writes: [JobWrite], now: Double) async throws(StoreError) {
+        guard !writes.isEmpty else { return }
+        var binds = PostgresBindings()
+        binds.append(writes.map(\.record.id))
+        binds.append(writes.map(\.record.job.state.rawValue))
+        binds.append(writes.map { write -> Int in
+            switch write.attempt {
+            case .none: 0
+            case .start(let number, _), .complete(let number, _, _): number
+            }
+        })
+        binds.append(writes.map { write -> String in
+            switch write.attempt {
+            case .none: "none"
+            case .start: "start"
+            case .complete: "complete"
+            }
+        })
+        binds.append(now)
+        let missing = try await session.rows(
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT w.id FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[]) AS w(id, state, attempt, kind)
+                    WHERE NOT EXISTS (SELECT 1 FROM cancellations c WHERE c.id = w.id AND c.state = w.state AND c.updated_at = $5)
+                       OR (w.kind <> 'none' AND NOT EXISTS (
+                            SELECT 1 FROM cancellation_attempts a WHERE a.cancellation_id = w.id AND a.attempt = w.attempt
+                            AND (a.completed_at IS NULL) = (w.kind = 'start')))
+                    """, binds: binds))
+        guard missing.isEmpty else {
+            let ids = missing.compactMap { try? $0.value(0, as: Int64.self) }.map(String.init).joined(separator: ", ")
+            throw .schemaDamaged(
+                path: location,
+                problems: [
+                    "cancelq_apply_write reported writes it did not make (jobs \(ids)): the function is not the one cancelq made; nothing of this batch was committed or sent"
+                ])
         }
     }
 

@@ -1,5 +1,7 @@
 import CancelStore
+import Foundation
 import Logging
+import QueueStoreConformance
 import Testing
 import TestSupport
 
@@ -206,6 +208,31 @@ struct PostgresSchemaCheckTests {
             #expect(try await queue.schemaProblems().isEmpty)
             try database.psql("CREATE FUNCTION cancelq_apply_write(p_id integer) RETURNS text LANGUAGE sql AS $$ SELECT 'applied' $$")
             #expect(try await queue.schemaProblems() == ["function cancelq_apply_write has 1 overload(s) cancelq did not make (drop them)"])
+            await queue.close()
+        }
+    }
+
+    @Test("a running daemon's commit refuses a write function that says 'applied' and writes nothing: nothing is committed or sent")
+    func lyingWriteFunctionStopsTheCommit() async throws {
+        try await PostgresTestDatabase.with { database in
+            let queue = try database.queue(node: "victim")
+            _ = try await queue.enqueue(orderNumber: "LIE-1", paidAt: QueueStoreConformance.t0 - 60)
+            _ = try await queue.commit(
+                try await queue.newJobs(limit: 1).map { try QueueStoreConformance.discovered($0, due: QueueStoreConformance.t0 - 50) },
+                gate: nil, now: QueueStoreConformance.t0)
+            let liar = Migrator.embeddedPostgreSQL.last!.sql
+                .replacingOccurrences(of: "CREATE FUNCTION", with: "CREATE OR REPLACE FUNCTION")
+                .replacing(#/BEGIN\n.*\nEND\n/#.dotMatchesNewlines(), with: "BEGIN RETURN 'applied'; END\n")
+            #expect(liar.contains("BEGIN RETURN 'applied'; END"))
+            try database.psql(liar)
+            let claims = try await queue.dueJobs(now: QueueStoreConformance.t0, limit: 1).map { try QueueStoreConformance.claimed($0, at: QueueStoreConformance.t0) }
+            await #expect(throws: StoreError.self) { try await queue.commit(claims, gate: nil, now: QueueStoreConformance.t0) }
+            do {
+                _ = try await queue.commit(claims, gate: nil, now: QueueStoreConformance.t0)
+            } catch {
+                #expect("\(error)".contains("cancelq_apply_write reported writes it did not make"), "\(error)")
+            }
+            #expect(try database.psql("SELECT state || '/' || (SELECT count(*) FROM cancellation_attempts) FROM cancellations") == "waiting-delay/0")
             await queue.close()
         }
     }
