@@ -37,3 +37,15 @@ EXCEPTION WHEN OTHERS THEN
     RETURN 'refused';
 END
 $$;
+
+-- Only the daemons (the tables' owner) write jobs.
+REVOKE EXECUTE ON FUNCTION cancelq_apply_write(bigint, text, text, text, bigint, bigint, double precision, text, text, text, text,
+    double precision, bigint, text, text, bigint, double precision, bigint, text, text, text, boolean, text) FROM PUBLIC;
+
+-- An application holds INSERT and SELECT only. The triggers its inserts fire do more than that
+-- (read the id sequence, lock and withdraw the job, keep the per-state counts), so they run with
+-- the owner's rights, on the schema they were made in.
+ALTER FUNCTION cancellations_insert_guard() SECURITY DEFINER SET search_path FROM CURRENT;
+ALTER FUNCTION cancellation_withdrawals_guard() SECURITY DEFINER SET search_path FROM CURRENT;
+ALTER FUNCTION cancellation_withdrawals_withdraw() SECURITY DEFINER SET search_path FROM CURRENT;
+ALTER FUNCTION cancellation_state_counts_keep() SECURITY DEFINER SET search_path FROM CURRENT;

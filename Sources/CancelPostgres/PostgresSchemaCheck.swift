@@ -16,6 +16,10 @@ extension PostgresQueue {
         var triggers: [String: String] = [:]  // name → table
         var indexes: [String: String] = [:]  // name → table
         var functions: [String: String] = [:]  // name → body between $$
+        /// Functions that run with the owner's rights (`ALTER FUNCTION … SECURITY DEFINER`).
+        var definers: Set<String> = []
+        /// Functions no role but the owner may call (`REVOKE EXECUTE … FROM PUBLIC`).
+        var ownerOnly: Set<String> = []
         var statements: [String] = []
         var tables: Set<String> = []
 
@@ -31,6 +35,10 @@ extension PostgresQueue {
                         functions[String(match.1)] = String(match.2)
                     } else if let match = statement.firstMatch(of: /^CREATE TABLE (\w+)/) {
                         tables.insert(String(match.1))
+                    } else if let match = statement.firstMatch(of: /^ALTER FUNCTION (\w+)\(\) SECURITY DEFINER/) {
+                        definers.insert(String(match.1))
+                    } else if let match = statement.firstMatch(of: /^REVOKE EXECUTE ON FUNCTION (\w+)\(.*FROM PUBLIC$/.dotMatchesNewlines()) {
+                        ownerOnly.insert(String(match.1))
                     }
                 }
             }
@@ -52,7 +60,18 @@ extension PostgresQueue {
     struct SchemaFinding {
         let problem: String
         /// What restores it, when something can.
-        let repair: String?
+        /// The statements that restore it, when something can (none: the operator must act).
+        let repairs: [String]
+
+        init(problem: String, repair: String?) {
+            self.problem = problem
+            repairs = repair.map { [$0] } ?? []
+        }
+
+        init(problem: String, repairs: [String]) {
+            self.problem = problem
+            self.repairs = repairs
+        }
     }
 
     func schemaFindings() async throws(StoreError) -> [SchemaFinding] {
@@ -81,10 +100,24 @@ extension PostgresQueue {
         }
         // Every function of that name: an overload beside cancelq's could be the one a call resolves to.
         var liveFunctions: [String: [String]] = [:]
+        var attributes: [String: FunctionAttributes] = [:]
         for row in try await session.rows(
-            "SELECT p.proname, p.prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = current_schema()")
+            """
+            SELECT p.proname, p.prosrc, p.oid::regprocedure::text, p.prosecdef, coalesce(p.proconfig[1], ''),
+                coalesce(array_length(p.proconfig, 1), 0), p.provolatile::text, p.proisstrict,
+                has_function_privilege('public', p.oid, 'EXECUTE')
+            FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = current_schema()
+            """)
         {
-            liveFunctions[try row.value(0, as: String.self), default: []].append(try row.value(1))
+            let name: String = try row.value(0)
+            liveFunctions[name, default: []].append(try row.value(1))
+            attributes[name] = FunctionAttributes(
+                signature: try row.value(2), securityDefiner: try row.value(3), firstSetting: try row.value(4),
+                settingCount: try row.value(5), volatility: try row.value(6), strict: try row.value(7), publicMayExecute: try row.value(8))
+        }
+        for name in expected.functions.keys.sorted() where liveFunctions[name]?.count == 1 {
+            guard let live = attributes[name] else { continue }
+            findings += live.findings(name: name, definer: expected.definers.contains(name), ownerOnly: expected.ownerOnly.contains(name))
         }
         for (name, body) in expected.functions.sorted(by: { $0.key < $1.key }) {
             let live = liveFunctions[name] ?? []
@@ -124,15 +157,42 @@ extension PostgresQueue {
         var repaired: [String] = []
         var remaining: [String] = []
         for finding in findings {
-            guard let repair = finding.repair else {
+            guard !finding.repairs.isEmpty else {
                 remaining.append(finding.problem)
                 continue
             }
             try await session.transaction { () async throws(StoreError) in
-                _ = try await session.rows(PostgresQuery(unsafeSQL: repair))
+                for repair in finding.repairs { _ = try await session.rows(PostgresQuery(unsafeSQL: repair)) }
             }
             repaired.append(finding.problem)
         }
         return (repaired, remaining)
+    }
+}
+
+/// How a function of cancelq's runs, beyond its text: an owner's `ALTER FUNCTION` can change what
+/// it does (`SECURITY DEFINER` lets any caller write with the owner's rights; `SET search_path`
+/// points its table names elsewhere; `STRICT` skips it on a NULL) without touching its body.
+struct FunctionAttributes {
+    let signature: String
+    let securityDefiner: Bool
+    let firstSetting: String
+    let settingCount: Int
+    let volatility: String
+    let strict: Bool
+    let publicMayExecute: Bool
+
+    func findings(name: String, definer: Bool, ownerOnly: Bool) -> [PostgresQueue.SchemaFinding] {
+        var found: [PostgresQueue.SchemaFinding] = []
+        let settingsRight = definer ? settingCount == 1 && firstSetting.hasPrefix("search_path=") : settingCount == 0
+        if securityDefiner != definer || !settingsRight || volatility != "v" || strict {
+            var repairs = ["ALTER FUNCTION \(signature) CALLED ON NULL INPUT VOLATILE SECURITY \(definer ? "DEFINER" : "INVOKER") RESET ALL"]
+            if definer { repairs.append("ALTER FUNCTION \(signature) SET search_path FROM CURRENT") }
+            found.append(.init(problem: "function \(name) does not run as cancelq made it (its security, settings, volatility or strictness were altered)", repairs: repairs))
+        }
+        if ownerOnly && publicMayExecute {
+            found.append(.init(problem: "function \(name) may be called by every role", repairs: ["REVOKE EXECUTE ON FUNCTION \(signature) FROM PUBLIC"]))
+        }
+        return found
     }
 }

@@ -237,6 +237,63 @@ struct PostgresSchemaCheckTests {
         }
     }
 
+    @Test("an application with the README's grants inserts and withdraws, and can neither call the write function nor edit a job")
+    func readmeGrantsAreEnough() async throws {
+        try await PostgresTestDatabase.with { database in
+            let role = "shop_app_\(UInt32.random(in: 0...UInt32.max))"
+            try database.psql("CREATE ROLE \(role) LOGIN")
+            defer { _ = try? database.psql("DROP OWNED BY \(role); DROP ROLE \(role)") }
+            // As README "Roles and grants" says (the default schema here is public).
+            try database.psql("GRANT USAGE ON SCHEMA public TO \(role)")
+            try database.psql("GRANT SELECT, INSERT ON cancellations TO \(role)")
+            try database.psql("GRANT SELECT ON cancellation_attempts TO \(role)")
+            try database.psql("GRANT INSERT ON cancellation_withdrawals TO \(role)")
+            func asApplication(_ sql: String) throws -> (status: Int32, output: String) {
+                try runProgram(
+                    PostgresServer.binDirectory! + "/psql",
+                    ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", "\(database.server.port)", "-U", role,
+                     "-d", PostgresServer.databaseName(database.url), "-c", sql])
+            }
+            let insert = try asApplication("INSERT INTO cancellations(order_number, paid_at) VALUES ('APP-1', extract(epoch from now()) - 60), ('APP-2', NULL)")
+            #expect(insert.status == 0, "\(insert.output)")
+            let withdraw = try asApplication("INSERT INTO cancellation_withdrawals(order_number, reason) VALUES ('APP-2', 'customer kept the order')")
+            #expect(withdraw.status == 0, "\(withdraw.output)")
+            #expect(try database.psql("SELECT order_number || '/' || state FROM cancellations ORDER BY id") == "APP-1/pending\nAPP-2/withdrawn")
+            #expect(try database.psql("SELECT state || '=' || sum(jobs) FROM cancellation_state_counts GROUP BY state HAVING sum(jobs) > 0 ORDER BY 1") == "pending=1\nwithdrawn=1")
+            let call = try asApplication(
+                "SELECT cancelq_apply_write(1, 'pending', NULL, 'succeeded', 0, 0, NULL, 'cancelled', 'success', '000', NULL, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)")
+            #expect(call.status != 0 && call.output.contains("permission denied"), "\(call.output)")
+            let edit = try asApplication("UPDATE cancellations SET state = 'succeeded' WHERE order_number = 'APP-1'")
+            #expect(edit.status != 0 && edit.output.contains("permission denied"), "\(edit.output)")
+            #expect(try database.psql("SELECT state FROM cancellations WHERE order_number = 'APP-1'") == "pending")
+        }
+    }
+
+    @Test("a write or trigger function altered without touching its text (SECURITY DEFINER, a search_path, STRICT, EXECUTE for all) is found and restored")
+    func alteredFunctionAttributes() async throws {
+        try await PostgresTestDatabase.with { database in
+            let queue = try database.queue(node: "check")
+            #expect(try await queue.schemaProblems().isEmpty)
+            let signature = try database.psql("SELECT oid::regprocedure::text FROM pg_proc WHERE proname = 'cancelq_apply_write'")
+            try database.psql("ALTER FUNCTION \(signature) SECURITY DEFINER")
+            try database.psql("ALTER FUNCTION cancellations_insert_guard() SECURITY INVOKER")
+            try database.psql("ALTER FUNCTION cancellation_attempts_guard() SET search_path = elsewhere")
+            try database.psql("ALTER FUNCTION cancellation_state_counts_keep() SET session_replication_role = replica")
+            try database.psql("ALTER FUNCTION sending_gate_guard() STRICT")
+            try database.psql("GRANT EXECUTE ON FUNCTION \(signature) TO PUBLIC")
+            let problems = try await queue.schemaProblems()
+            for name in ["cancelq_apply_write", "cancellations_insert_guard", "cancellation_attempts_guard", "cancellation_state_counts_keep", "sending_gate_guard"] {
+                #expect(problems.contains("function \(name) does not run as cancelq made it (its security, settings, volatility or strictness were altered)"), "\(name): \(problems)")
+            }
+            #expect(problems.contains("function cancelq_apply_write may be called by every role"))
+            let repair = try await queue.repairSchema()
+            #expect(repair.remaining.isEmpty && repair.repaired.count == 6, "\(repair)")
+            #expect(try await queue.schemaProblems().isEmpty)
+            #expect(try database.psql("SELECT proconfig[1] || '/' || array_length(proconfig, 1) FROM pg_proc WHERE proname = 'cancellation_state_counts_keep'").hasPrefix("search_path="))
+            await queue.close()
+        }
+    }
+
     @Test("a queue migrated by the previous release is refused until migrate adds what this one needs")
     func upgradeFromTheFirstSchema() async throws {
         let server = try PostgresServer.shared()
@@ -248,7 +305,8 @@ struct PostgresSchemaCheckTests {
         }
         #expect(try await queue.migrate() == ["0002_apply_write.sql"])
         try await queue.requireMigrated()
-        #expect(try await queue.schemaProblems().isEmpty)
+        let problems = try await queue.schemaProblems()
+        #expect(problems.isEmpty, "\(problems)")
         await queue.close()
         try server.psql("postgres", "DROP DATABASE \(PostgresServer.databaseName(url)) WITH (FORCE)")
     }
