@@ -45,7 +45,7 @@ extension PostgresQueue {
             let host: String = try row.value(0)
             let pid: Int = try row.value(1)
             // The same host: whether that process still lives is known here, without waiting out its lease.
-            if host == ProcessInfo.processInfo.hostName, pid > 0, kill(pid_t(pid), 0) != 0, errno == ESRCH {
+            if host == ProcessInfo.processInfo.hostName, Self.processIsGone(pid) {
                 var binds = PostgresBindings()
                 binds.append(node)
                 try await session.rows(PostgresQuery(unsafeSQL: "UPDATE cancelq_daemons SET heartbeat_at = 0 WHERE node = $1", binds: binds))
@@ -110,7 +110,7 @@ extension PostgresQueue {
                 binds: binds))
         for row in expired {
             let (name, pid): (String, Int) = (try row.value(0), try row.value(1))
-            guard pid > 0, kill(pid_t(pid), 0) != 0, errno == ESRCH else { continue }
+            guard Self.processIsGone(pid) else { continue }
             var forget = PostgresBindings()
             forget.append(name)
             try await session.rows(
@@ -118,6 +118,17 @@ extension PostgresQueue {
                     unsafeSQL: "DELETE FROM cancelq_daemons WHERE node = $1 AND heartbeat_at < cancelq_now() - lease_seconds",
                     binds: forget))
         }
+    }
+
+    /// Whether process `pid` of this host has ended: no such process, or a zombie its parent has
+    /// not reaped yet (killed, but still listed until then).
+    static func processIsGone(_ pid: Int) -> Bool {
+        guard pid > 0 else { return false }
+        if kill(pid_t(pid), 0) != 0 { return errno == ESRCH }
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let afterName = stat.range(of: ") ", options: .backwards)
+        else { return false }
+        return stat[afterName.upperBound...].hasPrefix("Z")
     }
 
     public func abandonedJobs() async throws(StoreError) -> [JobRecord] {

@@ -366,4 +366,21 @@ struct PostgresClusterTests {
             }
         }
     }
+
+    @Test("a killed process not yet reaped (a zombie) counts as gone; a live one and pid 0 do not")
+    func zombieIsGone() async throws {
+        var pid: pid_t = 0
+        let arguments: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sleep"), strdup("30"), nil]
+        defer { arguments.forEach { free($0) } }
+        #expect(posix_spawn(&pid, "/bin/sleep", nil, nil, arguments, nil) == 0)
+        #expect(!PostgresQueue.processIsGone(Int(pid)) && !PostgresQueue.processIsGone(0))
+        kill(pid, SIGKILL)
+        try await Task.sleep(for: .milliseconds(200))
+        let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+        #expect(stat.contains(") Z"), "not reaped yet, so a zombie: \(stat)")
+        #expect(PostgresQueue.processIsGone(Int(pid)))
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        #expect(PostgresQueue.processIsGone(Int(pid)), "reaped: no such process")
+    }
 }
