@@ -222,26 +222,36 @@ struct RunLoop {
     /// are: a stop requested meanwhile means no new request leaves, and claims not yet committed
     /// can simply go. Claims kept are restamped, so an attempt's start is when its request leaves.
     mutating func commitHoldingOn(_ batch: inout Batch, now: Double) async throws -> [TamperedWrite] {
-        var waited = 0.0
+        // Measured, not counted: one attempt may itself wait (a busy timeout, a statement deadline).
+        let started = ContinuousClock.now
+        var failures = 0
+        var lastWarning: ContinuousClock.Instant?
         var at = now
         while true {
             do throws(StoreError) {
                 let tampered = try await store.commit(batch.writes, gate: batch.gateChange, now: at)
-                if waited > 0 { logger.notice("the database is writable again after about \(DurationText.describe(waited)); answers recorded") }
+                if failures > 0 {
+                    let waited = Double((ContinuousClock.now - started).components.seconds)
+                    logger.notice("the database is writable again after about \(DurationText.describe(max(1, waited))); answers recorded")
+                }
                 return tampered
             } catch {
                 guard error.isTransient else { throw error }
+                failures += 1
                 // Waiting is the loop working as intended: systemd must not restart it.
                 heartbeat.feedWatchdog(now: daemon.clock())
-                if error.isLocked {
-                    logger.warning(
-                        "another process has held the database's write lock for over \(DurationText.describe(configuration.busyTimeout + waited)); keeping \(batch.writes.count) change(s) in memory and retrying. Find the long transaction (an application holding BEGIN open)")
-                    waited += configuration.busyTimeout
-                } else {
-                    logger.warning("\(error); keeping \(batch.writes.count) change(s) in memory and retrying every second")
+                // Said at once, then every 30 s while it lasts: one line a second per daemon buries the journal.
+                if lastWarning.map({ ContinuousClock.now - $0 >= .seconds(30) }) ?? true {
+                    lastWarning = .now
+                    let waited = Double((ContinuousClock.now - started).components.seconds)
+                    if error.isLocked {
+                        logger.warning(
+                            "another process has held the database's write lock for over \(DurationText.describe(configuration.busyTimeout + waited)); keeping \(batch.writes.count) change(s) in memory and retrying. Find the long transaction (an application holding BEGIN open)")
+                    } else {
+                        logger.warning("\(error); keeping \(batch.writes.count) change(s) in memory and retrying every second (said again every 30 s while it lasts)")
+                    }
                 }
                 try await Task.sleep(nanoseconds: 1_000_000_000)
-                waited += 1
                 at = daemon.clock()
                 if daemon.inbox.isStopping { dropClaims(from: &batch) }
                 batch.writes = batch.writes.map { $0.restarted(at: at) }

@@ -81,7 +81,7 @@ struct TransitionLog {
         case .finish:
             if entry.decision.notice == .confirmedBefore {
                 logger.warning(
-                    "\(order): not sent: its audit trail already holds the gateway's confirmation (\(job.outcome?.rawValue ?? "-")), but its row was set back to \(entry.before.state.rawValue) by another process -> \(describe(job))")
+                    "\(order): not sent: its audit trail already holds the gateway's confirmation (\(job.outcome?.rawValue ?? "-")), but its row was set back to \(entry.before.state.rawValue) (by a rescue after its answer was late, or by another process) -> \(describe(job))")
             } else {
                 let why = job.outcome == .pastDeadline
                     ? "the payment is now older than \(deadlineText)" : "the order number no longer passes ZEUS's field rules"

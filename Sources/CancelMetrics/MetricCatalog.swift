@@ -40,9 +40,12 @@ public enum MetricCatalog {
         name: "cancelq_rescued_jobs_total",
         help: "Jobs found in flight with their outcome unknown and sent again: left by this daemon's previous run (a crash, a kill) or by a daemon of the shared queue that stopped heartbeating.")
 
+    public static let startTime = Metric(
+        name: "cancelq_start_time_seconds", help: "When this daemon started (unix seconds): its counters count from then.")
+
     public static let all: [Metric] = [
         jobs, requests, transportFailures, requestDuration, sendingMode, inFlight, oldestUnfinishedAge, nextDueOverdue,
-        lastSuccess, outcomes, sendingSince, healthy, storeReadable, daemonInfo, rescuedJobs,
+        lastSuccess, outcomes, sendingSince, healthy, storeReadable, daemonInfo, rescuedJobs, startTime,
     ]
 
     /// Exported only by a daemon on a PostgreSQL queue (a SQLite queue has one daemon).

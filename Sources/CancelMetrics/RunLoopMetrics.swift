@@ -1,3 +1,4 @@
+import Foundation
 import CancelCore
 import CoreMetrics
 import Synchronization
@@ -13,6 +14,7 @@ public final class RunLoopMetrics: Sendable {
     private let duration: CoreMetrics.Timer
     private let inFlightMeter: Meter
     private let rescued: CoreMetrics.Counter
+    private let started: Meter
     /// Answers by (status, code): created on first use, at most 5 × 23 series.
     private let requests = Mutex<[Pair: CoreMetrics.Counter]>([:])
 
@@ -34,6 +36,8 @@ public final class RunLoopMetrics: Sendable {
         duration = CoreMetrics.Timer(label: MetricCatalog.requestDuration.name, dimensions: [], factory: factory)
         inFlightMeter = Meter(label: MetricCatalog.inFlight.name, dimensions: [], factory: factory)
         rescued = CoreMetrics.Counter(label: MetricCatalog.rescuedJobs.name, dimensions: [], factory: factory)
+        started = Meter(label: MetricCatalog.startTime.name, dimensions: [], factory: factory)
+        started.set(Date().timeIntervalSince1970)
         // The family exists from the first scrape (and a first success is an increase from 0):
         // the usual answer's series, at 0.
         _ = counter(Pair(status: "success", code: "000"))

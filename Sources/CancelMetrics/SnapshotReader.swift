@@ -22,7 +22,9 @@ actor SnapshotReader {
     private let logger: Logger
     private var last: Reading?
     private var pending: Task<Reading, Never>?
-    /// When the pending read started, and whether it was said to be overdue.
+    /// Which read `pending` is: a read that ends clears only itself.
+    private var generation = 0
+    /// When the pending read started, and whether an overdue read was said since the last success.
     private var pendingSince = ContinuousClock.now
     private var overdueLogged = false
 
@@ -50,6 +52,8 @@ actor SnapshotReader {
         } else {
             let source = source
             let previous = last
+            generation += 1
+            let made = generation
             task = Task {
                 let outcome: Outcome
                 do throws(StoreError) {
@@ -59,12 +63,12 @@ actor SnapshotReader {
                 }
                 let reading = Reading(at: now, outcome: outcome)
                 fresh(reading, previous)
+                // Before the value is out: whoever awaits it next finds the read no longer pending.
+                await self.finished(reading, generation: made)
                 return reading
             }
             pending = task
             pendingSince = .now
-            overdueLogged = false
-            Task { await self.finished(task) }
         }
         guard let reading = await Self.value(of: task, within: patience) else { return overdue() }
         return reading.outcome
@@ -79,10 +83,11 @@ actor SnapshotReader {
         return .failure(.unavailable(location: "the queue", reason: "no answer within \(patience) to the metrics' read"))
     }
 
-    private func finished(_ task: Task<Reading, Never>) async {
-        let reading = await task.value
+    private func finished(_ reading: Reading, generation finished: Int) {
         last = reading
-        if pending == task { pending = nil }
+        if generation == finished { pending = nil }
+        // Said once per outage: again only after the queue has answered.
+        if case .success = reading.outcome { overdueLogged = false }
     }
 
     /// The task's value, or nil once `limit` has passed (the task goes on).
