@@ -49,3 +49,16 @@ ALTER FUNCTION cancellations_insert_guard() SECURITY DEFINER SET search_path FRO
 ALTER FUNCTION cancellation_withdrawals_guard() SECURITY DEFINER SET search_path FROM CURRENT;
 ALTER FUNCTION cancellation_withdrawals_withdraw() SECURITY DEFINER SET search_path FROM CURRENT;
 ALTER FUNCTION cancellation_state_counts_keep() SECURITY DEFINER SET search_path FROM CURRENT;
+
+-- The record of applied migrations is how `run` knows the schema it works on: only `migrate` adds
+-- to it, and nothing edits or removes a line.
+CREATE FUNCTION schema_migrations_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'schema_migrations: the record of applied migrations cannot be changed or deleted'
+        USING ERRCODE = 'check_violation', CONSTRAINT = 'schema_migrations_are_append_only';
+END $$;
+
+CREATE TRIGGER schema_migrations_are_append_only
+BEFORE UPDATE OR DELETE ON schema_migrations FOR EACH ROW EXECUTE FUNCTION schema_migrations_guard();
+CREATE TRIGGER schema_migrations_never_truncated
+BEFORE TRUNCATE ON schema_migrations FOR EACH STATEMENT EXECUTE FUNCTION schema_migrations_guard();

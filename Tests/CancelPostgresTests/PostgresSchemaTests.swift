@@ -126,6 +126,11 @@ struct PostgresSchemaTests {
             await #expect(throws: StoreError.migrationChanged(version: 1, name: "0001_postgresql_queue.sql")) {
                 try await queue.requireMigrated(migrations: edited)
             }
+            // The record cannot be edited or shortened to hide what was applied.
+            for tamper in ["UPDATE schema_migrations SET checksum = 'x'", "DELETE FROM schema_migrations", "TRUNCATE schema_migrations"] {
+                #expect(throws: TestFailure.self, "\(tamper)") { try database.psql(tamper) }
+            }
+            #expect(try database.psql("SELECT count(*) FROM schema_migrations") == "\(Migrator.embeddedPostgreSQL.count)")
             try database.psql("INSERT INTO schema_migrations VALUES (99, '0099_future.sql', 'x', 0)")
             await #expect(throws: StoreError.databaseNewerThanBinary(databaseVersion: 99, binaryVersion: Migrator.embeddedPostgreSQL.count)) {
                 try await queue.requireMigrated()
@@ -162,6 +167,11 @@ struct PostgresSchemaTests {
 /// refused by `run`, reported by `status --check`, and undone by `migrate` where it can be.
 @Suite("PostgreSQL schema check", .serialized, .enabled(if: PostgresServer.shouldRun, "\(PostgresServer.skipNote)"))
 struct PostgresSchemaCheckTests {
+    /// The statement of migration 2 that creates `cancelq_apply_write`, as the migration has it.
+    static var writeFunction: String {
+        SQLScript.statements(Migrator.embeddedPostgreSQL[1].sql).first { $0.hasPrefix("CREATE FUNCTION cancelq_apply_write") }!
+    }
+
     @Test("a disabled or dropped guard, a replaced guard function or a foreign unique index is found; migrate restores what it can")
     func tamperedSchema() async throws {
         try await PostgresTestDatabase.with { database in
@@ -197,7 +207,7 @@ struct PostgresSchemaCheckTests {
     func replacedWriteFunction() async throws {
         try await PostgresTestDatabase.with { database in
             let queue = try database.queue(node: "check")
-            let unguarded = Migrator.embeddedPostgreSQL.last!.sql
+            let unguarded = Self.writeFunction
                 .replacingOccurrences(of: "CREATE FUNCTION", with: "CREATE OR REPLACE FUNCTION")
                 .replacingOccurrences(of: " AND state = p_expected_state AND owner IS NOT DISTINCT FROM p_expected_owner", with: "")
             #expect(unguarded.contains("CREATE OR REPLACE FUNCTION cancelq_apply_write") && !unguarded.contains("p_expected_owner;"))
@@ -220,7 +230,7 @@ struct PostgresSchemaCheckTests {
             _ = try await queue.commit(
                 try await queue.newJobs(limit: 1).map { try QueueStoreConformance.discovered($0, due: QueueStoreConformance.t0 - 50) },
                 gate: nil, now: QueueStoreConformance.t0)
-            let liar = Migrator.embeddedPostgreSQL.last!.sql
+            let liar = Self.writeFunction
                 .replacingOccurrences(of: "CREATE FUNCTION", with: "CREATE OR REPLACE FUNCTION")
                 .replacing(#/BEGIN\n.*\nEND\n/#.dotMatchesNewlines(), with: "BEGIN RETURN 'applied'; END\n")
             #expect(liar.contains("BEGIN RETURN 'applied'; END"))
