@@ -1,6 +1,7 @@
 import CancelCore
 import CancelStore
 import PostgresNIO
+import ZeusAPI
 
 /// `cancelq status` on PostgreSQL: what it shows on SQLite, plus the live daemons and the jobs
 /// rescued today. Read in one REPEATABLE READ snapshot so the figures agree; every figure comes
@@ -91,24 +92,23 @@ extension PostgresQueue {
             WHERE heartbeat_at >= cancelq_now() - lease_seconds ORDER BY node
             """)
         {
-            // Written by daemons, but editable by the database's owner: shown only as printable
-            // text and finite times, so a hand-made row cannot break the table or the JSON.
-            func printable(_ text: String) -> String {
-                String(text.unicodeScalars.prefix(100).map { $0.properties.generalCategory == .control ? "?" : Character($0) })
-            }
+            // Written by daemons, but editable by the database's owner: shown escaped (as the journal
+            // shows outside text) with finite times, so a hand-made row cannot break the table or the JSON.
             func finite(_ value: Double) -> Double { value.isFinite ? value : 0 }
             daemons.append(
                 StatusReport.Daemon(
-                    name: printable(try row.value(0)), host: printable(try row.value(1)), pid: try row.value(2),
+                    name: LogText.escaped(try row.value(0, as: String.self), limit: 100),
+                    host: LogText.escaped(try row.value(1, as: String.self), limit: 100), pid: try row.value(2),
                     startedAt: finite(try row.value(3)), heartbeatAt: finite(try row.value(4)), inFlight: try row.value(5)))
         }
         var rescueBinds = PostgresBindings()
         rescueBinds.append(startOfDay)
+        rescueBinds.append(AttemptNotes.outcomeUnknownPrefix + "%")
         let rescued: Int64 = try await session.rows(
             PostgresQuery(
                 unsafeSQL: """
                     SELECT count(*) FROM cancellation_attempts
-                    WHERE result_status IS NULL AND error LIKE 'outcome unknown%' AND completed_at >= $1
+                    WHERE result_status IS NULL AND error LIKE $2 AND completed_at >= $1
                     """, binds: rescueBinds)
         ).first?.value(0) ?? 0
 

@@ -255,7 +255,7 @@ private final class StatementWatchdog: Sendable {
 
     init(closing connection: PostgresConnection, after deadline: Duration) {
         let state = state
-        timer = connection.eventLoop.scheduleTask(in: .nanoseconds(Int64(deadline.components.seconds) * 1_000_000_000 + deadline.components.attoseconds / 1_000_000_000)) {
+        timer = connection.eventLoop.scheduleTask(in: TimeAmount(deadline)) {
             let fire = state.value.withLock { state in
                 guard state.armed else { return false }
                 state.fired = true
