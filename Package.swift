@@ -46,8 +46,10 @@ let package = Package(
                 .embedInCode("sqlite/0002_state_counts.sql"),
                 .embedInCode("sqlite/0003_hardening.sql"),
                 .embedInCode("sqlite/0004_guard_rails.sql"),
+                .embedInCode("sqlite/0005_no_bypass.sql"),
                 .embedInCode("postgresql/0001_postgresql_queue.sql"),
                 .embedInCode("postgresql/0002_apply_write.sql"),
+                .embedInCode("postgresql/0003_no_bypass.sql"),
             ]
         ),
         .target(
