@@ -20,6 +20,11 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
     /// Certificate authorities for `verify-ca`/`verify-full` (libpq's `sslrootcert`).
     public var sslRootCert: String?
     public var applicationName: String
+    /// How long a connection attempt may take (libpq's `connect_timeout`, whole seconds).
+    public var connectTimeoutSeconds: Int
+    public static let defaultConnectTimeoutSeconds = 5
+    /// A connection attempt never waits longer than a statement may (`daemonStatementDeadline`).
+    public static let connectTimeoutRange = 1...10
     /// Set from the URL, a password file, the systemd credential or PGPASSWORD (see `cancelq`).
     public var password: String?
 
@@ -45,13 +50,22 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
         database = path.hasPrefix("/") ? String(path.dropFirst()) : path
         sslMode = .prefer
         applicationName = "cancelq"
+        connectTimeoutSeconds = Self.defaultConnectTimeoutSeconds
+        // What the messages below show: every password hidden, however its option was spelt.
+        let shown = Self.redacted(components)
+        var seen: Set<String> = []
+        if components.percentEncodedPassword != nil { seen.insert("password") }
         for item in components.queryItems ?? [] {
             let value = item.value ?? ""
+            // A repeated option is ambiguous (which sslmode, which password?): refused, not "the last wins".
+            guard seen.insert(item.name.lowercased()).inserted else {
+                throw .malformed(shown, item.name.lowercased() == "password" ? "a password is given twice" : "\(item.name) is given twice")
+            }
             switch item.name {
             case "sslmode":
                 guard let mode = SSLMode(rawValue: value) else {
                     throw .malformed(
-                        Self.redacted(text),
+                        shown,
                         "sslmode=\(value) is not one of \(SSLMode.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
                 sslMode = mode
@@ -59,25 +73,37 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
             case "host":
                 if value.hasPrefix("/") { socketDirectory = value } else { host = value }
             case "port":
-                guard let number = Int(value) else { throw .malformed(Self.redacted(text), "port=\(value) is not a number") }
+                guard let number = Int(value) else { throw .malformed(shown, "port=\(value) is not a number") }
                 port = number
             case "user": user = value
             case "dbname": database = value
             case "application_name": applicationName = value
             case "password": password = value
-            case "connect_timeout", "target_session_attrs", "options":
-                // Understood by libpq; cancelq has its own timeouts and always wants a writable primary.
-                continue
+            case "connect_timeout":
+                guard let seconds = Int(value), Self.connectTimeoutRange.contains(seconds) else {
+                    throw .malformed(
+                        shown,
+                        "connect_timeout=\(value) is not whole seconds from \(Self.connectTimeoutRange.lowerBound) to \(Self.connectTimeoutRange.upperBound) (cancelq never waits longer for a connection than for a statement)")
+                }
+                connectTimeoutSeconds = seconds
+            case "options":
+                // It sets server settings for the session: a search_path there would point cancelq's
+                // table names at other tables.
+                throw .malformed(
+                    shown, "options= is refused: cancelq sets its session's settings itself; give the role its search_path with ALTER ROLE … SET search_path")
+            case "target_session_attrs":
+                throw .malformed(
+                    shown, "target_session_attrs is refused: cancelq connects to the one host in the URL and needs it writable; name the primary (or a proxy that always routes to it)")
             default:
-                throw .malformed(Self.redacted(text), "unknown option \(item.name) (cancelq understands sslmode, sslrootcert, host, port, user, dbname, application_name, password)")
+                throw .malformed(shown, "unknown option \(item.name) (cancelq understands sslmode, sslrootcert, host, port, user, dbname, application_name, password, connect_timeout)")
             }
         }
         if host.isEmpty && socketDirectory == nil { host = "localhost" }
         if database.isEmpty { database = user }
-        guard (1...65535).contains(port) else { throw .malformed(Self.redacted(text), "port \(port) is out of range") }
-        guard !user.isEmpty else { throw .malformed(Self.redacted(text), "no user name") }
+        guard (1...65535).contains(port) else { throw .malformed(shown, "port \(port) is out of range") }
+        guard !user.isEmpty else { throw .malformed(shown, "no user name") }
         if sslRootCert != nil, sslMode != .verifyCA && sslMode != .verifyFull && sslMode != .require {
-            throw .malformed(Self.redacted(text), "sslrootcert needs sslmode=verify-full (or verify-ca)")
+            throw .malformed(shown, "sslrootcert needs sslmode=verify-full (or verify-ca)")
         }
     }
 
@@ -94,15 +120,29 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
         return text
     }
 
+    /// A parsed URL as text with its passwords replaced: the user part's, and the value of every
+    /// query option whose decoded name is `password` (`pass%77ord=` too).
+    static func redacted(_ components: URLComponents) -> String {
+        var shown = components
+        if shown.percentEncodedPassword != nil { shown.percentEncodedPassword = "***" }
+        shown.percentEncodedQueryItems = components.percentEncodedQueryItems?.map { item in
+            let name = item.name.removingPercentEncoding ?? item.name
+            return name.lowercased() == "password" ? URLQueryItem(name: item.name, value: "***") : item
+        }
+        return redacted(shown.string ?? "")
+    }
+
     /// Any text that may hold a `scheme://user:password@` URL or a `password=` option, with the
-    /// password replaced.
+    /// password replaced: every occurrence, not only the first.
     public static func redacted(_ text: String) -> String {
         var text = text
-        while let option = text.range(of: "password=", options: .caseInsensitive),
-            !text[option.upperBound...].hasPrefix("***")
-        {
+        // Searched from an offset: indices do not survive the replacement.
+        var searchFrom = 0
+        while let option = text.range(of: "password=", options: .caseInsensitive, range: text.index(text.startIndex, offsetBy: searchFrom)..<text.endIndex) {
             let end = text[option.upperBound...].firstIndex(where: { $0 == "&" || $0 == " " || $0 == "#" }) ?? text.endIndex
+            let valueStart = text.distance(from: text.startIndex, to: option.upperBound)
             text.replaceSubrange(option.upperBound..<end, with: "***")
+            searchFrom = valueStart + 3
         }
         guard let scheme = text.range(of: "://") else { return text }
         // Up to the last `@` of the URL, not the first `/`: a password typed with `/`, `?` or `#`

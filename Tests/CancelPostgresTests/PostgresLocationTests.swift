@@ -42,11 +42,39 @@ struct PostgresLocationTests {
         ("postgresql://u:pw-secret/x@h:5432/d", "percent-encode"),
         ("postgresql://u:pw-secret?x@h:5432/d", "percent-encode"),
         ("postgresql://u:pw-secret#x@h:5432/d", "percent-encode"),
+        // A second password, or one whose option name is percent-encoded, is hidden too.
+        ("postgresql://u@h/d?password=pw-secret1&password=pw-secret2", "a password is given twice"),
+        ("postgresql://u:pw-secret1@h/d?password=pw-secret2", "a password is given twice"),
+        ("postgresql://u@h/d?pass%77ord=pw-secret&sslmode=verify", "sslmode=verify is not one of"),
+        ("postgresql://u@h/d?sslmode=disable&sslmode=verify-full&password=pw-secret", "sslmode is given twice"),
+        // Accepted and ignored before: options= can set the session's search_path.
+        ("postgresql://u:pw-secret@h/d?options=-csearch_path%3Devil", "options= is refused"),
+        ("postgresql://u:pw-secret@h/d?target_session_attrs=read-write", "target_session_attrs is refused"),
+        ("postgresql://u:pw-secret@h/d?connect_timeout=0", "connect_timeout=0 is not whole seconds from 1 to 10"),
+        ("postgresql://u:pw-secret@h/d?connect_timeout=11", "connect_timeout=11 is not whole seconds"),
+        ("postgresql://u:pw-secret@h/d?connect_timeout=2.5", "connect_timeout=2.5 is not whole seconds"),
     ])
     func refusals(url: String, problem: String) {
         let error = #expect(throws: PostgresLocationError.self) { try PostgresLocation(url: url, defaultUser: "me") }
         #expect(error?.description.contains(problem) == true, "\(String(describing: error))")
         #expect(error?.description.contains("pw-secret") == false)
+    }
+
+    @Test("every password= in a text is hidden, not only the first")
+    func everyPasswordOptionRedacted() {
+        let text = "cannot use --db postgresql://u@h/d?password=pw-one&sslmode=x&PASSWORD=pw-two password=pw-three"
+        let shown = PostgresLocation.redacted(text)
+        #expect(!shown.contains("pw-"), "\(shown)")
+        #expect(shown.components(separatedBy: "***").count == 4, "\(shown)")
+    }
+
+    @Test("connect_timeout sets how long a connection attempt may take; 5 s without it")
+    func connectTimeout() throws {
+        let given = try PostgresLocation(url: "postgresql://u@h/d?connect_timeout=3", defaultUser: "me")
+        #expect(given.connectTimeoutSeconds == 3)
+        let session = PostgresSession(location: given, logger: .init(label: "t"))
+        #expect(try session.configuration().options.connectTimeout == .seconds(3))
+        #expect(try PostgresLocation(url: "postgresql://u@h/d", defaultUser: "me").connectTimeoutSeconds == 5)
     }
 
     @Test("only postgresql:// and postgres:// are PostgreSQL; anything else is a SQLite path")
