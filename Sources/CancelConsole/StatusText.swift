@@ -80,7 +80,9 @@ public struct StatusText {
             return paint.yellow("PAUSED for gateway maintenance") + "\(since)\(until) (pause \(gate.maintenanceStreak)); \(next)"
         case .halted:
             let since = gate.since.map { " since \(Formatting.localTime($0))" } ?? ""
-            return paint.red("HALTED") + "\(since): \(gate.reason ?? "credentials rejected")"
+            // paused_until on a halt: a restart or `resume` let one request test the credentials.
+            let testing = gate.pausedUntil == nil ? "" : "; one request is testing the credentials (sending resumes unless the gateway rejects them again)"
+            return paint.red("HALTED") + "\(since): \(gate.reason ?? "credentials rejected")\(testing)"
         case .held:
             let since = gate.since.map { " since \(Formatting.localTime($0))" } ?? ""
             let hold = gate.hold

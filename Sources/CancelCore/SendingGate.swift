@@ -13,7 +13,7 @@ public struct HaltReason: Hashable, Sendable, CustomStringConvertible {
         return .init(
             code: code,
             explanation: "the gateway rejected the client IP code or key (\(code): \(meaning)); "
-                + "fix the configuration and restart, or run `cancelq resume`")
+                + "fix the configuration, then restart or run `cancelq resume`: one request tests it before sending resumes")
     }
 
     public var description: String { explanation }
@@ -81,6 +81,10 @@ public enum SendingGate: Hashable, Sendable {
     /// No request until `until`; then one probe job decides whether sending resumes.
     case paused(until: Double, streak: Int, since: Double)
     case halted(HaltReason, since: Double)
+    /// Still halted, but one request may test the credentials (after a restart or `resume`, when
+    /// the configuration may have been fixed): a credential rejection halts again, any other
+    /// answer reopens. Stored and shown as `halted`.
+    case testingCredentials(HaltReason, since: Double)
     /// No request until an operator's `cancelq approve`: nothing else ends it.
     case held(Surge, since: Double)
 
@@ -93,7 +97,7 @@ public enum SendingGate: Hashable, Sendable {
         switch self {
         case .open: .open
         case .paused: .paused
-        case .halted: .halted
+        case .halted, .testingCredentials: .halted
         case .held: .held
         }
     }
@@ -113,7 +117,7 @@ public enum SendingGate: Hashable, Sendable {
         switch self {
         case .open: .any
         case .paused(let until, _, _) where now < until: .none(until: until)
-        case .paused: probeInFlight ? .none(until: nil) : .probe
+        case .paused, .testingCredentials: probeInFlight ? .none(until: nil) : .probe
         case .halted, .held: .none(until: nil)
         }
     }
@@ -122,7 +126,8 @@ public enum SendingGate: Hashable, Sendable {
     /// Answers to requests sent before the pause do not lengthen it: only the probe's does.
     public mutating func maintenanceAnswered(now: Double, policy: RetryPolicy) -> Double {
         switch self {
-        case .open:
+        case .open, .testingCredentials:
+            // A maintenance answer says nothing of the credentials: the probe after the pause tests them.
             let until = now + policy.maintenancePause(streak: 1)
             self = .paused(until: until, streak: 1, since: now)
             return until
@@ -145,6 +150,10 @@ public enum SendingGate: Hashable, Sendable {
         case .paused(let until, _, _) where now >= until:
             self = .open
             return true
+        case .testingCredentials:
+            // The gateway answered without rejecting the credentials: they work again.
+            self = .open
+            return true
         case .open, .paused, .halted, .held:
             return false
         }
@@ -158,18 +167,37 @@ public enum SendingGate: Hashable, Sendable {
             // Only an approval ends a hold; the first request after it meets the same refusal
             // and halts then.
             return
+        case .testingCredentials(_, let since):
+            // The test failed: halted as before, with what the gateway said this time.
+            self = .halted(.credentialsRejected(code: code), since: since)
         case .open, .paused:
             self = .halted(.credentialsRejected(code: code), since: now)
         }
     }
 
-    /// An operator's `resume`: ends a pause or a halt. A surge hold is not ended by it: that is
-    /// `approve`, a separate decision about the backlog.
-    public mutating func resume() {
+    /// An operator's `resume`, as every store performs it: a pause ends now (one probe goes at
+    /// once and its answer decides for every job, as at the pause's natural end: releasing every
+    /// paused job at once would send a burst into a gateway that may still be in maintenance); a
+    /// halt goes on until one request shows the credentials work. Nil when there is nothing to
+    /// resume: open, already testing, or a surge hold (`approve` releases that, a separate
+    /// decision about the backlog). `detail` is the audit line.
+    public func resumed(now: Double) -> (gate: SendingGate, detail: String)? {
         switch self {
-        case .open, .paused, .halted: self = .open
-        case .held: return
+        case .open, .testingCredentials, .held:
+            return nil
+        case .paused(let until, let streak, let since):
+            return (.paused(until: now, streak: streak, since: since), "ended the maintenance pause that ran until \(until); one probe goes now")
+        case .halted(let reason, let since):
+            return (
+                .testingCredentials(reason, since: since),
+                "one request tests the credentials; sending resumes unless the gateway rejects them again (the halt: \(reason.explanation))"
+            )
         }
+    }
+
+    /// `resumed(now:)` applied (for tests and scripts of the state machine).
+    public mutating func resume(now: Double = 0) {
+        if let (gate, _) = resumed(now: now) { self = gate }
     }
 
     /// More jobs were enqueued than the limit allows: sending holds, whatever it was doing (a
@@ -191,14 +219,20 @@ public enum SendingGate: Hashable, Sendable {
         return true
     }
 
-    /// Clears a credential halt only (what a restart does); a maintenance pause stays.
-    public mutating func clearHalt() {
-        if case .halted = self { self = .open }
+    /// What a restart does to a stored credential halt: it stays, and one request tests the
+    /// credentials (fixed before the restart, perhaps). A maintenance pause stays as it is.
+    /// Returns whether there was a halt to test.
+    @discardableResult
+    public mutating func testCredentialsAfterRestart() -> Bool {
+        guard case .halted(let reason, let since) = self else { return false }
+        self = .testingCredentials(reason, since: since)
+        return true
     }
 
     /// The gate to store when this daemon decided `self` while other daemons sharing the queue may
     /// have changed the stored one meanwhile (`stored`, read under lock at `now`). The stricter wins:
-    /// a hold stays until an approval; a halt stays until an operator or a restart lifts it; two pauses make the longer one; a
+    /// a hold stays until an approval; a halt stays until a test of the credentials (after a
+    /// restart or `resume`) is answered without a rejection; two pauses make the longer one; a
     /// reopening counts only once the stored pause has ended (it is the probe's answer), never
     /// over a pause another daemon began since.
     public func reconciled(withStored stored: SendingGate, now: Double) -> SendingGate {
@@ -212,6 +246,13 @@ public enum SendingGate: Hashable, Sendable {
             return self
         case (_, .halted):
             return stored
+        case (.testingCredentials, .testingCredentials), (.testingCredentials, .paused):
+            return stored
+        case (.testingCredentials, .open), (.open, .testingCredentials):
+            // Opened by the test's answer (here or in another daemon): the credentials work.
+            return .open
+        case (.paused, .testingCredentials):
+            return self
         case (.paused(let until, let streak, let since), .paused(let storedUntil, let storedStreak, let storedSince)):
             return .paused(until: max(until, storedUntil), streak: max(streak, storedStreak), since: min(since, storedSince))
         case (.paused, .open), (.open, .open):

@@ -36,6 +36,7 @@ struct Heartbeat {
         case .open: gateText = "sending"
         case .paused(let until, _, _): gateText = "PAUSED (maintenance) until \(TransitionLog.time(until))"
         case .halted(let reason, _): gateText = "HALTED (\(reason.code))"
+        case .testingCredentials(let reason, _): gateText = "HALTED (\(reason.code)); one request tests the credentials"
         case .held(let surge, _): gateText = "HELD (surge: over \(surge.holdAbove) enqueued; cancelq approve releases)"
         }
         let status = "\(gateText); in flight \(inFlight); this run: sent \(tally.sent), succeeded \(tally.succeeded), failed \(tally.failed)"

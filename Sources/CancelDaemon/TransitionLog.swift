@@ -125,6 +125,9 @@ struct TransitionLog {
                 "the gateway is in maintenance: sending paused (pause \(streak)); one probe job goes \(when(until)) and decides whether sending resumes")
         case .halted(let reason, _):
             logger.critical("SENDING HALTED: \(reason.explanation). No job is consumed meanwhile; `cancelq status` shows the halt")
+        case .testingCredentials(let reason, _):
+            logger.notice(
+                "sending is halted (\(LogText.escaped(reason.code))) while one request tests the credentials; it resumes unless the gateway rejects them again")
         case .held(let surge, _):
             logger.critical(
                 "SENDING HELD: \(surge) (--hold-above \(surge.holdAbove), --hold-window \(DurationText.describe(surge.window))). Requests in flight finish; nothing else leaves before an operator checks the queue and runs `cancelq approve`")

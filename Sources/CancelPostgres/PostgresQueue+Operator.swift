@@ -60,23 +60,13 @@ extension PostgresQueue {
         try await session.transaction { () async throws(StoreError) -> SendingGate in
             let stored = try await readGate(lock: true)
             let now = stored.now
-            switch stored.gate {
-            case .open, .held: return stored.gate
-            case .paused(_, let streak, let since): try await writeGate(.paused(until: now, streak: streak, since: since), now: now)
-            case .halted: try await writeGate(.open, now: now)
-            }
+            guard let (resumed, detail) = stored.gate.resumed(now: now) else { return stored.gate }
+            try await writeGate(resumed, now: now)
             try await session.rows(
                 """
                 UPDATE cancellations SET due_at = cancelq_now(), updated_at = cancelq_now()
                 WHERE state = 'maintenance-paused' AND due_at > cancelq_now()
                 """)
-            let detail: String
-            switch stored.gate {
-            case .open: detail = ""
-            case .paused(let until, _, _): detail = "ended the maintenance pause that ran until \(until); one probe goes now"
-            case .halted(let reason, _): detail = "lifted the halt: \(reason.explanation)"
-            case .held: detail = ""
-            }
             try await recordAction("resume", job: nil, operator: who, detail: detail)
             return stored.gate
         }

@@ -58,33 +58,19 @@ extension CancelStore {
         return .requeued(orderNumber: record.orderNumber, previousOutcome: previous)
     }
 
-    /// Lifts a credential halt, or ends a maintenance pause now: one probe job then goes at once
-    /// and its answer decides for every job, as at the pause's natural end (releasing every paused
-    /// job at once would send a burst into a gateway that may still be in maintenance). Returns
-    /// what the gate was.
+    /// `cancelq resume` (what it does is `SendingGate.resumed`): returns what the gate was.
     public func resumeSending(by operatorName: String = OperatorIdentity.current(), now: Double = currentTime()) throws(StoreError)
         -> SendingGate
     {
         try storeErrors {
             try connection.transaction {
                 let previous = try loadGateNow()
-                switch previous {
-                // A hold is released by `approve` only: resuming must not release a surge by the way.
-                case .open, .held: return previous
-                case .paused(_, let streak, let since): try save(.paused(until: now, streak: streak, since: since), now: now)
-                case .halted: try save(.open, now: now)
-                }
+                guard let (resumed, detail) = previous.resumed(now: now) else { return previous }
+                try save(resumed, now: now)
                 // Paused jobs were due at the pause's end: make them due now.
                 try connection.run(
                     "UPDATE cancellations SET due_at = ?, updated_at = ? WHERE state = 'maintenance-paused' AND due_at > ?",
                     now, now, now)
-                let detail: String
-                switch previous {
-                case .open: detail = ""
-                case .paused(let until, _, _): detail = "ended the maintenance pause that ran until \(until); one probe goes now"
-                case .halted(let reason, _): detail = "lifted the halt: \(reason.explanation)"
-                case .held: detail = ""
-                }
                 try connection.run(
                     "INSERT INTO operator_actions(at, action, detail, operator) VALUES (?, 'resume', ?, ?)", now, detail, operatorName)
                 return previous

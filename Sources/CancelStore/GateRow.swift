@@ -51,6 +51,12 @@ public struct GateRow: Equatable, Sendable {
             reason = halt.explanation
             code = halt.code
             since = haltedSince
+        case .testingCredentials(let halt, let haltedSince):
+            // Still `halted` for status and for older readers; paused_until marks the test.
+            reason = halt.explanation
+            code = halt.code
+            since = haltedSince
+            pausedUntil = haltedSince
         case .held(let surge, let heldSince):
             reason = "surge: \(surge)"
             since = heldSince
@@ -69,7 +75,8 @@ public struct GateRow: Equatable, Sendable {
         case .paused:
             return .paused(until: pausedUntil ?? 0, streak: min(max(1, maintenanceStreak), Int.max - 1), since: since ?? 0)
         case .halted:
-            return .halted(HaltReason(code: code ?? "", explanation: reason ?? "halted"), since: since ?? 0)
+            let halt = HaltReason(code: code ?? "", explanation: reason ?? "halted")
+            return pausedUntil == nil ? .halted(halt, since: since ?? 0) : .testingCredentials(halt, since: since ?? 0)
         case .held:
             let surge = Surge(
                 enqueued: holdEnqueued ?? 0, window: holdWindow ?? 0, holdAbove: holdAbove ?? 0, countedFrom: holdCountedFrom ?? 0)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ZeusAPI
 import CancelCore
 import CancelPostgres
 import CancelStore
@@ -24,7 +25,10 @@ struct ResumeCommand: AsyncParsableCommand {
         case .paused:
             emit("maintenance pause ended: one probe job goes at once; its answer decides whether every job resumes")
         case .halted(let reason, _):
-            emit("halt lifted (was: \(reason.code)). If the key or client IP is still wrong, the next request halts again")
+            emit(
+                "halted (\(LogText.escaped(reason.code))): one request now tests the credentials; sending resumes unless the gateway rejects them again (a key or client IP still wrong costs that one request)")
+        case .testingCredentials:
+            emit("a test of the credentials is already under way (one request); nothing to do")
         case .held:
             throw CommandFailure("sending is held after a surge of new jobs, which resume does not release: check the queue, then `cancelq approve`")
         }

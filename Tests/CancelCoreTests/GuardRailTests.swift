@@ -94,7 +94,7 @@ struct GuardRailTests {
         gate.credentialsRejected(code: "02130210", now: t0 + 1)
         _ = gate.maintenanceAnswered(now: t0 + 1, policy: exactPolicy)
         gate.resume()
-        gate.clearHalt()
+        gate.testCredentialsAfterRestart()
         #expect(gate.mode == .held)
         let result4 = gate.approve()
         #expect(result4)

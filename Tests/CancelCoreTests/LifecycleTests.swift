@@ -67,7 +67,7 @@ struct LifecycleTests {
         #expect(gate == .paused(until: until, streak: 1, since: t0))
     }
 
-    @Test("credential rejection halts everything until resumed; other answers do not lift it")
+    @Test("credential rejection halts everything; resume lets ONE request test the credentials, and only its answer reopens")
     func credentialHalt() throws {
         var script = Script()
         let sentAt = try script.sendFirst()
@@ -80,19 +80,48 @@ struct LifecycleTests {
         #expect(since == sentAt)
         let lifted = script.gate.nonMaintenanceAnswered(now: sentAt + 1)
         #expect(!lifted)
-        script.gate.resume()
-        #expect(script.gate.allowance(now: sentAt + 2, probeInFlight: false) == .any)
+        script.gate.resume(now: sentAt + 2)
+        #expect(script.gate == .testingCredentials(reason, since: sentAt))
+        #expect(script.gate.mode == .halted, "still shown as halted while the test is out")
+        #expect(script.gate.allowance(now: sentAt + 2, probeInFlight: false) == .probe)
+        #expect(script.gate.allowance(now: sentAt + 2, probeInFlight: true) == .none(until: nil))
         #expect(try script.on(.due, at: sentAt + 2).sends)
+        try script.on(.answered(.success()), at: sentAt + 3)
+        #expect(script.gate == .open)
     }
 
-    @Test("a restart clears a credential halt but not a maintenance pause")
-    func restartClearsHaltOnly() {
-        var halted = SendingGate.halted(.credentialsRejected(code: "02130210"), since: t0)
-        halted.clearHalt()
-        #expect(halted == .open)
+    @Test("a test of the credentials that is rejected again halts as before: one request per restart with a wrong key")
+    func credentialTestRejected() {
+        let reason = HaltReason.credentialsRejected(code: "02130210")
+        var gate = SendingGate.halted(reason, since: t0)
+        let testing = gate.testCredentialsAfterRestart()
+        #expect(testing)
+        #expect(gate == .testingCredentials(reason, since: t0))
+        gate.credentialsRejected(code: "02130110", now: t0 + 60)
+        #expect(gate == .halted(.credentialsRejected(code: "02130110"), since: t0))
+        #expect(gate.allowance(now: t0 + 61, probeInFlight: false) == .none(until: nil))
+        // Already testing: resume changes nothing (no second request while the first is out).
+        var again = SendingGate.testingCredentials(reason, since: t0)
+        #expect(again.resumed(now: t0 + 1) == nil)
+        again.resume(now: t0 + 1)
+        #expect(again == .testingCredentials(reason, since: t0))
+    }
+
+    @Test("a restart keeps a stored halt (to be tested by one request) and a maintenance pause as they are")
+    func restartKeepsHaltForATest() {
+        let reason = HaltReason.credentialsRejected(code: "02130210")
+        var halted = SendingGate.halted(reason, since: t0)
+        let haltTested = halted.testCredentialsAfterRestart()
+        #expect(haltTested)
+        #expect(halted == .testingCredentials(reason, since: t0))
         var paused = SendingGate.paused(until: t0 + 300, streak: 1, since: t0)
-        paused.clearHalt()
+        let pauseTested = paused.testCredentialsAfterRestart()
+        #expect(!pauseTested)
         #expect(paused == .paused(until: t0 + 300, streak: 1, since: t0))
+        // On a shared queue: another daemon's rejection wins over the test; the test's answer opens.
+        #expect(SendingGate.testingCredentials(reason, since: t0).reconciled(withStored: .halted(reason, since: t0), now: t0) == .halted(reason, since: t0))
+        #expect(SendingGate.open.reconciled(withStored: .testingCredentials(reason, since: t0), now: t0) == .open)
+        #expect(SendingGate.halted(reason, since: t0).reconciled(withStored: .testingCredentials(reason, since: t0), now: t0) == .halted(reason, since: t0))
     }
 
     @Test("a crash while sent: retrying now, counted, resent")

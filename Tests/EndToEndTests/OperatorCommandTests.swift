@@ -44,7 +44,7 @@ struct OperatorCommandTests {
         }
     }
 
-    @Test("a credential halt shows in status and --check; resume lifts it")
+    @Test("a credential halt shows in status and --check; resume lets one request test the credentials")
     func haltStatusAndResume() async throws {
         try await DaemonHarness.withHarness(daemonKey: "WRONG-KEY-99") { h in
             try await h.migrate()
@@ -63,9 +63,11 @@ struct OperatorCommandTests {
             #expect(await daemon.waitForExit(timeout: 10) == 0)
             let resume = try await runCancelq(["resume", "--db", h.database])
             #expect(resume.status == 0)
-            #expect(resume.stdout.contains("halt lifted (was: 02130210)"))
-            #expect(try await runCancelq(["status", "--json", "--db", h.database]).stdout.contains("\"mode\" : \"open\""))
-            #expect(try await runCancelq(["resume", "--db", h.database]).stdout.contains("nothing to do"))
+            #expect(resume.stdout.contains("halted (02130210): one request now tests the credentials"), "\(resume.output)")
+            // Still halted until that one request is answered without a rejection.
+            let testing = try await runCancelq(["status", "--db", h.database])
+            #expect(testing.stdout.contains("HALTED since") && testing.stdout.contains("one request is testing the credentials"), "\(testing.output)")
+            #expect(try await runCancelq(["resume", "--db", h.database]).stdout.contains("already under way"))
         }
     }
 
