@@ -53,36 +53,49 @@ extension PostgresQueue {
     public func heldBacklog() async throws(StoreError) -> CancelStore.HeldBacklog? {
         try await session.snapshot { () async throws(StoreError) -> CancelStore.HeldBacklog? in
             guard case .held(let surge, let since) = try await readGate(lock: false).gate else { return nil }
-            return CancelStore.HeldBacklog(surge: surge, since: since, backlog: try await backlog())
+            return CancelStore.HeldBacklog(surge: surge, since: since, waiting: try await waitingJobs())
         }
     }
 
-    private func backlog() async throws(StoreError) -> Int {
-        let waiting = State.sqlList { !$0.isFinal && $0 != .sent }
-        let count: Int64 = try await session.rows(
-            PostgresQuery(unsafeSQL: "SELECT coalesce(sum(jobs), 0)::bigint FROM cancellation_state_counts WHERE state IN \(waiting)")
-        ).first?.value(0) ?? 0
-        return Int(count)
+    private func waitingJobs() async throws(StoreError) -> CancelStore.WaitingJobs {
+        guard let row = try await session.rows(PostgresQuery(unsafeSQL: CancelStore.WaitingJobs.sql)).first else {
+            return CancelStore.WaitingJobs(count: 0, highestID: 0, idSum: 0)
+        }
+        return CancelStore.WaitingJobs(count: Int(try row.value(0, as: Int64.self)), highestID: try row.value(1), idSum: try row.value(2))
     }
 
-    /// Releases a surge hold for every daemon; jobs enqueued after `shownAt` (when the operator saw
-    /// the backlog) count toward the next surge.
-    public func approve(coveringUpTo shownAt: Double?, by operatorName: String) async throws(StoreError) -> CancelStore.ApproveResult {
-        try await session.transaction { () async throws(StoreError) -> CancelStore.ApproveResult in
-            let stored = try await readGate(lock: true)
-            var gate = stored.gate
-            guard case .held(let surge, let since) = gate else { return .notHeld(gate.mode) }
-            let held = CancelStore.HeldBacklog(surge: surge, since: since, backlog: try await backlog())
-            _ = gate.approve()
-            try await writeGate(gate, now: stored.now)
-            let approvedAt = min(shownAt ?? stored.now, stored.now)
-            var binds = PostgresBindings()
-            binds.append(approvedAt)
-            try await session.rows(PostgresQuery(unsafeSQL: "UPDATE sending_gate SET approved_at = $1 WHERE id = 1", binds: binds))
-            try await recordAction(
-                "approve", job: nil, operator: operatorName,
-                detail: held.approvalDetail(approvedAt: approvedAt))
-            return .released(held)
+    /// How long an approval waits for open transactions on `cancellations` before it gives up.
+    static let approvalLockTimeout = "5s"
+
+    /// Releases a surge hold for every daemon, exactly the jobs in `shown` (`CancelStore.approval`).
+    /// Ids and `created_at` are assigned when a row is inserted, before it commits: an insert still
+    /// open now would be invisible to the count and released unseen. The SHARE lock waits for every
+    /// such transaction to end and keeps new ones out until this one commits (the gate's row is
+    /// locked first, in the daemons' order, so the two never wait on each other in a circle); the
+    /// count after it (READ COMMITTED: a new snapshot per statement) sees every row.
+    public func approve(shown: CancelStore.HeldBacklog?, by operatorName: String) async throws(StoreError) -> CancelStore.ApproveResult {
+        do {
+            return try await session.transaction { () async throws(StoreError) -> CancelStore.ApproveResult in
+                var gate = try await readGate(lock: true).gate
+                guard case .held = gate else { return .notHeld(gate.mode) }
+                try await session.rows(PostgresQuery(unsafeSQL: "SET LOCAL lock_timeout = '\(Self.approvalLockTimeout)'"))
+                try await session.rows("LOCK TABLE cancellations IN SHARE MODE")
+                let counted = try await waitingJobs()
+                let approvedAt: Double = try await session.rows("SELECT cancelq_now()").first?.value(0) ?? clock.now()
+                let result = CancelStore.approval(of: gate, counted: counted, shown: shown, approvedAt: approvedAt)
+                guard case .released(let released) = result else { return result }
+                _ = gate.approve()
+                try await writeGate(gate, now: approvedAt)
+                var binds = PostgresBindings()
+                binds.append(approvedAt)
+                try await session.rows(PostgresQuery(unsafeSQL: "UPDATE sending_gate SET approved_at = $1 WHERE id = 1", binds: binds))
+                try await recordAction("approve", job: nil, operator: operatorName, detail: released.held.approvalDetail(approvedAt: approvedAt))
+                return result
+            }
+        } catch {
+            // 55P03: the lock timeout ran out; nothing was approved.
+            if case .server(_, let message, _) = error, message.contains("lock timeout") { return .busy }
+            throw error
         }
     }
 }

@@ -141,72 +141,37 @@ extension CancelStore {
     }
 
     /// What `cancelq approve` would release now: nil when sending is not held.
-    public struct HeldBacklog: Equatable, Sendable {
-        public var surge: Surge
-        public var since: Double
-        /// Jobs waiting to be sent (pending, waiting-delay, retrying, maintenance-paused).
-        public var backlog: Int
-
-        public init(surge: Surge, since: Double, backlog: Int) {
-            self.surge = surge
-            self.since = since
-            self.backlog = backlog
-        }
-
-        /// The audit trail's line for an approval (`operator_actions.detail`), the same on both
-        /// stores: times in UTC for a reader, with the unix seconds the daemon compares.
-        public func approvalDetail(approvedAt: Double) -> String {
-            func time(_ unix: Double) -> String {
-                let shown = Date(timeIntervalSince1970: unix).formatted(Date.ISO8601FormatStyle(timeZone: .gmt))
-                return "\(shown) (\(unix))"
-            }
-            return "released \(backlog) waiting job(s) held since \(time(since)): \(surge); jobs enqueued after \(time(approvedAt)) count toward the next surge"
-        }
-    }
-
     public func heldBacklog() throws(StoreError) -> HeldBacklog? {
         try storeErrors {
             try connection.transaction(.deferred) {
                 guard case .held(let surge, let since) = try loadGateNow() else { return nil }
-                return HeldBacklog(surge: surge, since: since, backlog: try backlogCount())
+                return HeldBacklog(surge: surge, since: since, waiting: try waitingJobs())
             }
         }
     }
 
-    private func backlogCount() throws -> Int {
-        let waiting = State.allCases.filter { !$0.isFinal && $0 != .sent }
-        return try waiting.reduce(0) { total, state in
-            total + (try connection.queryOne("SELECT jobs FROM cancellation_state_counts WHERE state = ?", [state.rawValue]) { $0.int(0) } ?? 0)
-        }
+    private func waitingJobs() throws -> WaitingJobs {
+        try connection.queryOne(WaitingJobs.sql) { WaitingJobs(count: $0.int(0), highestID: $0.int64(1), idSum: $0.int64(2)) }
+            ?? WaitingJobs(count: 0, highestID: 0, idSum: 0)
     }
 
-    public enum ApproveResult: Equatable, Sendable {
-        /// Sending is open again; `backlog` jobs were waiting.
-        case released(HeldBacklog)
-        /// Nothing was held: nothing changed (an approval with nothing held would raise the bar
-        /// for the next surge).
-        case notHeld(SendingGate.Mode)
-    }
-
-    /// `cancelq approve`: releases a surge hold. Jobs enqueued up to `coveringUpTo` (when the
-    /// operator was shown the backlog) are approved; later ones count toward the next surge.
+    /// `cancelq approve`: releases a surge hold, exactly the jobs in `shown` (see `approval(of:)`).
+    /// The write lock taken first keeps every insert out between the count and the commit.
     public func approve(
-        coveringUpTo shownAt: Double? = nil, by operatorName: String = OperatorIdentity.current(), now: Double = currentTime()
+        shown: HeldBacklog? = nil, by operatorName: String = OperatorIdentity.current(), now: Double = currentTime()
     ) throws(StoreError) -> ApproveResult {
         try storeErrors {
-            try connection.transaction {
+            try connection.transaction(.immediate) {
                 var gate = try loadGateNow()
-                guard case .held(let surge, let since) = gate else { return .notHeld(gate.mode) }
-                let held = HeldBacklog(surge: surge, since: since, backlog: try backlogCount())
+                let result = Self.approval(of: gate, counted: try waitingJobs(), shown: shown, approvedAt: now)
+                guard case .released(let released) = result else { return result }
                 gate.approve()
                 try save(gate, now: now)
-                let approvedAt = min(shownAt ?? now, now)
-                try connection.run("UPDATE sending_gate SET approved_at = ? WHERE id = 1", approvedAt)
+                try connection.run("UPDATE sending_gate SET approved_at = ? WHERE id = 1", released.approvedAt)
                 try connection.run(
                     "INSERT INTO operator_actions(at, action, detail, operator) VALUES (?, 'approve', ?, ?)", now,
-                    held.approvalDetail(approvedAt: approvedAt),
-                    operatorName)
-                return .released(held)
+                    released.held.approvalDetail(approvedAt: released.approvedAt), operatorName)
+                return result
             }
         }
     }

@@ -3,6 +3,7 @@ import CancelConsole
 import CancelCore
 import CancelPostgres
 import CancelStore
+import ZeusAPI
 
 #if canImport(Glibc)
     import Glibc
@@ -28,43 +29,49 @@ struct ApproveCommand: AsyncParsableCommand {
             let writer = try CancelStore.openMigrated(path: path)
             try await approve(
                 in: path, held: { try writer.heldBacklog() }, mode: { try writer.loadGateNow().mode },
-                approve: { try writer.approve(coveringUpTo: $0) })
+                approve: { try writer.approve(shown: $0) })
         case .postgres(let location):
             try await withPostgresQueue(location) { queue in
                 try await approve(
                     in: location.description, held: { try await queue.heldBacklog() }, mode: { try await queue.loadGate().mode },
-                    approve: { try await queue.approve(coveringUpTo: $0, by: OperatorIdentity.current()) })
+                    approve: { try await queue.approve(shown: $0, by: OperatorIdentity.current()) })
             }
         }
     }
 
-    /// Shows the held backlog, asks on a terminal (or takes --yes), then approves.
+    /// Shows the held backlog, asks on a terminal (or takes --yes), then approves exactly what was
+    /// shown; when the held jobs changed meanwhile, shows them again and asks again.
     private func approve(
         in database: String, held: () async throws -> CancelStore.HeldBacklog?, mode: () async throws -> SendingGate.Mode,
-        approve: (Double) async throws -> CancelStore.ApproveResult
+        approve: (CancelStore.HeldBacklog?) async throws -> CancelStore.ApproveResult
     ) async throws {
-        let shownAt = CancelStore.currentTime()
-        guard let held = try await held() else {
+        guard var shown = try await held() else {
             throw CommandFailure("sending is not held (it is \(try await mode().rawValue)): nothing to approve")
         }
-        let summary =
-            "sending is held since \(Formatting.localTime(held.since)): \(held.surge). "
-            + "Approving releases \(Formatting.count(held.backlog)) waiting job(s); each cancels a payment and cannot be undone."
-        if !yes {
-            guard isatty(STDIN_FILENO) == 1 else {
-                throw CommandFailure("\(summary) No terminal to confirm on: check the queue (cancelq status), then run `cancelq approve --db \(database) --yes`")
-            }
-            emit(summary)
-            emit("Release them? Type yes to approve: ", newline: false)
-            guard readLine().map({ $0.filter { !$0.isWhitespace }.lowercased() }) == "yes" else {
-                throw CommandFailure("not approved: sending stays held")
-            }
+        guard yes || isatty(STDIN_FILENO) == 1 else {
+            throw CommandFailure(
+                "\(ApprovalText.summary(shown)) No terminal to confirm on: check the queue (cancelq status), then run `cancelq approve --db \(LogText.escaped(database)) --yes`")
         }
-        switch try await approve(shownAt) {
-        case .released(let released):
-            emit("approved: sending resumes; \(Formatting.count(released.backlog)) waiting job(s) released. Jobs enqueued from now on count toward the next surge")
-        case .notHeld(let mode):
-            throw CommandFailure("sending is no longer held (it is \(mode.rawValue)): nothing approved")
+        while true {
+            if !yes {
+                emit(ApprovalText.summary(shown))
+                emit("Release them? Type yes to approve: ", newline: false)
+                guard readLine().map({ $0.filter { !$0.isWhitespace }.lowercased() }) == "yes" else {
+                    throw CommandFailure("not approved: sending stays held")
+                }
+            }
+            switch try await approve(yes ? nil : shown) {
+            case .released(let released):
+                emit(ApprovalText.released(released.held, approvedAt: released.approvedAt))
+                return
+            case .changed(_, let now):
+                emit(ApprovalText.changed(shown: shown, now: now))
+                shown = now
+            case .busy:
+                throw CommandFailure(ApprovalText.busy)
+            case .notHeld(let mode):
+                throw CommandFailure("sending is no longer held (it is \(mode.rawValue)): nothing approved")
+            }
         }
     }
 }
