@@ -17,21 +17,34 @@ extension PostgresQueue: QueueStore {
             throw .invalidOrderNumber(error)
         }
         if let paidAt, !(paidAt >= 0 && paidAt.isFinite) { throw .invalidPaidAt(paidAt) }
-        return try await session.transaction { () async throws(StoreError) -> EnqueueResult in
-            var binds = PostgresBindings()
-            binds.append(orderNumber)
-            binds.append(paidAt)
-            // The same statement as an application's: the database sets the enqueue time.
-            let inserted = try await session.rows(
-                PostgresQuery(
-                    unsafeSQL: "INSERT INTO cancellations(order_number, paid_at) VALUES ($1, $2) ON CONFLICT (order_number) DO NOTHING RETURNING id",
-                    binds: binds))
-            guard let record = try await job(orderNumber: orderNumber) else {
-                throw .server(location: location, message: "the row vanished after its insert", constraint: nil)
+        var created = false
+        do {
+            created = try await session.transaction { () async throws(StoreError) -> Bool in
+                var binds = PostgresBindings()
+                binds.append(orderNumber)
+                binds.append(paidAt)
+                // The README's statement for applications: the database sets the enqueue time, and a
+                // conflict clause would meet the duplicate guard.
+                return try await !session.rows(
+                    PostgresQuery(
+                        unsafeSQL: """
+                            INSERT INTO cancellations(order_number, paid_at) SELECT $1, $2
+                            WHERE NOT EXISTS (SELECT 1 FROM cancellations WHERE order_number = $1) RETURNING id
+                            """,
+                        binds: binds)
+                ).isEmpty
             }
-            return EnqueueResult(record: record, created: !inserted.isEmpty)
+        } catch .server(_, _, Self.alreadyEnqueued) {
+            // Another insert of the same order committed between the check and this row.
         }
+        guard let record = try await job(orderNumber: orderNumber) else {
+            throw .server(location: location, message: "the row vanished after its insert", constraint: nil)
+        }
+        return EnqueueResult(record: record, created: created)
     }
+
+    /// The duplicate guard's (and the unique constraint's) name.
+    static let alreadyEnqueued: String? = "order_number_already_enqueued"
 
     public func newJobs(limit: Int) async throws(StoreError) -> [JobRecord] {
         var binds = PostgresBindings()

@@ -20,6 +20,9 @@ extension PostgresQueue {
         var definers: Set<String> = []
         /// Functions no role but the owner may call (`REVOKE EXECUTE … FROM PUBLIC`).
         var ownerOnly: Set<String> = []
+        /// Functions that resolve names in the queue's schema only (`SET search_path FROM CURRENT`
+        /// after the migration set it to the queue's schema, then pg_temp).
+        var pinned: Set<String> = []
         var statements: [String] = []
         var tables: Set<String> = []
 
@@ -31,12 +34,14 @@ extension PostgresQueue {
                         triggers[String(match.1)] = String(match.2)
                     } else if let match = statement.firstMatch(of: /^CREATE (?:UNIQUE )?INDEX (\w+) ON (\w+)/) {
                         indexes[String(match.1)] = String(match.2)
-                    } else if let match = statement.firstMatch(of: /^CREATE FUNCTION (\w+)\([^)]*\).*?\$\$(.*)\$\$$/.dotMatchesNewlines()) {
+                    } else if let match = statement.firstMatch(of: /^CREATE (?:OR REPLACE )?FUNCTION (\w+)\([^)]*\).*?\$\$(.*)\$\$$/.dotMatchesNewlines()) {
+                        // A later migration's CREATE OR REPLACE is the body expected now.
                         functions[String(match.1)] = String(match.2)
                     } else if let match = statement.firstMatch(of: /^CREATE TABLE (\w+)/) {
                         tables.insert(String(match.1))
-                    } else if let match = statement.firstMatch(of: /^ALTER FUNCTION (\w+)\(\) SECURITY DEFINER/) {
-                        definers.insert(String(match.1))
+                    } else if let match = statement.firstMatch(of: /^ALTER FUNCTION (\w+)\(/) {
+                        if statement.contains(" SECURITY DEFINER") { definers.insert(String(match.1)) }
+                        if statement.hasSuffix(" SET search_path FROM CURRENT") { pinned.insert(String(match.1)) }
                     } else if let match = statement.firstMatch(of: /^REVOKE EXECUTE ON FUNCTION (\w+)\(.*FROM PUBLIC$/.dotMatchesNewlines()) {
                         ownerOnly.insert(String(match.1))
                     }
@@ -44,10 +49,12 @@ extension PostgresQueue {
             }
         }
 
+        /// The last statement creating it (a function a later migration replaced: the replacement).
         func statement(creating kind: String, _ name: String) -> String? {
-            let prefix = "CREATE \(kind) \(name)"
-            return statements.first { statement in
-                guard statement.hasPrefix(prefix), let next = statement.dropFirst(prefix.count).first else { return false }
+            statements.last { statement in
+                let unreplaced = statement.replacingOccurrences(of: "CREATE OR REPLACE ", with: "CREATE ", options: .anchored)
+                let prefix = "CREATE \(kind) \(name)"
+                guard unreplaced.hasPrefix(prefix), let next = unreplaced.dropFirst(prefix.count).first else { return false }
                 return next.isWhitespace || next == "("
             }
         }
@@ -76,7 +83,8 @@ extension PostgresQueue {
 
     func schemaFindings() async throws(StoreError) -> [SchemaFinding] {
         let expected = ExpectedSchema.ofThisBinary
-        var findings: [SchemaFinding] = []
+        // Functions first: restoring a trigger needs its function.
+        var findings = try await functionFindings(expected)
         var liveTriggers: [String: (table: String, enabled: Bool)] = [:]
         for row in try await session.rows(
             """
@@ -97,38 +105,6 @@ extension PostgresQueue {
         }
         for (name, live) in liveTriggers.sorted(by: { $0.key < $1.key }) where expected.triggers[name] == nil && expected.tables.contains(live.table) {
             findings.append(.init(problem: "trigger \(name) on \(live.table) was not made by cancelq (drop it)", repair: nil))
-        }
-        // Every function of that name: an overload beside cancelq's could be the one a call resolves to.
-        var liveFunctions: [String: [String]] = [:]
-        var attributes: [String: FunctionAttributes] = [:]
-        for row in try await session.rows(
-            """
-            SELECT p.proname, p.prosrc, p.oid::regprocedure::text, p.prosecdef, coalesce(p.proconfig[1], ''),
-                coalesce(array_length(p.proconfig, 1), 0), p.provolatile::text, p.proisstrict,
-                has_function_privilege('public', p.oid, 'EXECUTE')
-            FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = current_schema()
-            """)
-        {
-            let name: String = try row.value(0)
-            liveFunctions[name, default: []].append(try row.value(1))
-            attributes[name] = FunctionAttributes(
-                signature: try row.value(2), securityDefiner: try row.value(3), firstSetting: try row.value(4),
-                settingCount: try row.value(5), volatility: try row.value(6), strict: try row.value(7), publicMayExecute: try row.value(8))
-        }
-        for name in expected.functions.keys.sorted() where liveFunctions[name]?.count == 1 {
-            guard let live = attributes[name] else { continue }
-            findings += live.findings(name: name, definer: expected.definers.contains(name), ownerOnly: expected.ownerOnly.contains(name))
-        }
-        for (name, body) in expected.functions.sorted(by: { $0.key < $1.key }) {
-            let live = liveFunctions[name] ?? []
-            if live.count > 1 {
-                findings.append(.init(problem: "function \(name) has \(live.count - 1) overload(s) cancelq did not make (drop them)", repair: nil))
-            } else if live != [body] {
-                let create = expected.statement(creating: "FUNCTION", name).map {
-                    $0.replacingOccurrences(of: "CREATE FUNCTION", with: "CREATE OR REPLACE FUNCTION")
-                }
-                findings.append(.init(problem: "function \(name) is \(live.isEmpty ? "missing" : "not the one cancelq made")", repair: create))
-            }
         }
         var liveIndexes: [String: (table: String, definition: String)] = [:]
         for row in try await session.rows(
@@ -167,32 +143,5 @@ extension PostgresQueue {
             repaired.append(finding.problem)
         }
         return (repaired, remaining)
-    }
-}
-
-/// How a function of cancelq's runs, beyond its text: an owner's `ALTER FUNCTION` can change what
-/// it does (`SECURITY DEFINER` lets any caller write with the owner's rights; `SET search_path`
-/// points its table names elsewhere; `STRICT` skips it on a NULL) without touching its body.
-struct FunctionAttributes {
-    let signature: String
-    let securityDefiner: Bool
-    let firstSetting: String
-    let settingCount: Int
-    let volatility: String
-    let strict: Bool
-    let publicMayExecute: Bool
-
-    func findings(name: String, definer: Bool, ownerOnly: Bool) -> [PostgresQueue.SchemaFinding] {
-        var found: [PostgresQueue.SchemaFinding] = []
-        let settingsRight = definer ? settingCount == 1 && firstSetting.hasPrefix("search_path=") : settingCount == 0
-        if securityDefiner != definer || !settingsRight || volatility != "v" || strict {
-            var repairs = ["ALTER FUNCTION \(signature) CALLED ON NULL INPUT VOLATILE SECURITY \(definer ? "DEFINER" : "INVOKER") RESET ALL"]
-            if definer { repairs.append("ALTER FUNCTION \(signature) SET search_path FROM CURRENT") }
-            found.append(.init(problem: "function \(name) does not run as cancelq made it (its security, settings, volatility or strictness were altered)", repairs: repairs))
-        }
-        if ownerOnly && publicMayExecute {
-            found.append(.init(problem: "function \(name) may be called by every role", repairs: ["REVOKE EXECUTE ON FUNCTION \(signature) FROM PUBLIC"]))
-        }
-        return found
     }
 }

@@ -69,6 +69,7 @@ final class PostgresSession: @unchecked Sendable {
                     let cells = row.makeRandomAccess()
                     backend = Backend(pid: try cells[0].decode(Int.self), start: try cells[1].decode(String.self))
                 }
+                try await Self.settleSearchPath(on: opened, location: location, logger: logger)
             } catch {
                 drop()
                 throw storeError(error)
@@ -195,7 +196,7 @@ final class PostgresSession: @unchecked Sendable {
                 database: location.database, tls: tls)
             configuration.options.tlsServerName = location.host
         }
-        configuration.options.connectTimeout = .seconds(5)
+        configuration.options.connectTimeout = .seconds(Int64(location.connectTimeoutSeconds))
         configuration.options.additionalStartupParameters = [("application_name", location.applicationName)]
         return configuration
     }
@@ -224,6 +225,9 @@ final class PostgresSession: @unchecked Sendable {
             let message = info[.message] ?? "error \(state)"
             // 08: connection exception; 57P0x: the server is shutting down or starting up; 53300: full;
             // 40P01, 40001: a deadlock or serialization failure rolled the transaction back: try again.
+            // 53100: the server's disk is full; nothing was written, and the same write succeeds once
+            // space is freed: answers are kept meanwhile, as through an outage.
+            if state == "53100" { return .unavailable(location: here, reason: "\(StoreError.serverDiskFull) (\(message))") }
             if state.hasPrefix("08") || state.hasPrefix("57P") || state == "53300" || state == "40P01" || state == "40001" {
                 return .unavailable(location: here, reason: message)
             }

@@ -310,10 +310,10 @@ struct PostgresSchemaCheckTests {
         let url = try server.createDatabase()
         let queue = PostgresQueue(location: try PostgresLocation(url: url, defaultUser: "postgres"), node: "u", logger: .init(label: "t"))
         #expect(try await queue.migrate(migrations: Array(Migrator.embeddedPostgreSQL.prefix(1))) == ["0001_postgresql_queue.sql"])
-        await #expect(throws: StoreError.schemaBehind(path: queue.location, databaseVersion: 1, binaryVersion: 2)) {
+        await #expect(throws: StoreError.schemaBehind(path: queue.location, databaseVersion: 1, binaryVersion: 3)) {
             try await queue.requireMigrated()
         }
-        #expect(try await queue.migrate() == ["0002_apply_write.sql"])
+        #expect(try await queue.migrate() == ["0002_apply_write.sql", "0003_no_bypass.sql"])
         try await queue.requireMigrated()
         let problems = try await queue.schemaProblems()
         #expect(problems.isEmpty, "\(problems)")
