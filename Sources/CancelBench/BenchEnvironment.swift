@@ -51,6 +51,8 @@ final class BenchEnvironment {
     func prefill(finished count: Int) throws {
         guard count > 0 else { return }
         let db = try Connection(path: database)
+        // Attempt rows come from cancelq's connections only: the benchmark writes as cancelq.
+        try CancelqWriterFunctions.define(on: db)
         try db.execute(
             """
             BEGIN IMMEDIATE;

@@ -22,7 +22,7 @@ extension CancelStore {
 
     func save(_ gate: SendingGate, now: Double) throws {
         // Another writer may have deleted the row: an UPDATE of nothing would drop a halt silently.
-        try connection.run("INSERT OR IGNORE INTO sending_gate (id) VALUES (1)")
+        try connection.run("INSERT INTO sending_gate (id) SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM sending_gate)")
         let row = GateRow(gate)
         // approved_at is left alone: only an approval moves it.
         try connection.run(

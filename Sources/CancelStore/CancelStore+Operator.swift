@@ -182,6 +182,8 @@ public enum WithdrawalRefusal: Equatable, Sendable, CustomStringConvertible {
     case orderUnknown
     case requestInFlight
     case jobFinal
+    /// A completed attempt without the gateway's answer: the request may have cancelled the order.
+    case outcomeUnknown
 
     init?(_ error: SQLiteError) { self.init(message: error.message) }
 
@@ -193,6 +195,8 @@ public enum WithdrawalRefusal: Equatable, Sendable, CustomStringConvertible {
             self = .requestInFlight
         } else if message.contains("withdrawal_too_late_job_final") {
             self = .jobFinal
+        } else if message.contains("withdrawal_too_late_outcome_unknown") {
+            self = .outcomeUnknown
         } else {
             return nil
         }
@@ -203,6 +207,8 @@ public enum WithdrawalRefusal: Equatable, Sendable, CustomStringConvertible {
         case .orderUnknown: "no such order in the queue"
         case .requestInFlight: "too late: a request has already left and waits for its answer (it is sent)"
         case .jobFinal: "too late: it is already final"
+        case .outcomeUnknown:
+            "too late: an earlier request may have reached the gateway (no definite answer came back); the job goes on until the gateway answers"
         }
     }
 }

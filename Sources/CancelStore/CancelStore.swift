@@ -81,7 +81,10 @@ public final class CancelStore {
 
     private static func connect(_ path: String, _ options: Connection.Options) throws(StoreError) -> Connection {
         do {
-            return try Connection(path: path, options: options)
+            let connection = try Connection(path: path, options: options)
+            // The one place cancelq opens its SQLite connections: all of them may write the audit trail.
+            try CancelqWriterFunctions.define(on: connection)
+            return connection
         } catch {
             throw .sqlite(error)
         }
@@ -98,10 +101,13 @@ public final class CancelStore {
         if let paidAt, !(paidAt >= 0 && paidAt.isFinite) { throw .invalidPaidAt(paidAt) }
         return try storeErrors {
             try connection.transaction {
-                // The same statement as an application's: the database sets the enqueue time.
+                // The README's statement for an order that may be queued already (a conflict clause
+                // is refused by the schema); the database sets the enqueue time.
                 let inserted = try connection.run(
-                    "INSERT INTO cancellations(order_number, paid_at) VALUES (?, ?) ON CONFLICT(order_number) DO NOTHING",
-                    orderNumber, paidAt)
+                    """
+                    INSERT INTO cancellations(order_number, paid_at)
+                    SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM cancellations WHERE order_number = ?)
+                    """, orderNumber, paidAt, orderNumber)
                 guard let record = try job(orderNumber: orderNumber) else {
                     throw StoreError.sqlite(
                         SQLiteError(

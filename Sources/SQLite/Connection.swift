@@ -147,6 +147,16 @@ public final class Connection {
 
     public var isInTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
 
+    /// Defines a function of no arguments that returns NULL, on this connection only. A trigger
+    /// that calls it passes here and fails to prepare anywhere else ("no such function: <name>"):
+    /// how a schema rule admits its own program's connections and no other.
+    public func defineMarkerFunction(_ name: String) throws(SQLiteError) {
+        let rc = sqlite3_create_function_v2(
+            handle, name, 0, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, nil,
+            { context, _, _ in sqlite3_result_null(context) }, nil, nil, nil)
+        guard rc == SQLITE_OK else { throw error(rc, sql: nil) }
+    }
+
     /// Changes whenever another connection commits: a cheap way to notice new work.
     public func dataVersion() throws(SQLiteError) -> Int64 {
         try queryOne("PRAGMA data_version") { $0.int64(0) } ?? 0

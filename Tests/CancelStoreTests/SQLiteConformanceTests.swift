@@ -37,7 +37,10 @@ struct SQLiteConformanceTests {
     func closedAttempt() async throws {
         try await withStore { store, path in
             try await QueueStoreConformance.anAnswerWhoseAttemptWasClosedIsKeptInANewRow(store) { id in
-                try Connection(path: path).run(
+                // Only cancelq's connections may write attempt rows: this writer poses as one.
+                let other = try Connection(path: path)
+                try CancelqWriterFunctions.define(on: other)
+                try other.run(
                     "UPDATE cancellation_attempts SET completed_at = 1, error = 'closed by hand' WHERE cancellation_id = ?", id)
             } attempts: { id in
                 try Connection(path: path).query(

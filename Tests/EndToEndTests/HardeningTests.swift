@@ -118,8 +118,11 @@ struct HardeningTests {
             try app.run("UPDATE cancellations SET state = 'failed', outcome = 'gave-up' WHERE order_number = 'TAMPER-1'")
             try app.run("UPDATE cancellations SET state = 'pending' WHERE order_number = 'TAMPER-2'")
             try app.run("UPDATE cancellations SET attempt_count = 9223372036854775807, request_count = 0, interruptions = 9223372036854775807 WHERE order_number = 'TAMPER-3'")
-            // The open attempt row completed by someone else: the answer still moves the job on.
-            try app.run(
+            // The open attempt row completed by someone else (only a writer posing as cancelq can:
+            // the schema refuses an application's): the answer still moves the job on.
+            let posingAsCancelq = try Connection(path: h.database)
+            try posingAsCancelq.defineMarkerFunction("attempt_rows_are_written_by_cancelq_only")
+            try posingAsCancelq.run(
                 """
                 UPDATE cancellation_attempts SET completed_at = 1, error = 'forged by app'
                 WHERE cancellation_id = (SELECT id FROM cancellations WHERE order_number = 'TAMPER-4')

@@ -37,7 +37,32 @@ struct ReadmeSnippetTests {
             let rows = try Connection(path: db, options: .reader).query("SELECT order_number FROM cancellations ORDER BY id") { $0.string(0) }
             #expect(rows == ["ORDER-20261127-0001", "ORDER-20261127-0002"])
             let again = try runProgram("/bin/sh", ["-c", shell])
-            #expect(again.output.contains("UNIQUE constraint failed: cancellations.order_number"), "\(again.output)")
+            #expect(again.output.contains("order_number_already_enqueued: "), "\(again.output)")
+        }
+    }
+
+    @Test("the idiom for an order that may be queued already inserts once and is quiet after; OR IGNORE fails with the named error")
+    func insertIfAbsentSnippet() async throws {
+        try await withTemporaryDirectory { dir in
+            let db = dir + "/queue.db"
+            #expect(try await runCancelq(["migrate", "--db", db]).status == 0)
+            let idiom = try #require(Self.block(after: "**Queuing an order that may already be queued**"))
+            let python = """
+                import sqlite3, sys, time
+                db = sqlite3.connect(sys.argv[1], timeout=5)
+                for _ in range(2):
+                    with db:
+                        db.execute(sys.argv[2], ("ORDER-20261127-0009", time.time(), "ORDER-20261127-0009"))
+                print(db.execute("SELECT count(*) FROM cancellations").fetchone()[0])
+                try:
+                    with db:
+                        db.execute("INSERT OR IGNORE INTO cancellations(order_number) VALUES ('ORDER-20261127-0009')")
+                except sqlite3.DatabaseError as e:
+                    print(e)
+                """
+            let result = try runProgram("/usr/bin/env", ["python3", "-c", python, db, idiom])
+            #expect(result.status == 0, "\(result.output)")
+            #expect(result.output.hasPrefix("1\norder_number_already_enqueued: "), "\(result.output)")
         }
     }
 

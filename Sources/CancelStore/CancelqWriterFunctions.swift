@@ -1,0 +1,16 @@
+import SQLite
+
+/// The schema's rule that attempt rows and operator actions come from cancelq only (migration
+/// 0005): its triggers call these functions, which only the connections cancelq opens define. On
+/// any other connection the statement fails as it is prepared, with "no such function: <name>", a
+/// message that says what the rule is. It stops a careless application, not a deliberate one (which
+/// can define the functions itself): README, "Reading outcomes".
+public enum CancelqWriterFunctions {
+    public static let attemptRows = "attempt_rows_are_written_by_cancelq_only"
+    public static let operatorActions = "operator_actions_are_written_by_cancelq_only"
+
+    /// Lets `connection` write attempt rows and operator actions.
+    public static func define(on connection: Connection) throws(SQLiteError) {
+        for name in [attemptRows, operatorActions] { try connection.defineMarkerFunction(name) }
+    }
+}
