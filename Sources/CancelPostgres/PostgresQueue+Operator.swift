@@ -80,7 +80,8 @@ extension PostgresQueue {
         binds.append(who)
         try await session.rows(
             PostgresQuery(
-                unsafeSQL: "INSERT INTO operator_actions(at, action, cancellation_id, detail, operator) VALUES (cancelq_now(), $1, $2, $3, $4)",
+                // The database role beside the host's user: who the server let in.
+                unsafeSQL: "INSERT INTO operator_actions(at, action, cancellation_id, detail, operator) VALUES (cancelq_now(), $1, $2, $3, concat_ws(', ', $4::text, 'role ' || current_user))",
                 binds: binds))
     }
 }

@@ -1,24 +1,44 @@
+import Foundation
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
     import Darwin
 #endif
 
-/// Who runs an operator command, for `operator_actions.operator`: the login behind `sudo` (root
-/// would say nothing about who), else the user this process runs as.
+/// Who runs an operator command, for `operator_actions.operator`: what the kernel says, never what
+/// the environment says (`env SUDO_USER=root cancelq withdraw …` would otherwise record root).
 public enum OperatorIdentity {
-    /// `SUDO_USER` when set, else the account of the real user id, else `USER`, else the uid.
+    /// The login user from `/proc/self/loginuid` (set at login, kept across `sudo -u cancelq …`,
+    /// not settable by the user), or where none is set (a container, a timer) the real user; the
+    /// effective user beside it when it differs (`alice (as cancelq)`), and, without a login uid
+    /// only, `SUDO_USER` marked as the unverified hint it is.
     public static func current() -> String {
-        let environment = { (name: String) -> String? in getenv(name).map { String(cString: $0) } }
-        return resolve(sudoUser: environment("SUDO_USER"), account: account(of: getuid()), user: environment("USER"), uid: Int(getuid()))
+        resolve(
+            loginUID: loginUID(), realUID: getuid(), effectiveUID: geteuid(),
+            sudoUser: getenv("SUDO_USER").map { String(cString: $0) }, name: account(of:))
     }
 
-    /// The choice itself, testable without changing the process's environment.
-    public static func resolve(sudoUser: String?, account: String?, user: String?, uid: Int) -> String {
-        for candidate in [sudoUser, account, user] {
-            if let name = candidate, !name.isEmpty { return name }
+    /// The choice itself, testable with injected ids and names.
+    public static func resolve(
+        loginUID: uid_t?, realUID: uid_t, effectiveUID: uid_t, sudoUser: String?, name: (uid_t) -> String?
+    ) -> String {
+        func shown(_ uid: uid_t) -> String { name(uid) ?? "uid \(uid)" }
+        let who = loginUID ?? realUID
+        var notes: [String] = []
+        if effectiveUID != who { notes.append("as \(shown(effectiveUID))") }
+        if loginUID == nil, let sudoUser, !sudoUser.isEmpty, sudoUser != shown(who) {
+            notes.append("SUDO_USER=\(sudoUser.prefix(64)), unverified")
         }
-        return "uid \(uid)"
+        return notes.isEmpty ? shown(who) : "\(shown(who)) (\(notes.joined(separator: "; ")))"
+    }
+
+    /// The audit login uid; nil when the file is missing or holds the kernel's "unset" (4294967295).
+    public static func loginUID(file: String = "/proc/self/loginuid") -> uid_t? {
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8),
+            let uid = uid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), uid != uid_t.max
+        else { return nil }
+        return uid
     }
 
     /// The account name of `uid` in the password database (getpwuid_r: thread-safe).

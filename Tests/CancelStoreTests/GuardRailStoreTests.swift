@@ -229,15 +229,6 @@ struct GuardRailStoreTests {
         }
     }
 
-    @Test("the operator is the login behind sudo, else the account, else USER, else the uid")
-    func operatorName() {
-        #expect(OperatorIdentity.resolve(sudoUser: "alice", account: "root", user: "root", uid: 0) == "alice")
-        #expect(OperatorIdentity.resolve(sudoUser: nil, account: "bob", user: "ignored", uid: 1000) == "bob")
-        #expect(OperatorIdentity.resolve(sudoUser: "", account: nil, user: "carol", uid: 1001) == "carol")
-        #expect(OperatorIdentity.resolve(sudoUser: nil, account: nil, user: nil, uid: 1002) == "uid 1002")
-        #expect(!OperatorIdentity.current().isEmpty)
-    }
-
     @Test("a withdrawal racing the daemon's claim, 1,000 times: exactly one wins, and a withdrawn job has no attempt")
     func withdrawalRacesClaim() async throws {
         try await withStore { store, path in
