@@ -1,8 +1,10 @@
 import CancelCore
 import CancelStore
+import ZeusAPI
 
 /// The compact table of `cancelq status`, modelled on `systemctl status`: the state of sending
-/// first, then the queue, then what needs a person.
+/// first, then the queue, then what needs a person. Every stored string (and the database's name,
+/// an argument) goes through `LogText.escaped`: no control character reaches the terminal.
 public struct StatusText {
     let paint: Paint
 
@@ -10,7 +12,7 @@ public struct StatusText {
 
     public func render(_ report: StatusReport) -> String {
         var lines: [String] = []
-        lines.append(paint.bold("cancelq status") + "  \(report.database)  " + paint.dim(Formatting.localTime(report.generatedAt)))
+        lines.append(paint.bold("cancelq status") + "  \(LogText.escaped(report.database))  " + paint.dim(Formatting.localTime(report.generatedAt)))
         lines.append("")
         lines.append(row("Sending", sending(report)))
         let order: [State] = [.pending, .waitingDelay, .sent, .retrying, .maintenancePaused, .succeeded, .failed, .withdrawn]
@@ -22,7 +24,7 @@ public struct StatusText {
         }
         lines.append(row("Jobs", counts.joined(separator: " · ") + "  (total \(Formatting.count(report.total)))"))
         if let oldest = report.oldestUnfinished {
-            lines.append(row("Oldest", "\(oldest.orderNumber) (\(oldest.state.rawValue)), queued \(Formatting.duration(oldest.ageSeconds)) ago"))
+            lines.append(row("Oldest", "\(LogText.escaped(oldest.orderNumber)) (\(oldest.state.rawValue)), queued \(Formatting.duration(oldest.ageSeconds)) ago"))
         } else {
             lines.append(row("Oldest", paint.dim("no unfinished job")))
         }
@@ -31,7 +33,7 @@ public struct StatusText {
                 due.inSeconds >= 0
                 ? "in \(Formatting.duration(due.inSeconds))"
                 : paint.yellow("overdue by \(Formatting.duration(-due.inSeconds))")
-            lines.append(row("Next due", "\(due.orderNumber) (\(due.state.rawValue)) \(when), at \(Formatting.localTime(due.dueAt))"))
+            lines.append(row("Next due", "\(LogText.escaped(due.orderNumber)) (\(due.state.rawValue)) \(when), at \(Formatting.localTime(due.dueAt))"))
         } else {
             lines.append(row("Next due", paint.dim("nothing waiting")))
         }
@@ -41,7 +43,7 @@ public struct StatusText {
         let health =
             report.health.status == .ok
             ? paint.green("OK")
-            : paint.red("ATTENTION") + ": " + report.health.reasons.joined(separator: "; ")
+            : paint.red("ATTENTION") + ": " + Self.reasons(report)
         lines.append(row("Health", health))
         if let daemons = report.daemons {
             lines.append("")
@@ -49,7 +51,7 @@ public struct StatusText {
             if daemons.isEmpty { lines.append("  " + paint.yellow("none alive")) }
             for daemon in daemons {
                 lines.append(
-                    "  \(daemon.name)  \(daemon.host) pid \(daemon.pid)  \(daemon.inFlight) in flight  "
+                    "  \(LogText.escaped(daemon.name))  \(LogText.escaped(daemon.host)) pid \(daemon.pid)  \(daemon.inFlight) in flight  "
                         + paint.dim(
                             "up since \(Formatting.localTime(daemon.startedAt)), heartbeat \(Formatting.duration(max(0, report.generatedAt - daemon.heartbeatAt))) ago"))
             }
@@ -58,13 +60,13 @@ public struct StatusText {
             lines.append("")
             lines.append(paint.bold("Last failures"))
             for failure in report.recentFailures {
-                let answer = [failure.status, failure.code].compactMap { $0 }.joined(separator: "/")
-                let what = failure.meaning ?? failure.error ?? ""
+                let answer = LogText.escaped([failure.status, failure.code].compactMap { $0 }.joined(separator: "/"))
+                let what = LogText.escaped(failure.meaning ?? failure.error ?? "", limit: 500)
                 lines.append(
-                    "  \(failure.orderNumber)  \(failure.outcome?.rawValue ?? "-")  \(answer.isEmpty ? "-" : answer)  \(what)  "
+                    "  \(LogText.escaped(failure.orderNumber))  \(failure.outcome?.rawValue ?? "-")  \(answer.isEmpty ? "-" : answer)  \(what)  "
                         + paint.dim("\(failure.attempts) request(s), \(Formatting.localTime(failure.at))"))
             }
-            lines.append(paint.dim("  requeue with: cancelq requeue --db \(report.database) ORDER…  (or --all-failed)"))
+            lines.append(paint.dim("  requeue with: cancelq requeue --db \(LogText.escaped(report.database)) ORDER…  (or --all-failed)"))
         }
         return lines.joined(separator: "\n")
     }
@@ -82,7 +84,7 @@ public struct StatusText {
             let since = gate.since.map { " since \(Formatting.localTime($0))" } ?? ""
             // paused_until on a halt: a restart or `resume` let one request test the credentials.
             let testing = gate.pausedUntil == nil ? "" : "; one request is testing the credentials (sending resumes unless the gateway rejects them again)"
-            return paint.red("HALTED") + "\(since): \(gate.reason ?? "credentials rejected")\(testing)"
+            return paint.red("HALTED") + "\(since): \(LogText.escaped(gate.reason ?? "credentials rejected", limit: 500))\(testing)"
         case .held:
             let since = gate.since.map { " since \(Formatting.localTime($0))" } ?? ""
             let hold = gate.hold
@@ -90,7 +92,7 @@ public struct StatusText {
             return paint.red("HELD")
                 + "\(since): a surge of new jobs (\(counted) enqueued within \(Formatting.duration(hold?.windowSeconds ?? 0)), limit "
                 + "\(Formatting.count(hold?.holdAbove ?? 0))); \(Formatting.count(gate.waiting)) job(s) wait. Check them, withdraw wrong ones "
-                + "(cancelq withdraw), then `cancelq approve --db \(report.database)` releases the rest"
+                + "(cancelq withdraw), then `cancelq approve --db \(LogText.escaped(report.database))` releases the rest"
         case .open:
             return paint.green("open")
         }
@@ -106,6 +108,11 @@ public struct StatusText {
             let next = report.nextDue.map { $0.inSeconds > 0 ? ", next due in \(Formatting.duration($0.inSeconds))" : ", next due now" } ?? ""
             return "OK - \(report.unfinished) unfinished\(next), sending \(report.sending.mode.rawValue)"
         }
-        return "ATTENTION - " + report.health.reasons.joined(separator: "; ")
+        return "ATTENTION - " + reasons(report)
+    }
+
+    /// The health reasons quote stored text (a halt's reason, a schema object's name).
+    static func reasons(_ report: StatusReport) -> String {
+        report.health.reasons.map { LogText.escaped($0, limit: 1000) }.joined(separator: "; ")
     }
 }

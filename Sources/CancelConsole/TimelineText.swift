@@ -1,6 +1,8 @@
 import CancelStore
+import ZeusAPI
 
-/// `cancelq status --order`: one job and every attempt, as the audit trail has it.
+/// `cancelq status --order`: one job and every attempt, as the audit trail has it. Every stored
+/// string goes through `LogText.escaped`: a newline in a reason cannot forge a timeline line.
 public struct TimelineText {
     let paint: Paint
 
@@ -15,7 +17,7 @@ public struct TimelineText {
         case .succeeded: state = paint.green(timeline.state.rawValue)
         case .pending, .waitingDelay, .sent, .retrying, .maintenancePaused, .withdrawn: state = timeline.state.rawValue
         }
-        lines.append(paint.bold("Order \(timeline.orderNumber)") + "  job \(timeline.id) - \(state)\(outcome)")
+        lines.append(paint.bold("Order \(LogText.escaped(timeline.orderNumber))") + "  job \(timeline.id) - \(state)\(outcome)")
         lines.append("  paid at    " + (timeline.paidAt.map { Formatting.localTime($0) } ?? "not given (counted from the queue time)"))
         lines.append("  queued     \(Formatting.localTime(timeline.createdAt))")
         lines.append("  updated    \(Formatting.localTime(timeline.updatedAt))")
@@ -34,19 +36,20 @@ public struct TimelineText {
             }
             if let http = attempt.httpStatus { text += "  HTTP \(http)" }
             if let status = attempt.status {
-                text += "  \(status)/\(attempt.code ?? "")"
-                if let meaning = attempt.meaning { text += "  \(meaning)" }
+                text += "  \(LogText.escaped(status, limit: 40))/\(LogText.escaped(attempt.code ?? "", limit: 40))"
+                if let meaning = attempt.meaning { text += "  \(LogText.escaped(meaning))" }
             }
-            if let error = attempt.error { text += "  " + paint.yellow(error) }
+            if let error = attempt.error { text += "  " + paint.yellow(LogText.escaped(error, limit: 500)) }
             if let counted = attempt.counted { text += paint.dim(counted ? "  counted" : "  not counted") }
             lines.append(text)
         }
         for withdrawal in timeline.withdrawals {
-            lines.append("  withdrawn  \(Formatting.localTime(withdrawal.at))  reason: \(withdrawal.reason ?? "none given")")
+            lines.append("  withdrawn  \(Formatting.localTime(withdrawal.at))  reason: \(withdrawal.reason.map { LogText.escaped($0, limit: 1000) } ?? "none given")")
         }
         for action in timeline.operatorActions {
-            let who = action.operator.map { " by \($0)" } ?? ""
-            lines.append("  operator   \(Formatting.localTime(action.at))  \(action.action)\(who): \(action.detail ?? "")")
+            let who = action.operator.map { " by \(LogText.escaped($0))" } ?? ""
+            lines.append(
+                "  operator   \(Formatting.localTime(action.at))  \(LogText.escaped(action.action))\(who): \(LogText.escaped(action.detail ?? "", limit: 1000))")
         }
         return lines.joined(separator: "\n")
     }

@@ -1,4 +1,11 @@
 import ArgumentParser
+import ZeusAPI
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// The `cancelq` executable: subcommands only; the work happens in the library modules.
 @main
@@ -17,4 +24,30 @@ struct CancelQ: AsyncParsableCommand {
             DemoCommand.self, CopyToPostgresCommand.self, BenchCommand.self,
         ]
     )
+
+    /// ArgumentParser's own `main`, but every message an error carries (which may quote an argument,
+    /// a path or text from the database) is escaped line by line with `LogText`: a control
+    /// character in it never reaches the terminal.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            let code = exitCode(for: error)
+            let message = fullMessage(for: error).split(separator: "\n", omittingEmptySubsequences: false)
+                .map { LogText.escaped($0, limit: 4000) }.joined(separator: "\n")
+            if !message.isEmpty {
+                if code == .success { emit(message) } else { printError(message) }
+            }
+            #if canImport(Glibc)
+                Glibc.exit(code.rawValue)
+            #else
+                Darwin.exit(code.rawValue)
+            #endif
+        }
+    }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CancelPostgres
 import CancelStore
+import ZeusAPI
 
 struct EnqueueCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -31,10 +32,10 @@ struct EnqueueCommand: AsyncParsableCommand {
         }
         let record = result.record
         if result.created {
-            emit("queued \(record.orderNumber) as job \(record.id) (state \(record.state.rawValue))")
+            emit("queued \(LogText.escaped(record.orderNumber)) as job \(record.id) (state \(record.state.rawValue))")
         } else {
             let outcome = record.job.outcome.map { ", outcome \($0.rawValue)" } ?? ""
-            emit("already queued: \(record.orderNumber) is job \(record.id) (state \(record.state.rawValue)\(outcome))")
+            emit("already queued: \(LogText.escaped(record.orderNumber)) is job \(record.id) (state \(record.state.rawValue)\(outcome))")
         }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CancelPostgres
 import CancelStore
+import ZeusAPI
 
 struct RequeueCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -40,10 +41,10 @@ struct RequeueCommand: AsyncParsableCommand {
         for result in results {
             switch result {
             case .requeued(let order, let outcome):
-                emit("requeued \(order) (was failed: \(outcome ?? "-")); the daemon sends it again")
+                emit("requeued \(LogText.escaped(order)) (was failed: \(LogText.escaped(outcome ?? "-"))); the daemon sends it again")
             case .refused(let order, let reason):
                 refused += 1
-                printError("refused \(order): \(reason)")
+                printError("refused \(LogText.escaped(order)): \(LogText.escaped(reason, limit: 500))")
             }
         }
         if results.isEmpty { emit("no failed job to requeue") }

@@ -3,6 +3,7 @@ import CancelConsole
 import CancelPostgres
 import CancelStore
 import Foundation
+import ZeusAPI
 
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -68,7 +69,7 @@ struct StatusCommand: AsyncParsableCommand {
             }
         } catch {
             guard check else { throw error }
-            emit("UNKNOWN - cannot read the queue: \(error)")
+            emit("UNKNOWN - cannot read the queue: \(LogText.escaped("\(error)", limit: 1000))")
             throw ExitCode(2)
         }
         if json {
@@ -82,13 +83,9 @@ struct StatusCommand: AsyncParsableCommand {
     }
 
     private func show(order: String, timeline: OrderTimeline?, in database: String, now: Double) throws {
-        guard let timeline else { throw CommandFailure("no order \(order) in \(database)") }
+        guard let timeline else { throw CommandFailure("no order \(LogText.escaped(order)) in \(LogText.escaped(database))") }
         emit(json ? try encode(timeline) : TimelineText(colour: standardOutputIsTerminal).render(timeline, now: now))
     }
 
-    private func encode(_ value: some Encodable) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
-    }
+    private func encode(_ value: some Encodable) throws -> String { try JSONText.encode(value) }
 }

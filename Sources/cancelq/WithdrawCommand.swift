@@ -1,6 +1,7 @@
 import ArgumentParser
 import CancelPostgres
 import CancelStore
+import ZeusAPI
 
 struct WithdrawCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -36,10 +37,10 @@ struct WithdrawCommand: AsyncParsableCommand {
         for result in results {
             switch result {
             case .withdrawn(let order, let previous):
-                emit("withdrawn \(order) (was \(previous.rawValue)); its request never leaves")
+                emit("withdrawn \(LogText.escaped(order)) (was \(previous.rawValue)); its request never leaves")
             case .refused(let order, let why):
                 refused += 1
-                printError("not withdrawn \(order): \(why)")
+                printError("not withdrawn \(LogText.escaped(order)): \(LogText.escaped(why, limit: 500))")
             }
         }
         if refused > 0 { throw ExitCode(1) }

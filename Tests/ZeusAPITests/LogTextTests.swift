@@ -20,6 +20,15 @@ struct LogTextTests {
         #expect(LogText.escaped("back\\slash") == "back\\\\slash", "a literal backslash cannot fake an escape")
     }
 
+    @Test("C1 controls (U+009B is a CSI), DEL and every bidirectional embedding, override and isolate are escaped")
+    func c1DelAndIsolates() {
+        #expect(LogText.escaped("\u{9B}31m\u{80}\u{9F}\u{7F}") == "\\u{9B}31m\\u{80}\\u{9F}\\u{7F}")
+        for scalar in [0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069, 0x200E, 0x200F, 0x061C] {
+            let character = String(Character(Unicode.Scalar(UInt32(scalar))!))
+            #expect(LogText.escaped(character) == "\\u{\(String(scalar, radix: 16, uppercase: true))}")
+        }
+    }
+
     @Test("long text is cut and marked")
     func cut() {
         #expect(LogText.escaped(String(repeating: "x", count: 500), limit: 10) == "xxxxxxxxxx…")
