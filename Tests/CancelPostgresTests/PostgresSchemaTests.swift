@@ -249,33 +249,20 @@ struct PostgresSchemaCheckTests {
 
     @Test("an application with the README's grants inserts and withdraws, and can neither call the write function nor edit a job")
     func readmeGrantsAreEnough() async throws {
-        try await PostgresTestDatabase.with { database in
-            let role = "shop_app_\(UInt32.random(in: 0...UInt32.max))"
-            try database.psql("CREATE ROLE \(role) LOGIN")
-            defer { _ = try? database.psql("DROP OWNED BY \(role); DROP ROLE \(role)") }
-            // As README "Roles and grants" says (the default schema here is public).
-            try database.psql("GRANT USAGE ON SCHEMA public TO \(role)")
-            try database.psql("GRANT SELECT, INSERT ON cancellations TO \(role)")
-            try database.psql("GRANT SELECT ON cancellation_attempts TO \(role)")
-            try database.psql("GRANT INSERT ON cancellation_withdrawals TO \(role)")
-            func asApplication(_ sql: String) throws -> (status: Int32, output: String) {
-                try runProgram(
-                    PostgresServer.binDirectory! + "/psql",
-                    ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", "\(database.server.port)", "-U", role,
-                     "-d", PostgresServer.databaseName(database.url), "-c", sql])
-            }
-            let insert = try asApplication("INSERT INTO cancellations(order_number, paid_at) VALUES ('APP-1', extract(epoch from now()) - 60), ('APP-2', NULL)")
-            #expect(insert.status == 0, "\(insert.output)")
-            let withdraw = try asApplication("INSERT INTO cancellation_withdrawals(order_number, reason) VALUES ('APP-2', 'customer kept the order')")
-            #expect(withdraw.status == 0, "\(withdraw.output)")
-            #expect(try database.psql("SELECT order_number || '/' || state FROM cancellations ORDER BY id") == "APP-1/pending\nAPP-2/withdrawn")
-            #expect(try database.psql("SELECT state || '=' || sum(jobs) FROM cancellation_state_counts GROUP BY state HAVING sum(jobs) > 0 ORDER BY 1") == "pending=1\nwithdrawn=1")
-            let call = try asApplication(
+        // README "Roles and grants", its SQL run as written (ReadmeRoles).
+        try await ReadmeRoles.with { roles in
+            let insert = try roles.asApplication("INSERT INTO cancellations(order_number, paid_at) VALUES ('APP-1', extract(epoch from now()) - 60), ('APP-2', NULL)")
+            #expect(insert.output.isEmpty, "\(insert.output)")
+            let withdraw = try roles.asApplication("INSERT INTO cancellation_withdrawals(order_number, reason) VALUES ('APP-2', 'customer kept the order')")
+            #expect(withdraw.output.isEmpty, "\(withdraw.output)")
+            #expect(try roles.superuser("SELECT order_number || '/' || state FROM cancellations ORDER BY id") == "APP-1/pending\nAPP-2/withdrawn")
+            #expect(try roles.superuser("SELECT state || '=' || sum(jobs) FROM cancellation_state_counts GROUP BY state HAVING sum(jobs) > 0 ORDER BY 1") == "pending=1\nwithdrawn=1")
+            let call = try roles.asApplication(
                 "SELECT cancelq_apply_write(1, 'pending', NULL, 'succeeded', 0, 0, NULL, 'cancelled', 'success', '000', NULL, 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)")
-            #expect(call.status != 0 && call.output.contains("permission denied"), "\(call.output)")
-            let edit = try asApplication("UPDATE cancellations SET state = 'succeeded' WHERE order_number = 'APP-1'")
-            #expect(edit.status != 0 && edit.output.contains("permission denied"), "\(edit.output)")
-            #expect(try database.psql("SELECT state FROM cancellations WHERE order_number = 'APP-1'") == "pending")
+            #expect(call.output.contains("permission denied"), "\(call.output)")
+            let edit = try roles.asApplication("UPDATE cancellations SET state = 'succeeded' WHERE order_number = 'APP-1'")
+            #expect(edit.output.contains("permission denied"), "\(edit.output)")
+            #expect(try roles.superuser("SELECT state FROM cancellations WHERE order_number = 'APP-1'") == "pending")
         }
     }
 
