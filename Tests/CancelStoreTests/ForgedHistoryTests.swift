@@ -50,6 +50,21 @@ struct ForgedHistoryTests {
         }
     }
 
+    @Test("an application that drops a writer guard is found by the schema check (run refuses, --check fails) and repaired")
+    func droppedGuardIsReported() async throws {
+        try await NoBypassFixture.withQueue { store, path in
+            let application = try Connection(path: path)
+            try application.execute("DROP TRIGGER cancellation_attempts_inserted_by_cancelq_only")
+            try application.execute("DROP TRIGGER cancellations_order_number_already_enqueued")
+            let problems = try store.schemaProblems().map(\.description)
+            #expect(problems.contains("trigger cancellation_attempts_inserted_by_cancelq_only is missing"), "\(problems)")
+            #expect(problems.contains("trigger cancellations_order_number_already_enqueued is missing"), "\(problems)")
+            #expect(throws: StoreError.self) { try CancelStore.openMigrated(path: path) }
+            #expect(try SchemaCheck.repair(store.connection).isEmpty)
+            #expect(throws: SQLiteError.self) { try Connection(path: path).run(Self.forgeries[0].sql) }
+        }
+    }
+
     @Test("what applications may do still works: insert, withdraw (no attempt or operator row), delete an unsent job; cancelq writes as before")
     func applicationsAndCancelqUnaffected() async throws {
         try await NoBypassFixture.withQueue { store, path in
