@@ -64,6 +64,12 @@ public struct CancellationJob: Hashable, Sendable {
             interruptions = 0
             return answer(gatewayAnswer, gate: gate, policy: policy, now: now, random: &random)
 
+        case (.sent, .transportFailed(.notSent)):
+            // Nothing reached the gateway: due again at once, and no attempt is used up.
+            state = .retrying
+            dueAt = now
+            return .wait(until: now)
+
         case (.sent, .transportFailed):
             interruptions = 0
             return countFailure(giveUpAs: .gaveUp, policy: policy, now: now, random: &random)

@@ -8,6 +8,9 @@ public enum TransportFailure: Hashable, Sendable, CustomStringConvertible {
     case httpStatus(Int)
     case undecodableBody(String)
     case other(String)
+    /// The request was never handed to the network (its claim's send deadline had passed): the
+    /// gateway cannot have seen it.
+    case notSent(String)
 
     public var description: String {
         switch self {
@@ -18,6 +21,7 @@ public enum TransportFailure: Hashable, Sendable, CustomStringConvertible {
         case .httpStatus(let status): "HTTP status \(status) instead of 200"
         case .undecodableBody(let detail): "answer body not understood: \(detail)"
         case .other(let detail): detail
+        case .notSent(let reason): "not sent: \(reason)"
         }
     }
 }

@@ -12,6 +12,8 @@ public struct DaemonConfiguration: Sendable {
     public var policy: RetryPolicy
     /// The whole request, connect to last byte.
     public var requestTimeout: Double
+    /// How long after its claim a request may still be written: the request timeout.
+    var sendWindow: Duration { .nanoseconds(Int64(requestTimeout * 1e9)) }
     /// Certificate authorities trusted besides the system's (`--ca-file`); certificates and host
     /// names are verified either way.
     public var additionalTrustRoots: [NIOSSLCertificate]

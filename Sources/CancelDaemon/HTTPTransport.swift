@@ -44,15 +44,23 @@ public final class HTTPTransport: Transport {
         return tls
     }
 
+    /// A request not tied to a claim (a check of the endpoint): the full request timeout from now.
     public func send(_ request: PaymentReturnRequest) async -> TransportOutcome {
+        await send(request, deadline: .now + Duration.nanoseconds(timeout.nanoseconds))
+    }
+
+    public func send(_ request: PaymentReturnRequest, deadline claimDeadline: ContinuousClock.Instant) async -> TransportOutcome {
         var http = HTTPClientRequest(url: endpoint)
         http.method = .POST
         http.headers.add(name: "Content-Type", value: ZeusLimits.contentType)
         // A body of known length makes AsyncHTTPClient send Content-Length instead of chunking.
         http.body = .bytes(ByteBuffer(bytes: request.body))
-        // One deadline for connect, send, head and body: a gateway that trickles its answer one
-        // byte at a time resets a read timeout on every byte, never this.
-        let deadline = NIODeadline.now() + timeout
+        // One deadline for connect, send, head and body, fixed at claim time: a gateway that
+        // trickles its answer one byte at a time resets a read timeout on every byte, never this,
+        // and a handshake it holds past the claim's lease never ends in a request.
+        let remaining = ContinuousClock.now.duration(to: claimDeadline)
+        guard remaining > .zero else { return .failed(.notSent("its send deadline had passed"), httpStatus: nil) }
+        let deadline = NIODeadline.now() + min(timeout, TimeAmount(remaining))
         var status: Int?
         do {
             let response = try await client.execute(http, deadline: deadline)

@@ -69,7 +69,9 @@ extension RunLoop {
             let request = PaymentReturnRequest(clientIP: configuration.clientIP, key: configuration.key, orderNumber: orderNumber)
             updated.requestCount += 1
             attempt = .start(number: updated.requestCount, at: now)
-            let flight = Flight(record: updated, attempt: updated.requestCount, isProbe: probe)
+            let flight = Flight(
+                record: updated, attempt: updated.requestCount, isProbe: probe,
+                sendBy: .now + configuration.sendWindow)
             batch.flights.append((flight, request))
             // Counted as in flight at once, so the same turn never claims past the limit.
             inFlight[record.id] = flight
@@ -92,15 +94,15 @@ extension RunLoop {
         batch.journal.append(TransitionLog.Entry(decision: decision, before: record, after: updated, origin: origin))
     }
 
-    /// A restart clears a credential halt (the configuration may be fixed) and resolves jobs a
-    /// killed run left in `sent`: their outcome is unknown, so they are resent (or quarantined).
+    /// A stored credential halt survives a restart, but the configuration may have been fixed:
+    /// ONE request tests it first (a crash loop with a wrong key costs one request per start).
+    /// Jobs a killed run left in `sent` have an unknown outcome: resent (or quarantined).
     mutating func startUp() async throws {
         let now = daemon.clock()
-        if case .halted(let reason, let since) = gate {
-            gate.clearHalt()
+        if case .halted(let reason, let since) = gate, gate.testCredentialsAfterRestart() {
             try await store.saveGate(gate, now: now)
             logger.notice(
-                "the credential halt of \(TransitionLog.time(since)) (\(reason.code)) is cleared by this restart; sending resumes")
+                "sending is still halted since \(TransitionLog.time(since)) (\(LogText.escaped(reason.code))): one request tests the credentials first; sending resumes only if the gateway does not reject them again")
         }
         let stuck = try await store.interruptedJobs()
         var batch = Batch()
@@ -213,14 +215,27 @@ extension RunLoop {
         if let changed = batch.gateChange { daemon.log.announce(changed) }
         let metrics = daemon.metrics
         for (flight, request) in batch.flights {
-            tally.sent += 1
             let jobID = flight.record.id
             let transport = daemon.transport
             let inbox = daemon.inbox
             let clock = daemon.clock
+            let sendBy = flight.sendBy
+            if ContinuousClock.now >= sendBy {
+                // The commit that claimed it was confirmed too late (a lost COMMIT answer resolved
+                // after the link healed, a stop): the lease may be over and the job someone else's.
+                let late = ContinuousClock.now - sendBy + configuration.sendWindow
+                logger.warning(
+                    "order \(LogText.escaped(flight.record.orderNumber)): not sent; its claim was confirmed \(DurationText.describe(Double(late.components.seconds))) after it was made, past its send deadline (the request timeout); it is due again")
+                inbox.push(
+                    CancellationDaemon.Completion(
+                        jobID: jobID, outcome: .failed(.notSent("the claim was confirmed after its send deadline"), httpStatus: nil),
+                        at: clock()))
+                continue
+            }
+            tally.sent += 1
             group.addTask {
                 let started = metrics == nil ? nil : ContinuousClock.now
-                let outcome = await transport.send(request)
+                let outcome = await transport.send(request, deadline: sendBy)
                 if let metrics, let started { metrics.requestTook(ContinuousClock.now - started) }
                 inbox.push(CancellationDaemon.Completion(jobID: jobID, outcome: outcome, at: clock()))
             }

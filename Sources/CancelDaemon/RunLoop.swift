@@ -34,11 +34,15 @@ struct RunLoop {
     var logger: Logger { daemon.logger }
     var probeInFlight: Bool { inFlight.values.contains { $0.isProbe } }
 
-    /// A request on its way: the job as claimed, its attempt number.
+    /// A request on its way: the job as claimed, its attempt number, and the send deadline fixed
+    /// when it was claimed. On a shared queue the claim's commit is also a heartbeat, and another
+    /// daemon rescues the job only a lease (request timeout + margin) after that: past `sendBy` no
+    /// byte of the request is written, however late the commit turned out to have landed.
     struct Flight {
         var record: JobRecord
         let attempt: Int
         let isProbe: Bool
+        var sendBy: ContinuousClock.Instant
     }
 
     init(daemon: CancellationDaemon, changeCheckInterval: Double, notifications: (any ChangeNotifications)?) async throws {
@@ -244,7 +248,10 @@ struct RunLoop {
                 if lastWarning.map({ ContinuousClock.now - $0 >= .seconds(30) }) ?? true {
                     lastWarning = .now
                     let waited = Double((ContinuousClock.now - started).components.seconds)
-                    if error.isLocked {
+                    if error.isDiskFull {
+                        logger.error(
+                            "the disk holding the database is full: \(error). Keeping \(batch.writes.count) answer(s) and change(s) in memory, claiming nothing new, retrying every second; free space on it and they are written at once")
+                    } else if error.isLocked {
                         logger.warning(
                             "another process has held the database's write lock for over \(DurationText.describe(configuration.busyTimeout + waited)); keeping \(batch.writes.count) change(s) in memory and retrying. Find the long transaction (an application holding BEGIN open)")
                     } else {
@@ -253,9 +260,22 @@ struct RunLoop {
                 }
                 try await Task.sleep(nanoseconds: 1_000_000_000)
                 at = daemon.clock()
-                if daemon.inbox.isStopping { dropClaims(from: &batch) }
+                // A full disk: nothing new is claimed until the answers are written.
+                if daemon.inbox.isStopping || error.isDiskFull { dropClaims(from: &batch) }
                 batch.writes = batch.writes.map { $0.restarted(at: at) }
+                // A lock wait commits nothing: the claims are new ones. Any other failure may
+                // have lost the answer of a COMMIT that landed: their deadlines stand.
+                if error.isLocked { renewSendDeadlines(of: &batch) }
             }
+        }
+    }
+
+    /// The claims of a batch that certainly did not commit start their send deadline again.
+    mutating func renewSendDeadlines(of batch: inout Batch) {
+        let sendBy = ContinuousClock.now + configuration.sendWindow
+        for index in batch.flights.indices {
+            batch.flights[index].0.sendBy = sendBy
+            inFlight[batch.flights[index].0.record.id]?.sendBy = sendBy
         }
     }
 
@@ -267,6 +287,6 @@ struct RunLoop {
         batch.flights.removeAll()
         batch.journal.removeAll { claimed.contains($0.after.id) && $0.decision.sends }
         for id in claimed { inFlight.removeValue(forKey: id) }
-        logger.notice("stopping: \(claimed.count) claimed job(s) not sent; they stay due for the next run")
+        logger.notice("\(claimed.count) claimed job(s) not sent (not committed); they stay due")
     }
 }

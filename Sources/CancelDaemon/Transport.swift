@@ -11,6 +11,8 @@ public enum TransportOutcome: Sendable, Equatable {
 
 /// Sends one `payment_return` body. The daemon's only door to the network.
 public protocol Transport: Sendable {
-    func send(_ request: PaymentReturnRequest) async -> TransportOutcome
+    /// `deadline` was fixed when the job was claimed: nothing of the request is written after it
+    /// (a connection or TLS handshake still pending then is abandoned), and the answer must be in.
+    func send(_ request: PaymentReturnRequest, deadline: ContinuousClock.Instant) async -> TransportOutcome
     func shutdown() async
 }

@@ -148,13 +148,18 @@ extension PostgresQueue {
         await close()
     }
 
-    /// Written inside each of the daemon's commits (see `uncertainCommit`).
+    /// Written inside each of the daemon's commits (see `uncertainCommit`). It is a heartbeat too:
+    /// a claim in this commit is rescued by another daemon only a lease after it, which covers the
+    /// request timeout the claim's request has to leave in, however late this daemon learns that
+    /// the commit landed.
     func markCommit(_ token: String) async throws(StoreError) {
         var binds = PostgresBindings()
         binds.append(token)
         binds.append(node)
         try await session.rows(
-            PostgresQuery(unsafeSQL: "UPDATE cancelq_daemons SET last_commit = $1 WHERE node = $2", binds: binds))
+            PostgresQuery(
+                unsafeSQL: "UPDATE cancelq_daemons SET last_commit = $1, heartbeat_at = cancelq_now() WHERE node = $2",
+                binds: binds))
     }
 
     /// Ends the server process that was committing when its connection was given up, and returns

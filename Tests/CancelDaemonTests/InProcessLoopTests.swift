@@ -40,7 +40,9 @@ final class ScriptedTransport: Transport {
         waiting.forEach { $0.resume() }
     }
 
-    func send(_ request: PaymentReturnRequest) async -> TransportOutcome {
+    func send(_ request: PaymentReturnRequest, deadline: ContinuousClock.Instant) async -> TransportOutcome {
+        // As the HTTP transport: nothing is written past the claim's deadline.
+        guard ContinuousClock.now < deadline else { return .failed(.notSent("its send deadline had passed"), httpStatus: nil) }
         let body = String(decoding: request.body, as: UTF8.self)
         let order = String(body.split(separator: "<order_number>")[1].split(separator: "</order_number>")[0])
         let now = clock.now
