@@ -82,7 +82,8 @@ extension CancelStore {
         // A dropped audit trigger or insert guard is not a healthy queue, however it runs.
         let health = StatusReport.Health.judge(
             sending: gate, overdueSeconds: overdue, recentFailed: try countSince(.failed, now - thresholds.failureWindow),
-            schemaProblems: try SchemaCheck.problems(connection).map(\.description), thresholds: thresholds, now: now)
+            schemaProblems: try SchemaCheck.problems(connection).map(\.description),
+            storageProblems: DatabaseFile.spaceProblem(path).map { [$0] } ?? [], thresholds: thresholds, now: now)
         return StatusReport(
             generatedAt: now, database: path, counts: counts, total: counts.values.reduce(0, +), unfinished: unfinished,
             oldestUnfinished: oldest, nextDue: nextDue, overdueSeconds: overdue, sending: gate, today: today,

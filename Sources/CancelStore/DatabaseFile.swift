@@ -59,4 +59,18 @@ public enum DatabaseFile {
             throw .parentDirectoryMissing(path: path, directory: parent)
         }
     }
+
+    /// Below this much free space the daemon's next commit may fail with SQLITE_FULL.
+    public static let minimumFreeBytes: UInt64 = 1 << 20
+
+    /// What `status --check` says when the file system holding `path` is (nearly) full: the
+    /// daemon then keeps its answers in memory and claims nothing until space is freed.
+    public static func spaceProblem(_ path: String) -> String? {
+        var info = statvfs()
+        let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+        guard statvfs(directory.isEmpty ? "/" : directory, &info) == 0 else { return nil }
+        let free = UInt64(info.f_bavail) * UInt64(info.f_frsize)
+        guard free < minimumFreeBytes else { return nil }
+        return "the file system holding \(path) is full (\(free / 1024) KiB free): the daemon cannot record answers or claim jobs; free space there"
+    }
 }

@@ -254,9 +254,9 @@ extension StatusReport.Health {
     /// `status --check`'s verdict, the same on every store.
     public static func judge(
         sending gate: StatusReport.Sending, overdueSeconds overdue: Double, recentFailed: Int, schemaProblems: [String],
-        thresholds: HealthThresholds, now: Double
+        storageProblems: [String] = [], thresholds: HealthThresholds, now: Double
     ) -> Self {
-        var reasons: [String] = []
+        var reasons = storageProblems
         switch gate.mode {
         case .halted:
             reasons.append("sending halted: \(gate.reason ?? "credentials rejected")")

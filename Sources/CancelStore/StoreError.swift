@@ -39,10 +39,24 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
         return false
     }
 
-    /// Whether waiting and trying again can succeed: a lock held too long, a server out of reach.
+    /// The disk holding the database is full (SQLITE_FULL, or PostgreSQL's disk_full): nothing
+    /// was written; once space is freed the same write succeeds.
+    public var isDiskFull: Bool {
+        switch self {
+        case .sqlite(let error): error.isDiskFull
+        case .unavailable(_, let reason): reason.hasPrefix(Self.serverDiskFull)
+        default: false
+        }
+    }
+
+    /// How a store says that the database server's disk is full (an `unavailable` reason).
+    public static let serverDiskFull = "the database server's disk is full"
+
+    /// Whether waiting and trying again can succeed: a lock held too long, a server out of reach,
+    /// a full disk.
     public var isTransient: Bool {
         if case .unavailable = self { return true }
-        return isLocked
+        return isLocked || isDiskFull
     }
 
     public var description: String {

@@ -40,6 +40,8 @@ public struct SQLiteError: Error, Equatable, Sendable, CustomStringConvertible {
     static let constraintTrigger = SQLITE_CONSTRAINT | (7 << 8)
     static let constraintUnique = SQLITE_CONSTRAINT | (8 << 8)
     public var isNotADatabase: Bool { primaryCode == SQLITE_NOTADB }
+    /// The file system holding the database (or its WAL) has no room left: nothing was written.
+    public var isDiskFull: Bool { primaryCode == SQLITE_FULL }
 
     public var description: String {
         let explanation: String
