@@ -190,28 +190,30 @@ public final class PostgresQueue: @unchecked Sendable {
     }
 }
 
-/// The server's clock as seen from here: the local clock plus the offset measured at each
-/// heartbeat, so a host whose clock is wrong neither sends early nor judges leases wrongly.
+/// The server's clock as seen from here: the server's time read at each heartbeat, carried
+/// forward on this host's monotonic clock. A host whose wall clock is wrong, or is stepped while
+/// the daemon runs (an hour back, say), neither sends early nor late, nor judges leases wrongly:
+/// its wall clock is not read at all once the first reading is in.
 public final class ServerClock: @unchecked Sendable {
     private let lock = NSLock()
-    private var offset = 0.0
+    /// The server's time at a monotonic instant (the middle of the query that read it).
+    private var anchor: (server: Double, at: ContinuousClock.Instant)?
 
     public func now() -> Double {
         lock.lock()
         defer { lock.unlock() }
-        return CancelStore.currentTime() + offset
+        guard let anchor else { return CancelStore.currentTime() }
+        let elapsed = ContinuousClock.now - anchor.at
+        return anchor.server + Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     }
 
     func synchronise(with session: PostgresSession) async throws(StoreError) {
-        let before = CancelStore.currentTime()
+        let before = ContinuousClock.now
         let rows = try await session.rows("SELECT cancelq_now()")
-        let after = CancelStore.currentTime()
+        let after = ContinuousClock.now
         guard let server: Double = try rows.first?.value(0) else { return }
-        set(offset: server - (before + after) / 2)
-    }
-
-    private func set(offset newOffset: Double) {
-        lock.withLock { offset = newOffset }
+        let middle = before + (after - before) / 2
+        lock.withLock { anchor = (server, middle) }
     }
 }
 

@@ -15,7 +15,7 @@ final class PostgresSession: @unchecked Sendable {
     let location: PostgresLocation
     let logger: Logger
     private var connection: PostgresConnection?
-    private var nextAttempt = 0.0
+    private var nextAttempt = ContinuousClock.now
     private var backoff = 0.0
     private static let ids = IDSource()
     /// Whether a transaction is open on the current connection (BEGIN sent, no COMMIT yet).
@@ -50,9 +50,13 @@ final class PostgresSession: @unchecked Sendable {
             connection = nil
             inTransaction = false
         }
-        let now = CancelStore.currentTime()
+        // Monotonic: a wall clock stepped back must not hold the reconnection for as long.
+        let now = ContinuousClock.now
         guard now >= nextAttempt else {
-            throw .unavailable(location: location.description, reason: "not connected; next attempt in \(String(format: "%.1f", nextAttempt - now)) s")
+            let wait = now.duration(to: nextAttempt)
+            throw .unavailable(
+                location: location.description,
+                reason: "not connected; next attempt in \(String(format: "%.1f", Double(wait.components.attoseconds) / 1e18 + Double(wait.components.seconds))) s")
         }
         do {
             let opened = try await PostgresConnection.connect(
@@ -77,7 +81,7 @@ final class PostgresSession: @unchecked Sendable {
             return opened
         } catch {
             backoff = min(max(backoff * 2, 0.5), 5)
-            nextAttempt = CancelStore.currentTime() + backoff
+            nextAttempt = .now + .nanoseconds(Int64(backoff * 1e9))
             throw storeError(error)
         }
     }

@@ -139,6 +139,28 @@ public final class CancelStore {
     public static func currentTime() -> Double {
         var spec = timespec()
         clock_gettime(CLOCK_REALTIME, &spec)
-        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
+        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9 + debugClockSkew
     }
+
+    /// A host clock that is wrong, or stepped while the daemon runs, for tests only: in a debug
+    /// build `CANCELQ_DEBUG_CLOCK_SKEW_FILE=PATH` moves this process's wall clock by the seconds
+    /// written in PATH, read at each call. Release builds have no such hook.
+    static var debugClockSkew: Double {
+        #if DEBUG
+            if let path = debugClockSkewFile, let file = fopen(path, "r") {
+                defer { fclose(file) }
+                var buffer = [CChar](repeating: 0, count: 64)
+                if fgets(&buffer, Int32(buffer.count), file) != nil,
+                    let text = String(cString: buffer).split(whereSeparator: \.isWhitespace).first, let skew = Double(text), skew.isFinite
+                {
+                    return skew
+                }
+            }
+        #endif
+        return 0
+    }
+
+    #if DEBUG
+        private static let debugClockSkewFile = getenv("CANCELQ_DEBUG_CLOCK_SKEW_FILE").map { String(cString: $0) }
+    #endif
 }

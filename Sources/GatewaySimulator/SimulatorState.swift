@@ -172,7 +172,8 @@ public final class SimulatorState: Sendable {
         }
     }
 
-    static func uptime() -> Double {
+    /// Seconds since the simulator module was first used, on the monotonic clock `ReceivedRequest.at` uses.
+    public static func uptime() -> Double {
         let now = ContinuousClock.now - start
         return Double(now.components.seconds) + Double(now.components.attoseconds) / 1e18
     }
