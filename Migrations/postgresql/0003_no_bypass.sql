@@ -84,7 +84,8 @@ BEGIN
     END IF;
     -- Attempts are completed under the job's lock, which this withdrawal now holds.
     IF EXISTS (SELECT 1 FROM cancellation_attempts WHERE cancellation_id = job_id AND completed_at IS NOT NULL
-               AND result_status IS NULL AND error IS DISTINCT FROM 'connection refused') THEN
+               AND result_status IS NULL AND error IS DISTINCT FROM 'connection refused'
+               AND coalesce(error, '') NOT LIKE 'not sent: %') THEN
         RAISE EXCEPTION 'withdrawal_too_late_outcome_unknown: an earlier request for this order may have reached the gateway (no definite answer came back); the job goes on until the gateway answers; nothing was withdrawn'
             USING ERRCODE = 'check_violation', CONSTRAINT = 'withdrawal_too_late_outcome_unknown';
     END IF;

@@ -144,12 +144,34 @@ BEGIN
     SELECT operator_actions_are_written_by_cancelq_only();
 END;
 
+-- The gate holds a credential halt or a surge hold for every job: an application's UPDATE of it
+-- would release them behind the operator's back. Only cancelq's connections write it (nothing an
+-- application may do, a withdrawal included, touches it).
+CREATE TRIGGER sending_gate_inserted_by_cancelq_only
+BEFORE INSERT ON sending_gate
+BEGIN
+    SELECT sending_gate_is_written_by_cancelq_only();
+END;
+
+CREATE TRIGGER sending_gate_updated_by_cancelq_only
+BEFORE UPDATE ON sending_gate
+BEGIN
+    SELECT sending_gate_is_written_by_cancelq_only();
+END;
+
+CREATE TRIGGER sending_gate_deleted_by_cancelq_only
+BEFORE DELETE ON sending_gate
+BEGIN
+    SELECT sending_gate_is_written_by_cancelq_only();
+END;
+
 -- 3. A withdrawal comes too late once a request may have reached the gateway: a completed attempt
 -- without the gateway's answer (a timeout, a reset, a TLS failure, a non-200 status, an unreadable
 -- body, a rescue's or a restart's "outcome unknown") may have cancelled the order already, and a
 -- daemon frozen or cut off past its lease may still send its old claim. The job goes on until the
--- gateway answers (a repeat is answered "already cancelled"). "connection refused" is the one
--- failure in which the request provably never left. Only withdrawable states are checked here:
+-- gateway answers (a repeat is answered "already cancelled"). "connection refused", and the
+-- daemon's own "not sent: …" (a claim past its send deadline), are the failures in which the
+-- request provably never left. Only withdrawable states are checked here:
 -- the other withdrawal triggers refuse the rest, and each case gets one error.
 CREATE TRIGGER cancellation_withdrawals_too_late_outcome_unknown
 BEFORE INSERT ON cancellation_withdrawals
@@ -158,7 +180,7 @@ WHEN EXISTS (
     WHERE c.order_number = NEW.order_number
       AND c.state IN ('pending', 'waiting-delay', 'retrying', 'maintenance-paused')
       AND a.completed_at IS NOT NULL AND a.result_status IS NULL
-      AND a.error IS NOT 'connection refused')
+      AND a.error IS NOT 'connection refused' AND coalesce(a.error, '') NOT LIKE 'not sent: %')
 BEGIN
     SELECT RAISE(ABORT, 'withdrawal_too_late_outcome_unknown: an earlier request for this order may have reached the gateway (no definite answer came back); the job goes on until the gateway answers; nothing was withdrawn');
 END;

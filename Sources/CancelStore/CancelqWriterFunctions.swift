@@ -8,9 +8,12 @@ import SQLite
 public enum CancelqWriterFunctions {
     public static let attemptRows = "attempt_rows_are_written_by_cancelq_only"
     public static let operatorActions = "operator_actions_are_written_by_cancelq_only"
+    /// The gate holds a halt or a surge hold for every job: an application's `UPDATE sending_gate
+    /// SET mode = 'open'` would release them (only `resume`, `approve` and the daemon may).
+    public static let sendingGate = "sending_gate_is_written_by_cancelq_only"
 
-    /// Lets `connection` write attempt rows and operator actions.
+    /// Lets `connection` write attempt rows, operator actions and the sending gate.
     public static func define(on connection: Connection) throws(SQLiteError) {
-        for name in [attemptRows, operatorActions] { try connection.defineMarkerFunction(name) }
+        for name in [attemptRows, operatorActions, sendingGate] { try connection.defineMarkerFunction(name) }
     }
 }

@@ -8,7 +8,7 @@ struct ConflictCase: Sendable, CustomTestStringConvertible {
     let refusal: String
     /// Attempt rows and operator actions are cancelq's only: their conflicts are tried on a
     /// connection cancelq opened (an application's is refused before any conflict).
-    var asCancelq: Bool { table == "cancellation_attempts" || table == "operator_actions" }
+    var asCancelq: Bool { table == "cancellation_attempts" || table == "operator_actions" || table == "sending_gate" }
 
     var testDescription: String { "\(table): \(verb)" }
 

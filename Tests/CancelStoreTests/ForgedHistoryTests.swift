@@ -21,9 +21,13 @@ struct ForgedHistoryTests {
          CancelqWriterFunctions.attemptRows),
         ("INSERT INTO operator_actions(at, action, detail, operator) VALUES (1, 'approve', 'released 1 waiting job(s)', 'alice')",
          CancelqWriterFunctions.operatorActions),
+        // A halt or a surge hold released behind the operator's back, or the gate row removed.
+        ("UPDATE sending_gate SET mode = 'open', reason = NULL, code = NULL", CancelqWriterFunctions.sendingGate),
+        ("DELETE FROM sending_gate", CancelqWriterFunctions.sendingGate),
+        ("INSERT INTO sending_gate(id, mode) VALUES (2, 'open')", CancelqWriterFunctions.sendingGate),
     ]
 
-    @Test("a plain connection's forged attempt, answered open attempt and operator action are refused, naming the rule")
+    @Test("a plain connection's forged attempt, answered open attempt, operator action and gate change are refused, naming the rule")
     func plainConnectionForgeriesRefused() async throws {
         try await NoBypassFixture.withQueue { store, path in
             let application = try Connection(path: path)

@@ -85,7 +85,7 @@ struct OperatorTests {
         }
     }
 
-    @Test("resume ends a pause now with one probe to come (not a burst), lifts a halt, and records both")
+    @Test("resume ends a pause now with one probe to come (not a burst), lets one request test a halt's credentials, and records both")
     func resume() async throws {
         try await withTemporaryDirectory { dir in
             let store = try CancelStore.open(path: dir + "/q.db", create: true, now: now)
@@ -98,9 +98,12 @@ struct OperatorTests {
             #expect(try store.loadGateNow() == .paused(until: now + 1, streak: 1, since: now))
             #expect(try store.loadGateNow().allowance(now: now + 1, probeInFlight: false) == .probe)
             #expect(try store.job(orderNumber: "P-1")?.job.dueAt == now + 1)
-            try store.saveGateNow(.halted(.credentialsRejected(code: "02130210"), since: now), now: now)
+            let halt = HaltReason.credentialsRejected(code: "02130210")
+            try store.saveGateNow(.halted(halt, since: now), now: now)
             _ = try store.resumeSending(now: now + 2)
-            #expect(try store.loadGateNow() == .open)
+            // Still halted until one request shows the credentials work; stored and read back so.
+            #expect(try store.loadGateNow() == .testingCredentials(halt, since: now))
+            #expect(try store.loadGateNow().allowance(now: now + 2, probeInFlight: false) == .probe)
             #expect(try store.connection.queryOne("SELECT count(*) FROM operator_actions WHERE action = 'resume'") { $0.int(0) } == 2)
         }
     }

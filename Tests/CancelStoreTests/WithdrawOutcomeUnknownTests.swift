@@ -9,7 +9,8 @@ import TestSupport
 
 /// Issue 18, point 1 (the contract, /work/withdraw-rule.md): a job whose earlier request may have
 /// reached the gateway cannot be withdrawn; it goes on until the gateway answers. Only a refused
-/// connection (the request never left) or a definite answer leaves it withdrawable.
+/// connection or the daemon's own "not sent" (the request never left), or a definite answer, leaves it
+/// withdrawable.
 @Suite("Withdrawal too late: outcome unknown")
 struct WithdrawOutcomeUnknownTests {
     struct Ending: Sendable, CustomTestStringConvertible {
@@ -37,6 +38,10 @@ struct WithdrawOutcomeUnknownTests {
         Ending(
             name: "a refused connection", event: .transportFailed(.connectionRefused),
             result: AttemptResult(error: "connection refused", counted: true), withdrawable: true),
+        Ending(
+            name: "a claim confirmed past its send deadline, never sent", event: .transportFailed(.notSent("the claim was confirmed after its send deadline")),
+            result: AttemptResult(error: TransportFailure.notSent("the claim was confirmed after its send deadline").description, counted: false),
+            withdrawable: true),
         Ending(
             name: "a definite failure answer", event: .answered(.failure("02189999")),
             result: AttemptResult(httpStatus: 200, status: "failure", code: "02189999", counted: true), withdrawable: true),
@@ -100,7 +105,7 @@ struct WithdrawOutcomeUnknownTests {
 
     @Test("one unknown outcome among definite answers is enough to refuse, whichever came last")
     func anyUnknownAttemptRefuses() async throws {
-        let refused = Self.endings[4], failure = Self.endings[5], timeout = Self.endings[2]
+        let refused = Self.endings[4], failure = Self.endings[6], timeout = Self.endings[2]
         try await afterAttempt([refused, timeout, failure]) { store, _ in
             let result = try store.withdraw(orderNumbers: ["W"], reason: nil)
             #expect(result == [.refused(orderNumber: "W", reason: WithdrawalRefusal.outcomeUnknown.description)])

@@ -152,7 +152,10 @@ struct HardeningTests {
     func deletedGateRowKeepsHalt() async throws {
         try await DaemonHarness.withHarness(daemonKey: "WRONG-KEY-99") { h in
             try await h.migrate()
-            try Connection(path: h.database).execute("DELETE FROM sending_gate")
+            // Through a connection that passes the writer guard (an application cannot delete it).
+            let tamperer = try Connection(path: h.database)
+            try tamperer.defineMarkerFunction("sending_gate_is_written_by_cancelq_only")
+            try tamperer.execute("DELETE FROM sending_gate")
             try h.enqueue(["G-1", "G-2", "G-3"])
             let daemon = try h.startDaemon(["--concurrency", "1"])
             #expect(await daemon.waitForOutput("SENDING HALTED", timeout: 10), "\(daemon.output)")
