@@ -10,15 +10,17 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
 
     private let exporter: MetricsExporter
     private let budget: RequestBudget
+    private let slot: ConnectionSlot
     private var head: HTTPRequestHead?
     private var hasBody = false
     /// The previous request's answer, written: with pipelining, answers leave in request order
     /// even though each waits for the store.
     private var previous: EventLoopFuture<Void>?
 
-    init(exporter: MetricsExporter, budget: RequestBudget) {
+    init(exporter: MetricsExporter, budget: RequestBudget, slot: ConnectionSlot) {
         self.exporter = exporter
         self.budget = budget
+        self.slot = slot
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -32,11 +34,13 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
             budget.requestCompleted()
             guard let head else { return }
             self.head = nil
+            slot.requestCompleted()
             let promise = context.eventLoop.makePromise(of: Answer.self)
             promise.completeWithTask { [exporter, hasBody] in await Self.answer(head, hasBody: hasBody, exporter: exporter) }
             let ready = previous.map { $0.and(promise.futureResult).map(\.1) } ?? promise.futureResult
             previous = ready.assumeIsolated().map { answer in
                 self.respond(context, head: head, answer: answer)
+                self.slot.answerWritten()
             }.nonisolated()
         }
     }

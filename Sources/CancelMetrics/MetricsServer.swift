@@ -1,13 +1,13 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import Synchronization
 
 /// The HTTP listener of `--metrics-listen`: `GET /metrics` and `GET /healthz`, nothing else. One
 /// event-loop thread of its own, so scrapes (and the store reads they cause) never run on the
 /// threads of the run loop or the gateway's HTTP client. Bounded against misuse: a request head
-/// over `RequestBudget.limit` bytes, a body, a client idle for `idleTimeout`, or more than
-/// `maximumConnections` at once are cut.
+/// over `RequestBudget.limit` bytes, a body, or a client idle for `idleTimeout` are cut; past
+/// `maximumConnections`, the connection waiting longest without completing a request is closed
+/// for the newcomer (`ConnectionRegistry`), so a crowd of slow clients cannot keep a probe out.
 public final class MetricsServer: Sendable {
     public let host: String
     public let port: Int
@@ -29,7 +29,7 @@ public final class MetricsServer: Sendable {
         -> MetricsServer
     {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let open = ConnectionCount()
+        let registry = ConnectionRegistry(maximum: maximumConnections)
         do {
             let channel = try await ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 64)
@@ -37,12 +37,13 @@ public final class MetricsServer: Sendable {
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let budget = RequestBudget()
+                        let slot = ConnectionSlot(registry: registry)
                         let sync = channel.pipeline.syncOperations
                         try sync.addHandler(IdleStateHandler(allTimeout: idleTimeout))
-                        try sync.addHandler(ConnectionLimit(open: open, maximum: maximumConnections))
+                        try sync.addHandler(slot)
                         try sync.addHandler(budget)
                         try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
-                        try sync.addHandler(MetricsHTTPHandler(exporter: exporter, budget: budget))
+                        try sync.addHandler(MetricsHTTPHandler(exporter: exporter, budget: budget, slot: slot))
                     }
                 }
                 .bind(host: address.host, port: address.port).get()
@@ -74,50 +75,5 @@ public struct MetricsServerError: Error, CustomStringConvertible, Sendable {
 
     public var description: String {
         "--metrics-listen \(address): cannot listen (\(underlying)); is another process using the port, or is it not an address of this host?"
-    }
-}
-
-/// Shared by every connection of one server: how many are open.
-final class ConnectionCount: Sendable {
-    let value = Atomic<Int>(0)
-}
-
-/// Closes a connection past the limit at once, so a crowd of idle clients cannot pile up.
-final class ConnectionLimit: ChannelInboundHandler {
-    typealias InboundIn = NIOAny
-    private let open: ConnectionCount
-    private let maximum: Int
-    private var counted = false
-
-    init(open: ConnectionCount, maximum: Int) {
-        self.open = open
-        self.maximum = maximum
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
-        let now = open.value.wrappingAdd(1, ordering: .relaxed).newValue
-        counted = true
-        if now > maximum {
-            context.close(promise: nil)
-            return
-        }
-        context.fireChannelActive()
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        if counted {
-            open.value.wrappingSubtract(1, ordering: .relaxed)
-            counted = false
-        }
-        context.fireChannelInactive()
-    }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        // IdleStateHandler's signal: a client that sends nothing (or half a request) is let go.
-        if event is IdleStateHandler.IdleStateEvent {
-            context.close(promise: nil)
-            return
-        }
-        context.fireUserInboundEventTriggered(event)
     }
 }

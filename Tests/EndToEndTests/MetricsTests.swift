@@ -233,17 +233,18 @@ struct MetricsTests {
             }
             #expect(closedAfter.map { (9...14).contains($0) } == true, "closed after \(closedAfter ?? -1) s")
 
-            // A crowd of idle connections: past the cap each new one is closed at once (no slot is
-            // held), and scrapes work again as soon as the crowd leaves.
-            var crowd = try (0..<32).map { _ in try LoopbackConnection(port: port) }
-            try await Task.sleep(nanoseconds: 200_000_000)
-            let extra = try LoopbackConnection(port: port)
-            extra.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-            let refused = extra.receive(timeout: 3)
-            #expect(refused.closed && refused.bytes.isEmpty)
-            crowd.removeAll()
-            try await Task.sleep(nanoseconds: 200_000_000)
-            #expect(try daemon.health().status == 200)
+            // A crowd past the cap, trickling half a request (a byte a second, never completing), once
+            // kept every probe out for up to 10 s: each newcomer now closes the member that waited
+            // longest, so probes are answered at once.
+            let crowd = try TricklingCrowd(port: port, size: MetricsServer.maximumConnections + 8)
+            try await crowd.trickle(for: 1.5)
+            for path in ["/healthz", "/metrics", "/healthz"] {
+                let probed = Date()
+                #expect(try loopbackHTTP(port: port, path: path, timeout: 3).status == 200, "\(path)")
+                #expect(Date().timeIntervalSince(probed) < 1, "\(path)")
+                try crowd.trickle()
+            }
+            #expect(crowd.closedByServer >= 8)
 
             // Keep-alive: two scrapes on one connection, as Prometheus does.
             let kept = try LoopbackConnection(port: port)
