@@ -8,8 +8,9 @@ import Synchronization
 /// longest without completing a request (since it opened, or since its last answer) is closed:
 /// a client trickling its head, or a keep-alive connection idle since its last scrape. A probe
 /// sends its whole request at once, so it is never the one waiting longest. A connection whose
-/// answer is being prepared or written is never closed for a newcomer; only when every one is,
-/// the newcomer is.
+/// answer is being prepared (waiting on the store, at most the exporter's patience) is never
+/// closed for a newcomer; only when every one is, the newcomer is. One whose answer is handed to
+/// the socket counts as idle again, so a client that never reads its answers holds nothing.
 final class ConnectionRegistry: Sendable {
     let maximum: Int
 
@@ -17,7 +18,7 @@ final class ConnectionRegistry: Sendable {
         let channel: any Channel
         /// When it opened, or last completed a request or an answer.
         var lastProgress: NIODeadline
-        /// Requests read whose answers are not written yet.
+        /// Requests read whose answers are not handed to the socket yet.
         var answering = 0
     }
 
@@ -39,7 +40,8 @@ final class ConnectionRegistry: Sendable {
     }
 
     enum Admission {
-        /// Counted open; `closing` was let go to make room for it.
+        /// Counted open; the caller closes `closing` to make room for it (outside the lock: its
+        /// `channelInactive` calls `remove`).
         case admitted(closing: (any Channel)?)
         /// Every open connection is being answered: the newcomer is not counted, and is closed.
         case refused
