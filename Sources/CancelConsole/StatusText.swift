@@ -79,6 +79,10 @@ public struct StatusText {
             let over = gate.pausedUntil.map { $0 <= report.generatedAt } ?? true
             let until = gate.pausedUntil.map { over ? ", ended at \(Formatting.localTime($0))" : ", until \(Formatting.localTime($0))" } ?? ""
             let next = over ? "the next request is a probe that decides" : "one probe job then decides; `cancelq resume` ends it now"
+            if gate.code == GateRow.unreachableCode {
+                return paint.yellow("WAITING: the gateway cannot be reached") + " (no connection)\(since)\(until) (probe \(gate.maintenanceStreak)); "
+                    + "one probe at a time, every few seconds, finds out when it is back; nothing is counted against the jobs"
+            }
             return paint.yellow("PAUSED for gateway maintenance") + "\(since)\(until) (pause \(gate.maintenanceStreak)); \(next)"
         case .halted:
             let since = gate.since.map { " since \(Formatting.localTime($0))" } ?? ""

@@ -70,6 +70,18 @@ public struct CancellationJob: Hashable, Sendable {
             dueAt = now
             return .wait(until: now)
 
+        case (.sent, .transportFailed(.unreachable)), (.sent, .transportFailed(.connectionRefused)):
+            // Nothing reached the gateway, and nothing will until it can be reached: every job
+            // waits, one probe finds out when; no attempt is used up.
+            interruptions = 0
+            var after = gate
+            let due = after.couldNotConnect(now: now)
+            state = .retrying
+            dueAt = due
+            var decision = Decision.wait(until: due)
+            if after != gate { decision.gate = after }
+            return decision
+
         case (.sent, .transportFailed):
             interruptions = 0
             return countFailure(giveUpAs: .gaveUp, policy: policy, now: now, random: &random)

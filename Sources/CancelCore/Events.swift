@@ -11,6 +11,9 @@ public enum TransportFailure: Hashable, Sendable, CustomStringConvertible {
     /// The request was never handed to the network (its claim's send deadline had passed): the
     /// gateway cannot have seen it.
     case notSent(String)
+    /// No connection to the gateway could be made (timed out, no route, no such host): nothing of
+    /// the request was written.
+    case unreachable(String)
 
     public var description: String {
         switch self {
@@ -22,6 +25,7 @@ public enum TransportFailure: Hashable, Sendable, CustomStringConvertible {
         case .undecodableBody(let detail): "answer body not understood: \(detail)"
         case .other(let detail): detail
         case .notSent(let reason): "not sent: \(reason)"
+        case .unreachable(let reason): "not sent: the gateway could not be reached (\(reason))"
         }
     }
 }

@@ -80,6 +80,10 @@ public enum SendingGate: Hashable, Sendable {
     case open
     /// No request until `until`; then one probe job decides whether sending resumes.
     case paused(until: Double, streak: Int, since: Double)
+    /// The gateway could not be reached (no connection): like a pause, one probe at a time, after a
+    /// short wait that grows with each failed probe (SendingGate+Unreachable.swift). Stored and
+    /// shown as `paused`.
+    case unreachable(until: Double, streak: Int, since: Double)
     case halted(HaltReason, since: Double)
     /// Still halted, but one request may test the credentials (after a restart or `resume`, when
     /// the configuration may have been fixed): a credential rejection halts again, any other
@@ -96,7 +100,7 @@ public enum SendingGate: Hashable, Sendable {
     public var mode: Mode {
         switch self {
         case .open: .open
-        case .paused: .paused
+        case .paused, .unreachable: .paused
         case .halted, .testingCredentials: .halted
         case .held: .held
         }
@@ -117,7 +121,8 @@ public enum SendingGate: Hashable, Sendable {
         switch self {
         case .open: .any
         case .paused(let until, _, _) where now < until: .none(until: until)
-        case .paused, .testingCredentials: probeInFlight ? .none(until: nil) : .probe
+        case .unreachable(let until, _, _) where now < until: .none(until: until)
+        case .paused, .unreachable, .testingCredentials: probeInFlight ? .none(until: nil) : .probe
         case .halted, .held: .none(until: nil)
         }
     }
@@ -126,8 +131,9 @@ public enum SendingGate: Hashable, Sendable {
     /// Answers to requests sent before the pause do not lengthen it: only the probe's does.
     public mutating func maintenanceAnswered(now: Double, policy: RetryPolicy) -> Double {
         switch self {
-        case .open, .testingCredentials:
-            // A maintenance answer says nothing of the credentials: the probe after the pause tests them.
+        case .open, .testingCredentials, .unreachable:
+            // A maintenance answer says nothing of the credentials: the probe after the pause tests
+            // them. The gateway answered: it is reachable again.
             let until = now + policy.maintenancePause(streak: 1)
             self = .paused(until: until, streak: 1, since: now)
             return until
@@ -150,8 +156,8 @@ public enum SendingGate: Hashable, Sendable {
         case .paused(let until, _, _) where now >= until:
             self = .open
             return true
-        case .testingCredentials:
-            // The gateway answered without rejecting the credentials: they work again.
+        case .testingCredentials, .unreachable:
+            // The gateway answered without rejecting the credentials: they work, and it is reachable.
             self = .open
             return true
         case .open, .paused, .halted, .held:
@@ -170,7 +176,7 @@ public enum SendingGate: Hashable, Sendable {
         case .testingCredentials(_, let since):
             // The test failed: halted as before, with what the gateway said this time.
             self = .halted(.credentialsRejected(code: code), since: since)
-        case .open, .paused:
+        case .open, .paused, .unreachable:
             self = .halted(.credentialsRejected(code: code), since: now)
         }
     }
@@ -187,6 +193,8 @@ public enum SendingGate: Hashable, Sendable {
             return nil
         case .paused(let until, let streak, let since):
             return (.paused(until: now, streak: streak, since: since), "ended the maintenance pause that ran until \(until); one probe goes now")
+        case .unreachable(let until, let streak, let since):
+            return (.unreachable(until: now, streak: streak, since: since), "ended the wait for the unreachable gateway that ran until \(until); one probe goes now")
         case .halted(let reason, let since):
             return (
                 .testingCredentials(reason, since: since),
@@ -246,8 +254,12 @@ public enum SendingGate: Hashable, Sendable {
             return self
         case (_, .halted):
             return stored
-        case (.testingCredentials, .testingCredentials), (.testingCredentials, .paused):
+        case (.testingCredentials, .testingCredentials), (.testingCredentials, .paused), (.unreachable, .testingCredentials):
             return stored
+        case (.testingCredentials, .unreachable):
+            return self
+        case (.unreachable, _), (_, .unreachable):
+            return reconciledUnreachable(withStored: stored, now: now)
         case (.testingCredentials, .open), (.open, .testingCredentials):
             // Opened by the test's answer (here or in another daemon): the credentials work.
             return .open

@@ -21,9 +21,17 @@ public final class HTTPTransport: Transport {
     ) {
         var configuration = HTTPClient.Configuration()
         let total = TimeAmount.nanoseconds(Int64(requestTimeout * 1e9))
-        configuration.timeout = .init(connect: min(total, .seconds(10)), read: total)
+        // A connection that cannot be made fails before the request's deadline, with its own
+        // error: the request provably never left (a deadline first would leave that unknown).
+        let connect = TimeAmount.nanoseconds(Int64(requestTimeout * 0.8 * 1e9))
+        configuration.timeout = .init(connect: min(connect, .seconds(10)), read: total)
         configuration.connectionPool = .init(
             idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(1, concurrency))
+        // A failed connection fails the requests waiting for it at once, with the connection's own
+        // error: they were never written, and the run loop's gate decides when to try again (the
+        // pool's own retries back off up to a minute, so after an outage it reconnected late, and its
+        // queued requests timed out as if they had been sent).
+        configuration.connectionPool.retryConnectionEstablishment = false
         // A redirect would resend the key somewhere else: never follow one.
         configuration.redirectConfiguration = .disallow
         configuration.httpVersion = .http1Only
@@ -112,7 +120,10 @@ public final class HTTPTransport: Transport {
     static func classify(_ error: any Error) -> TransportFailure {
         if let error = error as? HTTPClientError {
             switch error {
-            case .deadlineExceeded, .readTimeout, .connectTimeout, .tlsHandshakeTimeout, .getConnectionFromPoolTimeout:
+            case .connectTimeout: return .unreachable("connect timeout")
+            case .tlsHandshakeTimeout: return .unreachable("TLS handshake timeout")
+            case .getConnectionFromPoolTimeout: return .notSent("no connection to the gateway was free before the deadline")
+            case .deadlineExceeded, .readTimeout:
                 return .timeout
             case .remoteConnectionClosed:
                 return .connectionReset
@@ -120,9 +131,10 @@ public final class HTTPTransport: Transport {
                 return .other("HTTP client: \(error)")
             }
         }
+        if error is NIOConnectionError { return .unreachable("could not connect: \(error)") }
         if let error = error as? ChannelError {
             switch error {
-            case .connectTimeout: return .timeout
+            case .connectTimeout: return .unreachable("connect timeout")
             case .eof, .ioOnClosedChannel, .outputClosed, .alreadyClosed: return .connectionReset
             default: return .other("channel: \(error)")
             }

@@ -35,6 +35,7 @@ struct Heartbeat {
         switch gate {
         case .open: gateText = "sending"
         case .paused(let until, _, _): gateText = "PAUSED (maintenance) until \(TransitionLog.time(until))"
+        case .unreachable(let until, _, _): gateText = "WAITING for the unreachable gateway; next probe \(TransitionLog.time(until))"
         case .halted(let reason, _): gateText = "HALTED (\(reason.code))"
         case .testingCredentials(let reason, _): gateText = "HALTED (\(reason.code)); one request tests the credentials"
         case .held(let surge, _): gateText = "HELD (surge: over \(surge.holdAbove) enqueued; cancelq approve releases)"

@@ -123,6 +123,9 @@ struct TransitionLog {
         case .paused(let until, let streak, _):
             logger.warning(
                 "the gateway is in maintenance: sending paused (pause \(streak)); one probe job goes \(when(until)) and decides whether sending resumes")
+        case .unreachable(let until, let streak, let since):
+            logger.warning(
+                "the gateway cannot be reached (no connection since \(TransitionLog.time(since))): sending waits for every job, nothing is counted against them; probe \(streak + 1) goes \(when(until))")
         case .halted(let reason, _):
             logger.critical("SENDING HALTED: \(reason.explanation). No job is consumed meanwhile; `cancelq status` shows the halt")
         case .testingCredentials(let reason, _):

@@ -22,12 +22,13 @@ public enum LabelValues {
         case .httpStatus: "http-status"
         case .undecodableBody: "undecodable-body"
         case .notSent: "not-sent"
+        case .unreachable: "unreachable"
         case .other: other
         }
     }
 
     /// Every kind `kind(_:)` can return, so each series exists (at 0) from the start.
-    static let kinds = ["timeout", "connection-refused", "connection-reset", "tls", "http-status", "undecodable-body", "not-sent", other]
+    static let kinds = ["timeout", "connection-refused", "connection-reset", "tls", "http-status", "undecodable-body", "not-sent", "unreachable", other]
 
     /// A daemon's name as `--node-name` allows it (printable ASCII without spaces, at most 100
     /// bytes): anything else in the shared table is shown with `_` in its place.

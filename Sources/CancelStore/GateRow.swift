@@ -14,6 +14,9 @@ public struct GateRow: Equatable, Sendable {
     public var holdWindow: Double?
     public var holdCountedFrom: Double?
 
+    /// `code` of a paused gate whose cause is an unreachable gateway, not maintenance.
+    public static let unreachableCode = "unreachable"
+
     /// The columns in this order, for a SELECT (the stores add their own after them).
     public static let columns =
         "mode, paused_until, maintenance_streak, reason, code, since, hold_enqueued, hold_above, hold_window, hold_counted_from"
@@ -47,6 +50,13 @@ public struct GateRow: Equatable, Sendable {
             maintenanceStreak = streak
             reason = "the gateway answered maintenance"
             since = pausedSince
+        case .unreachable(let until, let streak, let waitingSince):
+            // A pause for status and older readers; the code marks its cause.
+            pausedUntil = until
+            maintenanceStreak = streak
+            reason = "the gateway could not be reached (no connection)"
+            code = Self.unreachableCode
+            since = waitingSince
         case .halted(let halt, let haltedSince):
             reason = halt.explanation
             code = halt.code
@@ -73,7 +83,9 @@ public struct GateRow: Equatable, Sendable {
         case .open:
             return .open
         case .paused:
-            return .paused(until: pausedUntil ?? 0, streak: min(max(1, maintenanceStreak), Int.max - 1), since: since ?? 0)
+            let streak = min(max(1, maintenanceStreak), Int.max - 1)
+            if code == Self.unreachableCode { return .unreachable(until: pausedUntil ?? 0, streak: streak, since: since ?? 0) }
+            return .paused(until: pausedUntil ?? 0, streak: streak, since: since ?? 0)
         case .halted:
             let halt = HaltReason(code: code ?? "", explanation: reason ?? "halted")
             return pausedUntil == nil ? .halted(halt, since: since ?? 0) : .testingCredentials(halt, since: since ?? 0)

@@ -263,8 +263,9 @@ extension StatusReport.Health {
         case .paused:
             let pausedFor = now - (gate.since ?? now)
             if pausedFor > thresholds.maximumPause {
+                let cause = gate.code == GateRow.unreachableCode ? "waiting for the unreachable gateway (no connection)" : "paused for maintenance"
                 reasons.append(
-                    "paused for maintenance for \(DurationText.describe(pausedFor)) (threshold \(DurationText.describe(thresholds.maximumPause)))")
+                    "\(cause) for \(DurationText.describe(pausedFor)) (threshold \(DurationText.describe(thresholds.maximumPause)))")
             }
         case .held:
             let hold = gate.hold

@@ -22,6 +22,8 @@ struct ResumeCommand: AsyncParsableCommand {
         switch previous {
         case .open:
             emit("sending was not paused or halted; nothing to do")
+        case .unreachable:
+            emit("the wait for the unreachable gateway ended: one probe goes at once; its answer decides whether every job resumes")
         case .paused:
             emit("maintenance pause ended: one probe job goes at once; its answer decides whether every job resumes")
         case .halted(let reason, _):

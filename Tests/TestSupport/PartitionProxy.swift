@@ -22,6 +22,10 @@ public final class PartitionProxy: Sendable {
         var armedAfter: [UInt8]?
         var partitioned = false
         var triggeredAt: ContinuousClock.Instant?
+        /// Cut off entirely: connections closed, new ones never answered (SYNs dropped).
+        var cut = false
+        /// Our own connection that fills the accept queue while cut, so the kernel drops SYNs.
+        var filler: Int32?
         /// Connection pairs still relaying, and how many of each pair's two relays have ended.
         var open: [Int32: (peer: Int32, ended: Int)] = [:]
     }
@@ -75,6 +79,37 @@ public final class PartitionProxy: Sendable {
         }
     }
 
+    /// The server vanishes from the network, as behind a firewall that drops everything: open
+    /// connections end, and a new connection is never established (its SYNs are dropped: the
+    /// listener's accept queue is shrunk to nothing and kept full), so a client's connect times out.
+    public func cut() {
+        let filler = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        state.withLock { state in
+            state.cut = true
+            listen(listener, 0)
+            for (client, pair) in state.open {
+                shutdown(client, Int32(SHUT_RDWR))
+                shutdown(pair.peer, Int32(SHUT_RDWR))
+            }
+        }
+        var address = Self.loopback(port: port)
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(filler, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        state.withLock { $0.filler = filler }
+    }
+
+    /// The server is reachable again after `cut`.
+    public func restore() {
+        let filler = state.withLock { state -> Int32? in
+            state.cut = false
+            listen(listener, 64)
+            defer { state.filler = nil }
+            return state.filler
+        }
+        if let filler { close(filler) }
+    }
+
     public func stop() {
         shutdown(listener, Int32(SHUT_RDWR))
         heal()
@@ -83,6 +118,15 @@ public final class PartitionProxy: Sendable {
     private func acceptLoop() {
         defer { close(listener) }
         while true {
+            // While cut, nothing is accepted: the queue stays full and the kernel drops SYNs.
+            var poller = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&poller, 1, 100)
+            if ready < 0 && errno != EINTR { return }
+            if poller.revents & Int16(POLLNVAL | POLLERR) != 0 { return }
+            if ready <= 0 || state.withLock({ $0.cut }) {
+                if ready > 0 { usleep(50_000) }
+                continue
+            }
             let client = accept(listener, nil, nil)
             guard client >= 0 else {
                 if errno == EINTR { continue }
