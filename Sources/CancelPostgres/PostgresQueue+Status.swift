@@ -92,13 +92,13 @@ extension PostgresQueue {
             WHERE heartbeat_at >= cancelq_now() - lease_seconds ORDER BY node
             """)
         {
-            // Written by daemons, but editable by the database's owner: shown escaped (as the journal
-            // shows outside text) with finite times, so a hand-made row cannot break the table or the JSON.
+            // Written by daemons, but editable by the database's owner: cut short, with finite times, so
+            // a hand-made row cannot break the table or the JSON (every output escapes stored text).
             func finite(_ value: Double) -> Double { value.isFinite ? value : 0 }
             daemons.append(
                 StatusReport.Daemon(
-                    name: LogText.escaped(try row.value(0, as: String.self), limit: 100),
-                    host: LogText.escaped(try row.value(1, as: String.self), limit: 100), pid: try row.value(2),
+                    name: String(try row.value(0, as: String.self).prefix(100)),
+                    host: String(try row.value(1, as: String.self).prefix(100)), pid: try row.value(2),
                     startedAt: finite(try row.value(3)), heartbeatAt: finite(try row.value(4)), inFlight: try row.value(5)))
         }
         var rescueBinds = PostgresBindings()
