@@ -184,3 +184,18 @@ WHEN EXISTS (
 BEGIN
     SELECT RAISE(ABORT, 'withdrawal_too_late_outcome_unknown: an earlier request for this order may have reached the gateway (no definite answer came back); the job goes on until the gateway answers; nothing was withdrawn');
 END;
+
+-- 4. A job is `succeeded` only on the gateway's confirmation in its audit trail: an attempt row
+-- (written by cancelq only, above) answered `success` `000` or `invalid` `02180118` (already
+-- cancelled). An application's UPDATE of the state would otherwise show a cancellation that never
+-- reached the gateway. The daemon records the answer before the job's new state.
+CREATE TRIGGER cancellations_succeeded_only_on_the_gateways_confirmation
+BEFORE UPDATE OF state ON cancellations
+WHEN NEW.state = 'succeeded' AND OLD.state <> 'succeeded'
+    AND NOT EXISTS (SELECT 1 FROM cancellation_attempts
+                    WHERE cancellation_id = NEW.id AND completed_at IS NOT NULL
+                      AND ((result_status = 'success' AND result_code = '000')
+                           OR (result_status = 'invalid' AND result_code = '02180118')))
+BEGIN
+    SELECT RAISE(ABORT, 'succeeded_only_on_the_gateways_confirmation: a job becomes succeeded only when its audit trail holds the gateway''s answer (success 000 or invalid 02180118); only cancelq records answers');
+END;

@@ -58,12 +58,14 @@ final class BenchEnvironment {
             BEGIN IMMEDIATE;
             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < \(count))
             INSERT INTO cancellations(order_number, paid_at) SELECT 'OLD-' || i, 1700000000 + i FROM n;
-            UPDATE cancellations SET state = 'succeeded', request_count = 3, outcome = 'cancelled', last_status = 'success',
-                last_code = '000', updated_at = paid_at WHERE order_number LIKE 'OLD-%';
+            -- Two refusals, then the confirmation (which the schema requires before `succeeded`).
             INSERT INTO cancellation_attempts(cancellation_id, attempt, started_at, completed_at, http_status,
                                               result_status, result_code, counted)
-            SELECT c.id, a.k, c.created_at + a.k, c.created_at + a.k, 200, 'failure', '02189999', 1
-            FROM cancellations c, (SELECT 1 AS k UNION ALL SELECT 2 UNION ALL SELECT 3) a WHERE c.state = 'succeeded';
+            SELECT c.id, a.k, c.created_at + a.k, c.created_at + a.k, 200,
+                   CASE a.k WHEN 3 THEN 'success' ELSE 'failure' END, CASE a.k WHEN 3 THEN '000' ELSE '02189999' END, a.k < 3
+            FROM cancellations c, (SELECT 1 AS k UNION ALL SELECT 2 UNION ALL SELECT 3) a WHERE c.order_number LIKE 'OLD-%';
+            UPDATE cancellations SET state = 'succeeded', request_count = 3, attempt_count = 2, outcome = 'cancelled',
+                last_status = 'success', last_code = '000', updated_at = paid_at WHERE order_number LIKE 'OLD-%';
             COMMIT;
             """)
     }

@@ -131,10 +131,17 @@ extension CancelStore {
             at, result.httpStatus, result.status, result.code, result.error, result.counted, id, number) == 1
     }
 
-    /// Applies one write; returns a note when the answer had to go to a new attempt row.
+    /// Applies one write; returns a note when the answer had to go to a new attempt row. An answer
+    /// is recorded before the job's new state: the schema lets a job become `succeeded` only on an
+    /// attempt row holding the gateway's confirmation (a savepoint around each write undoes both
+    /// when the job moved underneath).
     func apply(_ write: JobWrite, now: Double) throws -> String? {
         let record = write.record
         let job = record.job
+        var note: String?
+        if case .complete(let number, let at, let result) = write.attempt {
+            note = try recordAnswer(id: record.id, number: number, at: at, result: result, jobExists: true)
+        }
         let changed = try connection.run(
             """
             UPDATE cancellations SET state = ?, attempt_count = ?, request_count = ?, due_at = ?, outcome = ?,
@@ -147,16 +154,11 @@ extension CancelStore {
         guard changed == 1 else {
             throw StoreError.jobChangedUnderneath(id: record.id, expected: write.expectedState)
         }
-        switch write.attempt {
-        case .none:
-            return nil
-        case .start(let number, let at):
+        if case .start(let number, let at) = write.attempt {
             try connection.run(
                 "INSERT INTO cancellation_attempts(cancellation_id, attempt, started_at) VALUES (?, ?, ?)",
                 record.id, number, at)
-            return nil
-        case .complete(let number, let at, let result):
-            return try recordAnswer(id: record.id, number: number, at: at, result: result, jobExists: true)
         }
+        return note
     }
 }

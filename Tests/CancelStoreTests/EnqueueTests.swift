@@ -13,6 +13,10 @@ struct EnqueueTests {
             let store = try CancelStore.open(path: dir + "/q.db", create: true, now: 100)
             let first = try store.enqueueNow(orderNumber: "ORDER-1", paidAt: 50)
             #expect(first.created)
+            // As the daemon records it: the gateway's confirmation first, then the state.
+            try store.connection.run(
+                "INSERT INTO cancellation_attempts(cancellation_id, attempt, started_at, completed_at, http_status, result_status, result_code, counted) VALUES (?, 1, 60, 61, 200, 'success', '000', 0)",
+                first.record.id)
             try store.connection.run("UPDATE cancellations SET state = 'succeeded', outcome = 'cancelled'")
             let again = try store.enqueueNow(orderNumber: "ORDER-1", paidAt: 99)
             #expect(!again.created)

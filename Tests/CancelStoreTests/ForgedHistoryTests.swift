@@ -45,6 +45,24 @@ struct ForgedHistoryTests {
         }
     }
 
+    @Test("an application's UPDATE to succeeded is refused without the gateway's confirmation in the audit trail")
+    func forgedSucceededStateRefused() async throws {
+        try await NoBypassFixture.withQueue { store, path in
+            let application = try Connection(path: path)
+            let before = try NoBypassFixture.snapshot(application)
+            for sql in [
+                "UPDATE cancellations SET state = 'succeeded', outcome = 'cancelled' WHERE order_number = 'D'",
+                "UPDATE OR REPLACE cancellations SET state = 'succeeded' WHERE order_number = 'D'",
+                "UPDATE cancellations SET state = 'succeeded' WHERE order_number = 'C'",
+            ] {
+                let error = #expect(throws: SQLiteError.self, "\(sql)") { try application.run(sql) }
+                #expect(error?.message.hasPrefix("succeeded_only_on_the_gateways_confirmation") == true, "\(error.map(\.description) ?? "")")
+            }
+            #expect(try NoBypassFixture.snapshot(application) == before)
+            #expect(try store.job(orderNumber: "D")?.state == .waitingDelay)
+        }
+    }
+
     @Test("the sqlite3 shell an application would use gets the same refusal")
     func sqliteShellRefused() async throws {
         try await NoBypassFixture.withQueue { _, path in

@@ -17,6 +17,12 @@ struct OperatorTests {
         // times in the past need the immutability trigger lifted for a moment (restored below).
         try db.run("INSERT INTO cancellations(order_number) VALUES ('OK-1'), ('FAIL-1'), ('WAIT-1'), ('LATE-1')")
         try db.execute("DROP TRIGGER cancellations_identity_and_times_are_immutable")
+        // A job is succeeded only on the gateway's confirmation in its audit trail.
+        try db.run(
+            """
+            INSERT INTO cancellation_attempts(cancellation_id, attempt, started_at, completed_at, http_status, result_status, result_code, counted)
+            SELECT id, 1, ?1 - 11, ?1 - 10, 200, 'success', '000', 0 FROM cancellations WHERE order_number = 'OK-1'
+            """, now)
         try db.run(
             """
             UPDATE cancellations SET state = v.column2, outcome = v.column3, last_status = v.column4, last_code = v.column5,
