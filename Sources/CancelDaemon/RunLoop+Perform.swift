@@ -211,7 +211,10 @@ extension RunLoop {
 
     /// After the batch committed: the journal, the gate announcement, and the claimed requests.
     mutating func launch(_ batch: Batch, group: inout ThrowingDiscardingTaskGroup<any Error>) {
-        durable(batch.journal)
+        // A claim confirmed past its send deadline never leaves: no "sent" line for it.
+        let now = ContinuousClock.now
+        let late = Set(batch.flights.filter { now >= $0.0.sendBy }.map(\.0.record.id))
+        durable(batch.journal.filter { !($0.decision.sends && late.contains($0.after.id)) })
         if let changed = batch.gateChange { daemon.log.announce(changed) }
         let metrics = daemon.metrics
         for (flight, request) in batch.flights {
@@ -220,12 +223,12 @@ extension RunLoop {
             let inbox = daemon.inbox
             let clock = daemon.clock
             let sendBy = flight.sendBy
-            if ContinuousClock.now >= sendBy {
+            if late.contains(jobID) {
                 // The commit that claimed it was confirmed too late (a lost COMMIT answer resolved
                 // after the link healed, a stop): the lease may be over and the job someone else's.
-                let late = ContinuousClock.now - sendBy + configuration.sendWindow
+                let after = now - sendBy + configuration.sendWindow
                 logger.warning(
-                    "order \(LogText.escaped(flight.record.orderNumber)): not sent; its claim was confirmed \(DurationText.describe(Double(late.components.seconds))) after it was made, past its send deadline (the request timeout); it is due again")
+                    "order \(LogText.escaped(flight.record.orderNumber)): not sent; its claim was confirmed \(DurationText.describe(Double(after.components.seconds))) after it was made, past its send deadline (the request timeout); it is due again")
                 inbox.push(
                     CancellationDaemon.Completion(
                         jobID: jobID, outcome: .failed(.notSent("the claim was confirmed after its send deadline"), httpStatus: nil),

@@ -54,7 +54,13 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
         // What the messages below show: every password hidden, however its option was spelt.
         let shown = Self.redacted(components)
         var seen: Set<String> = []
+        // What the URL's authority and path already say counts as given once (a `?user=` silently
+        // replaced the user before the @).
         if components.percentEncodedPassword != nil { seen.insert("password") }
+        if components.percentEncodedUser.map({ !$0.isEmpty }) == true { seen.insert("user") }
+        if components.percentEncodedHost.map({ !$0.isEmpty }) == true { seen.insert("host") }
+        if components.port != nil { seen.insert("port") }
+        if path.count > 1 { seen.insert("dbname") }
         for item in components.queryItems ?? [] {
             let value = item.value ?? ""
             // A repeated option is ambiguous (which sslmode, which password?): refused, not "the last wins".

@@ -83,7 +83,8 @@ struct StatusCommand: AsyncParsableCommand {
     }
 
     private func show(order: String, timeline: OrderTimeline?, in database: String, now: Double) throws {
-        guard let timeline else { throw CommandFailure("no order \(LogText.escaped(order)) in \(LogText.escaped(database))") }
+        // Escaped once, with every error message, where the command fails (CancelQ.main).
+        guard let timeline else { throw CommandFailure("no order \(order) in \(database)") }
         emit(json ? try encode(timeline) : TimelineText(colour: standardOutputIsTerminal).render(timeline, now: now))
     }
 

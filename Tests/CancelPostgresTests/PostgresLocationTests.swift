@@ -5,6 +5,19 @@ import Testing
 
 @Suite("PostgreSQL --db URLs")
 struct PostgresLocationTests {
+    @Test("an option that the URL's authority or path already gives is refused as given twice, not silently replaced")
+    func authorityAndOptionTogetherRefused() {
+        for (url, option) in [
+            ("postgresql://cancelq@127.0.0.1:5432/shop?user=postgres", "user"),
+            ("postgresql://cancelq@db.example/shop?host=other.example", "host"),
+            ("postgresql://cancelq@db.example:6432/shop?port=5432", "port"),
+            ("postgresql://cancelq@db.example/shop?dbname=other", "dbname"),
+        ] {
+            let error = #expect(throws: PostgresLocationError.self) { try PostgresLocation(url: url, defaultUser: "me") }
+            #expect(error.map { "\($0)" }?.contains("\(option) is given twice") == true, "\(url): \(error.map { "\($0)" } ?? "accepted")")
+        }
+    }
+
     @Test("a URL gives host, port, user, database and sslmode; the defaults are libpq's")
     func parsesTheParts() throws {
         let full = try PostgresLocation(

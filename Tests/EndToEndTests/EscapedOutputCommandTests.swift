@@ -45,6 +45,9 @@ struct EscapedOutputCommandTests {
             try await checkOutputs(commands(db), environment: ["SUDO_USER": hostile])
             let timeline = try await runCancelq(["status", "--db", db, "--order", "W-1"])
             #expect(timeline.stdout.contains("reason: x\\u{1B}]0;owned\\u{7}"), "\(timeline.stdout)")
+            // Escaped once, as everywhere: not \\u{1B} (a message escaped twice).
+            let unknown = try await runCancelq(["status", "--db", db, "--order", "\u{1B}[31mX"])
+            #expect(unknown.output.contains("no order \\u{1B}[31mX in"), "\(unknown.output)")
         }
     }
 

@@ -49,6 +49,7 @@ struct PartitionTests {
             // The cut daemon reconnects, finds its commit landed, and must not send the stale claim.
             let resolved = await eventually(timeout: 20) { cut.output.contains("not sent; its claim was confirmed") }
             #expect(resolved, "\(cut.output.suffix(4000))")
+            #expect(!cut.output.contains("PART-1: attempt 1 sent"), "the journal said sent for a claim that never left")
             try await Task.sleep(for: .seconds(1))
             #expect(harness.state.requests.filter { $0.orderNumber == "PART-1" }.count == 1, "the stale claim was sent after the rescue")
             #expect(try server.psql(url: url, "SELECT state || ' ' || outcome FROM cancellations") == "succeeded cancelled")
