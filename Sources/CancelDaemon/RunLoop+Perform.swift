@@ -139,15 +139,18 @@ extension RunLoop {
         guard limit.isOn else { return }
         if case .held = gate { return }
         let counted = try await store.enqueuedForSurge(now: now, limit: limit)
+        // Jobs committed within the window but inserted before it count as arriving when found.
+        let enqueued = counted.enqueued + lateArrivals.count(after: counted.countedFrom)
         var next = gate
-        guard next.surgeCounted(enqueued: counted.enqueued, countedFrom: counted.countedFrom, limit: limit, now: now) else { return }
+        guard next.surgeCounted(enqueued: enqueued, countedFrom: counted.countedFrom, limit: limit, now: now) else { return }
         gate = next
         batch.gateChange = next
     }
 
     /// New rows: validated and given their due time, a batch per transaction. Returns how many.
+    /// `gapless`: this daemon scanned just before, so these rows were committed since then.
     @discardableResult
-    mutating func discover(now: Double) async throws -> Int {
+    mutating func discover(now: Double, gapless: Bool = false) async throws -> Int {
         var seen = 0
         while true {
             let pending = try await store.newJobs(limit: configuration.batchLimit)
@@ -163,6 +166,8 @@ extension RunLoop {
             }
             if batch.writes.isEmpty { return seen }
             daemon.log.tampered(try await store.commit(batch.writes, gate: batch.gateChange, now: now))
+            // Counted once they are discovered for good (a failed commit leaves them to the next scan).
+            if gapless { lateArrivals.discovered(insertedAt: pending.map(\.job.enqueuedAt), now: now, limit: configuration.surgeLimit) }
             durable(batch.journal)
             if pending.count < configuration.batchLimit { return seen }
         }

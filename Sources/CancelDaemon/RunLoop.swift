@@ -27,6 +27,10 @@ struct RunLoop {
     var watching = true
     /// New rows were seen (or the daemon just started): count them against the surge limit.
     var surgeCheckPending = true
+    /// Jobs committed long after their insert, as this daemon found them (the count by insert time misses them).
+    var lateArrivals: LateArrivals
+    /// The end of the last scan that looked for new rows; nil before the first and after a failed one.
+    var lastScanAt: ContinuousClock.Instant?
 
     var store: any QueueStore { daemon.store }
     var configuration: DaemonConfiguration { daemon.configuration }
@@ -53,6 +57,7 @@ struct RunLoop {
         gate = try await daemon.store.loadGate()
         foreignCommits = try daemon.store.makeChangeDetector()
         heartbeat = Heartbeat(notifier: daemon.notifier)
+        lateArrivals = LateArrivals(limit: daemon.configuration.surgeLimit)
         filesGuard = daemon.lock.map(DatabaseFilesGuard.init)
         try await startUp()
     }
@@ -195,13 +200,18 @@ struct RunLoop {
             needScan = true
         }
         guard needScan else { return }
+        // Scanning without a gap since the last scan: what is new now was committed since then,
+        // whatever its insert time says (after a start or an outage, nobody knows when).
+        let gapless = lastScanAt.map { ContinuousClock.now - $0 < .seconds(configuration.pollInterval * 2 + 2) } ?? false
+        lastScanAt = nil
         do {
-            if try await discover(now: now) > 0 { surgeCheckPending = true }
+            if try await discover(now: now, gapless: gapless) > 0 { surgeCheckPending = true }
         } catch let error as StoreError where error.isLocked {
             // Locked: the rows stay pending and the next scan picks them up.
             logger.warning("could not pick up new rows: \(error)")
         }
         nextDue = try await store.nextDueTime()
+        lastScanAt = .now
         nextFullScan = now + configuration.pollInterval
         needScan = false
     }
