@@ -239,7 +239,7 @@ struct PostgresClusterTests {
         }
     }
 
-    @Test("a hand-made daemon row (control characters, a bidirectional override, NaN times) neither breaks status nor its JSON")
+    @Test("a hand-made daemon row (control characters, a bidirectional override, NaN times) is carried as written, cut short, with finite times (every output escapes it)")
     func handMadeDaemonRow() async throws {
         try await PostgresTestDatabase.with { database in
             let queue = try database.queue(node: "reader")
@@ -248,9 +248,9 @@ struct PostgresClusterTests {
             try database.psql(
                 "INSERT INTO cancelq_daemons(node, host, pid, started_at, heartbeat_at, lease_seconds) VALUES (E'bidi\\u202Eeman', 'h', 2, 1, cancelq_now(), 40)")
             let report = try await queue.statusReport(now: Self.t0, startOfDay: Self.t0 - 3600)
-            #expect(report.daemons?.first?.name == #"bidi\u{202E}eman"#, "a right-to-left override shown as such")
+            #expect(report.daemons?.first?.name == "bidi\u{202E}eman")
             let daemon = try #require(report.daemons?.last)
-            #expect(daemon.name == #"evil\n\u{1B}[2Jname"# && daemon.host == #"h\tost"# && daemon.startedAt == 0, "\(daemon)")
+            #expect(daemon.name == "evil\n\u{1B}[2Jname" && daemon.host == "h\tost" && daemon.startedAt == 0, "\(daemon)")
             #expect(throws: Never.self) { try JSONEncoder().encode(report) }
             await queue.close()
         }

@@ -51,9 +51,9 @@ struct EscapedOutputCommandTests {
         }
     }
 
-    @Test("PostgreSQL: the same, with the gateway's text in a failed job's attempts")
+    @Test("PostgreSQL: the same, with the gateway's text in a failed job's attempts and a hand-made daemon row",
+        .enabled(if: PostgresServer.shouldRun, "\(PostgresServer.skipNote)"))
     func postgres() async throws {
-        guard PostgresServer.shouldRun else { return }
         let server = try PostgresServer.shared()
         let url = try server.createDatabase()
         defer { _ = try? server.psql("postgres", "DROP DATABASE IF EXISTS \(PostgresServer.databaseName(url)) WITH (FORCE)") }
@@ -72,6 +72,8 @@ struct EscapedOutputCommandTests {
                 SELECT id, 1, cancelq_now(), cancelq_now(), 200, \(text), \(text), \(text), true FROM cancellations WHERE order_number = 'F-1';
             INSERT INTO operator_actions(at, action, cancellation_id, detail, operator)
                 SELECT cancelq_now(), \(text), id, \(text), \(text) FROM cancellations WHERE order_number = 'W-1';
+            INSERT INTO cancelq_daemons(node, host, pid, started_at, heartbeat_at, lease_seconds)
+                VALUES (\(text), \(text), 1, 'NaN', cancelq_now(), 40);
             """)
         try await checkOutputs(commands(url), environment: ["SUDO_USER": hostile])
     }
