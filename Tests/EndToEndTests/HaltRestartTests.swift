@@ -40,4 +40,39 @@ struct HaltRestartTests {
             #expect(try h.reader().queryOne("SELECT mode FROM sending_gate") { $0.string(0) } == "open")
         }
     }
+
+    @Test("PostgreSQL: restarting one daemon of a halted cluster sends one request, not a reopening for all",
+        .enabled(if: PostgresServer.shouldRun, "\(PostgresServer.skipNote)"))
+    func clusterHaltSurvivesARestart() async throws {
+        let server = try PostgresServer.shared()
+        let url = try server.createDatabase()
+        try await DaemonHarness.withHarness(daemonKey: "WRONG-KEY-99") { h in
+            #expect(try await runCancelq(["migrate", "--db", url]).status == 0)
+            func daemon(_ node: String) throws -> RunningProcess {
+                var arguments = h.runArguments(["--node-name", node, "--concurrency", "4"])
+                arguments[arguments.firstIndex(of: "--db")! + 1] = url
+                return try RunningProcess(arguments, directory: h.directory)
+            }
+            let values = (1...8).map { "('HRC-\($0)', extract(epoch FROM now()) - 60)" }.joined(separator: ", ")
+            try server.psql(url: url, "INSERT INTO cancellations(order_number, paid_at) VALUES \(values)")
+            let first = try daemon("one")
+            let second = try daemon("two")
+            defer { for process in [first, second] { process.signal(SIGKILL) } }
+            let haltedCluster = await eventually(timeout: 15) { (try? server.psql(url: url, "SELECT mode FROM sending_gate")) == "halted" }
+            #expect(haltedCluster, "\(first.output.suffix(2000))")
+            try await Task.sleep(for: .seconds(2))
+            let halted = h.state.requests.count
+            // A crash restart of one daemon, the key still wrong: one test request for the cluster.
+            second.signal(SIGKILL)
+            _ = await second.waitForExit(timeout: 10)
+            let restarted = try daemon("two")
+            defer { restarted.signal(SIGKILL) }
+            #expect(await restarted.waitForOutput("one request tests the credentials first", timeout: 15), "\(restarted.output.suffix(2000))")
+            try await Task.sleep(for: .seconds(3))
+            #expect(h.state.requests.count == halted + 1, "a restart in a halted cluster sent \(h.state.requests.count - halted) requests")
+            #expect(try server.psql(url: url, "SELECT mode FROM sending_gate") == "halted")
+            for process in [first, restarted] { process.signal(SIGTERM) }
+            for process in [first, restarted] { _ = await process.waitForExit(timeout: 10) }
+        }
+    }
 }
