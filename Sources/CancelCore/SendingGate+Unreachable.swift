@@ -19,13 +19,9 @@ extension SendingGate {
             self = .unreachable(until: until, streak: 1, since: now)
             return until
         case .unreachable(let until, let streak, let since):
-            // Only the probe (sent once the wait is over) lengthens it; requests sent before the
-            // wait began fail too and must not.
-            guard now >= until else { return until }
-            let next = streak == .max ? streak : streak + 1
-            let end = now + Self.unreachablePause(streak: next)
-            self = .unreachable(until: end, streak: next, since: since)
-            return end
+            guard let next = Self.lengthened(until: until, streak: streak, now: now, pause: { Self.unreachablePause(streak: $0) }) else { return until }
+            self = .unreachable(until: next.until, streak: next.streak, since: since)
+            return next.until
         case .paused(let until, _, let since) where now >= until:
             // The maintenance probe found no connection: wait for the gateway itself now.
             let end = now + Self.unreachablePause(streak: 1)

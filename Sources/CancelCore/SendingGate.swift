@@ -138,15 +138,22 @@ public enum SendingGate: Hashable, Sendable {
             self = .paused(until: until, streak: 1, since: now)
             return until
         case .paused(let until, let streak, let since):
-            guard now >= until else { return until }
-            let nextStreak = streak == .max ? streak : streak + 1
-            let next = now + policy.maintenancePause(streak: nextStreak)
-            self = .paused(until: next, streak: nextStreak, since: since)
-            return next
+            guard let next = Self.lengthened(until: until, streak: streak, now: now, pause: { policy.maintenancePause(streak: $0) }) else { return until }
+            self = .paused(until: next.until, streak: next.streak, since: since)
+            return next.until
         case .halted, .held:
             // The halt or hold needs an operator anyway; the job retries after a standard pause.
             return now + policy.maintenancePause(streak: 1)
         }
+    }
+
+    /// A wait that one probe at a time ends (a maintenance pause, an unreachable gateway), as the
+    /// probe's failure at `now` lengthens it: the next streak and its end. Nil before `until`: a
+    /// request sent before the wait began fails too, and must not lengthen it.
+    static func lengthened(until: Double, streak: Int, now: Double, pause: (Int) -> Double) -> (until: Double, streak: Int)? {
+        guard now >= until else { return nil }
+        let next = streak == .max ? streak : streak + 1
+        return (now + pause(next), next)
     }
 
     /// Any answer but `maintenance`: a probe's ends the pause. Returns whether sending resumed.
