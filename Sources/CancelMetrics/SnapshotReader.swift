@@ -1,6 +1,5 @@
 import CancelStore
 import Logging
-import Synchronization
 
 /// Reads the store for scrapes: at most one read at a time and at most one per `minimumInterval`,
 /// however many scrapes arrive. A read that takes longer than `patience` answers the scrapes
@@ -47,7 +46,7 @@ actor SnapshotReader {
             let waited = ContinuousClock.now - pendingSince
             if waited >= patience { return overdue() }
             task = pending
-            guard let reading = await Self.value(of: task, within: patience - waited) else { return overdue() }
+            guard let reading = await value(of: task, within: patience - waited) else { return overdue() }
             return reading.outcome
         } else {
             let source = source
@@ -70,7 +69,7 @@ actor SnapshotReader {
             pending = task
             pendingSince = .now
         }
-        guard let reading = await Self.value(of: task, within: patience) else { return overdue() }
+        guard let reading = await value(of: task, within: patience) else { return overdue() }
         return reading.outcome
     }
 
@@ -88,30 +87,5 @@ actor SnapshotReader {
         if generation == finished { pending = nil }
         // Said once per outage: again only after the queue has answered.
         if case .success = reading.outcome { overdueLogged = false }
-    }
-
-    /// The task's value, or nil once `limit` has passed (the task goes on).
-    private static func value(of task: Task<Reading, Never>, within limit: Duration) async -> Reading? {
-        let once = AnswerOnce()
-        return await withCheckedContinuation { (continuation: CheckedContinuation<Reading?, Never>) in
-            let timer = Task {
-                try? await Task.sleep(for: limit)
-                if once.claim() { continuation.resume(returning: nil) }
-            }
-            Task {
-                let reading = await task.value
-                timer.cancel()
-                if once.claim() { continuation.resume(returning: reading) }
-            }
-        }
-    }
-}
-
-/// The first of two racing tasks resumes the continuation; the other does nothing.
-private final class AnswerOnce: Sendable {
-    private let done = Atomic<Bool>(false)
-
-    func claim() -> Bool {
-        done.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
     }
 }
