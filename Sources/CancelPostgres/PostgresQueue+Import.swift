@@ -3,9 +3,10 @@ import CancelStore
 import PostgresNIO
 import SQLite
 
-/// Moving up: a SQLite queue with its whole audit trail copied into an empty PostgreSQL queue, in
-/// one transaction (all or nothing), ids kept so the attempts still point at their jobs, then
-/// counted on both sides. Jobs left `sent` by the last SQLite run are rescued by the first daemon.
+/// Moving up: a SQLite queue with its whole audit trail and its sending gate copied into an empty
+/// PostgreSQL queue, in one transaction (all or nothing), ids kept so the attempts still point at
+/// their jobs, then compared on both sides. Jobs left `sent` by the last SQLite run are rescued by
+/// the first daemon.
 extension PostgresQueue {
     enum ColumnType { case bigint, integer, double, text, boolean }
 
@@ -56,6 +57,7 @@ extension PostgresQueue {
     public enum ImportRefusal: Error, CustomStringConvertible {
         case targetNotEmpty(String, table: String, rows: Int)
         case countsDiffer(table: String, source: Int, target: Int)
+        case gateDiffers(source: SendingGate.Mode, target: SendingGate.Mode)
 
         public var description: String {
             switch self {
@@ -63,6 +65,8 @@ extension PostgresQueue {
                 "\(location) is not empty (\(table) holds \(rows) row(s)): the copy goes only into a freshly migrated database"
             case .countsDiffer(let table, let source, let target):
                 "the copy of \(table) has \(target) row(s) where the SQLite queue has \(source); nothing was kept"
+            case .gateDiffers(let source, let target):
+                "the copy of the sending gate (\(target.rawValue)) differs from the SQLite queue's (\(source.rawValue)) or lost its last approval; nothing was kept"
             }
         }
     }
@@ -134,9 +138,46 @@ extension PostgresQueue {
         return copied
     }
 
+    /// The whole gate: its mode with its fields (a hold, a halt, a pause and its streak) and the
+    /// last approval, from which the next surge is counted: without it the first daemon would hold
+    /// again on jobs an operator approved. The probe columns stay empty: they belong to a daemon of
+    /// this cluster, and none has run yet.
     private func copyGate(from source: CancelStore) async throws {
-        let gate = try source.loadGateNow()
-        try await writeGate(gate, now: clock.now())
+        let exported = try source.exportGate()
+        // An unknown mode (a newer binary's) is refused before anything is written.
+        let gate = try exported.row.gate()
+        try await writeCopiedGate(exported)
+        let copied = try await readGate(lock: false)
+        guard copied.gate == gate, copied.approvedAt == exported.approvedAt else {
+            throw ImportRefusal.gateDiffers(source: gate.mode, target: copied.gate.mode)
+        }
+    }
+
+    /// The row as SQLite holds it, column for column (not rebuilt from the gate it means).
+    private func writeCopiedGate(_ exported: CancelStore.ExportedGate) async throws(StoreError) {
+        let row = exported.row
+        var binds = PostgresBindings()
+        binds.append(row.mode)
+        binds.append(row.pausedUntil)
+        binds.append(row.maintenanceStreak)
+        binds.append(row.reason)
+        binds.append(row.code)
+        binds.append(row.since)
+        binds.append(row.holdEnqueued)
+        binds.append(row.holdAbove)
+        binds.append(row.holdWindow)
+        binds.append(row.holdCountedFrom)
+        binds.append(exported.approvedAt)
+        binds.append(exported.updatedAt)
+        let columns = GateRow.columns.split(separator: ", ").map(String.init) + ["approved_at", "updated_at"]
+        let parameters = columns.indices.map { "$\($0 + 1)" }
+        // The migration made the row; an upsert all the same, as `writeGate` does.
+        try await session.rows(
+            PostgresQuery(
+                unsafeSQL: """
+                    INSERT INTO sending_gate (id, \(columns.joined(separator: ", "))) VALUES (1, \(parameters.joined(separator: ", ")))
+                    ON CONFLICT (id) DO UPDATE SET \(columns.map { "\($0) = EXCLUDED.\($0)" }.joined(separator: ", "))
+                    """, binds: binds))
     }
 
     private static func bind(_ value: SQLiteValue, as type: ColumnType, into binds: inout PostgresBindings) throws {

@@ -15,4 +15,22 @@ extension CancelStore {
     public func rowCount(table: String) throws(StoreError) -> Int {
         try storeErrors { try connection.queryOne("SELECT count(*) FROM \(table)") { $0.int(0) } ?? 0 }
     }
+
+    /// The gate's row as stored, not the `SendingGate` it means: the copy carries what the next
+    /// daemon decides from, the last approval included (the next surge is counted from it).
+    public struct ExportedGate: Equatable, Sendable {
+        public var row: GateRow
+        public var approvedAt: Double?
+        public var updatedAt: Double
+    }
+
+    public func exportGate() throws(StoreError) -> ExportedGate {
+        let exported: ExportedGate? = try storeErrors {
+            try connection.queryOne("SELECT \(GateRow.columns), approved_at, updated_at FROM sending_gate WHERE id = 1") {
+                ExportedGate(row: GateRow(sqlite: $0), approvedAt: $0.optionalDouble(10), updatedAt: $0.double(11))
+            }
+        }
+        // No row: another writer deleted it; `loadGateNow` reads that as open, and so does the copy.
+        return exported ?? ExportedGate(row: GateRow(.open), approvedAt: nil, updatedAt: Self.currentTime())
+    }
 }

@@ -5,12 +5,7 @@ import SQLite
 extension CancelStore {
     public func loadGateNow() throws(StoreError) -> SendingGate {
         let row: GateRow? = try storeErrors {
-            try connection.queryOne("SELECT \(GateRow.columns) FROM sending_gate WHERE id = 1") {
-                GateRow(
-                    mode: $0.string(0), pausedUntil: $0.optionalDouble(1), maintenanceStreak: $0.int(2), reason: $0.optionalString(3),
-                    code: $0.optionalString(4), since: $0.optionalDouble(5), holdEnqueued: $0.optionalInt(6), holdAbove: $0.optionalInt(7),
-                    holdWindow: $0.optionalDouble(8), holdCountedFrom: $0.optionalDouble(9))
-            }
+            try connection.queryOne("SELECT \(GateRow.columns) FROM sending_gate WHERE id = 1") { GateRow(sqlite: $0) }
         }
         // No row: another writer deleted it; the next save puts it back.
         return try row?.gate() ?? .open
@@ -31,6 +26,16 @@ extension CancelStore {
                 updated_at = ?, hold_enqueued = ?, hold_above = ?, hold_window = ?, hold_counted_from = ? WHERE id = 1
             """, row.mode, row.pausedUntil, row.maintenanceStreak, row.reason, row.code, row.since, now, row.holdEnqueued,
             row.holdAbove, row.holdWindow, row.holdCountedFrom)
+    }
+}
+
+extension GateRow {
+    /// The row a `SELECT \(GateRow.columns)` read, in its first ten columns.
+    init(sqlite row: Row) {
+        self.init(
+            mode: row.string(0), pausedUntil: row.optionalDouble(1), maintenanceStreak: row.int(2), reason: row.optionalString(3),
+            code: row.optionalString(4), since: row.optionalDouble(5), holdEnqueued: row.optionalInt(6), holdAbove: row.optionalInt(7),
+            holdWindow: row.optionalDouble(8), holdCountedFrom: row.optionalDouble(9))
     }
 }
 

@@ -10,8 +10,9 @@ struct CopyToPostgresCommand: AsyncParsableCommand {
         discussion: """
             Stop `cancelq run` first: the copy refuses a SQLite queue a daemon holds, and holds its lock
             until done. The target must be migrated (`cancelq migrate --db URL`) and empty. One
-            transaction: all rows or none; counts are compared before it commits. Jobs the last SQLite
-            run left in flight are resent by the first PostgreSQL daemon, as after a crash.
+            transaction: all rows or none; counts are compared before it commits. The sending gate
+            comes with it, and the last approval, from which the next surge is counted. Jobs the last
+            SQLite run left in flight are resent by the first PostgreSQL daemon, as after a crash.
             """)
 
     @Option(name: .customLong("from"), help: ArgumentHelp("The SQLite queue to copy.", valueName: "path"))
