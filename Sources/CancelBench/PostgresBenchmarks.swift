@@ -21,6 +21,10 @@ extension Benchmarks {
             out("postgres drain: \(jobs) jobs, \(daemons) daemon(s) at concurrency \(concurrency) each, in-process simulator (0 ms), \(location)")
             _ = try await queue.sqlColumn(
                 "INSERT INTO cancellations(order_number, paid_at) SELECT 'PGB-' || i, extract(epoch FROM now()) - 60 FROM generate_series(1, \(jobs)) AS i")
+            // The server's side of the drain only: the jobs' inserts above are before it.
+            let server = await PostgresServerUsage.find(queue)
+            let rowsBefore = try await server.rowsWritten()
+            let serverBefore = server.cpuSeconds()
             let before = Measurements.childrenUsage()
             let started = Date()
             let processes = try (1...daemons).map { index in
@@ -31,6 +35,7 @@ extension Benchmarks {
             for process in processes { process.waitUntilExit() }
             let wall = Date().timeIntervalSince(started)
             let cpu = Measurements.childrenUsage().cpu - before.cpu
+            let serverCPU = server.cpuSeconds().flatMap { after in serverBefore.map { after - $0 } }
             guard processes.allSatisfy({ $0.terminationStatus == 0 }) else {
                 out("a daemon failed; logs in \(environment.directory)")
                 return
@@ -40,6 +45,7 @@ extension Benchmarks {
             let requests = environment.simulator.state.requests.count
             out(String(format: "  throughput        %.0f jobs/s (first request to last answer: %.2f s; processes %.2f s)", Double(jobs) / window, window, wall))
             out(String(format: "  CPU per job       %.1f µs (daemons together: %.2f s user+system)", cpu / Double(jobs) * 1e6, cpu))
+            PostgresServerUsage.report(cpu: serverCPU, rows: try await server.rowsWritten() - rowsBefore, jobs: jobs, out: out)
             out("  requests          \(requests) for \(jobs) orders (\(requests == jobs ? "none twice" : "\(requests - jobs) repeated"))")
 
             // Pickup: one idle daemon, inserts one at a time, already due: insert → request leaves.
