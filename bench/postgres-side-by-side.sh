@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# cancelq and a PgQueuer consumer (bench/pgqueuer_peer.py) side by side on one private PostgreSQL 15
+# cluster: the same number of jobs, 16 in flight, and for each the server's CPU per job and rows
+# written per job during the drain.
+#
+#   JOBS=10000 bench/postgres-side-by-side.sh [path/to/cancelq]     (default .build/release/cancelq)
+#
+# Needs PostgreSQL 15 (/usr/lib/postgresql/15/bin, or PG_BIN), nginx (apt-get install -y nginx-light)
+# unless something already answers on 127.0.0.1:18443, and `pip install pgqueuer asyncpg aiohttp`.
+# Everything it starts (cluster, nginx, the peer) is stopped and removed on exit.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CANCELQ=$(realpath "${1:-$ROOT/.build/release/cancelq}")
+JOBS=${JOBS:-10000}
+CONCURRENCY=16
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+GATEWAY=http://127.0.0.1:18443/cgi-bin/secure/api.cgi
+
+[ -x "$CANCELQ" ] || { echo "no cancelq binary at $CANCELQ (build it, or pass its path)" >&2; exit 1; }
+python3 -c 'import pgqueuer, asyncpg, aiohttp' 2>/dev/null || { echo "pip install pgqueuer asyncpg aiohttp" >&2; exit 1; }
+
+WORK=$(mktemp -d /tmp/cancelq-side-by-side.XXXXXX)
+NGINX_PREFIX=""
+PEER_PID=""
+
+# initdb and postgres refuse to run as root: as root the cluster belongs to the postgres user.
+as_pg() {
+    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+cleanup() {
+    set +e
+    [ -n "$PEER_PID" ] && kill "$PEER_PID" 2>/dev/null && wait "$PEER_PID" 2>/dev/null
+    [ -f "$WORK/data/postmaster.pid" ] && as_pg "$PG_BIN/pg_ctl" -D "$WORK/data" -m fast -w stop >/dev/null
+    [ -n "$NGINX_PREFIX" ] && nginx -p "$NGINX_PREFIX" -c "$ROOT/bench/nginx-success.conf" -s stop 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# --- the cluster: default settings (fsync, synchronous_commit on), a free port, its socket in $WORK
+[ "$(id -u)" = 0 ] && chown postgres "$WORK"
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+as_pg "$PG_BIN/initdb" -D "$WORK/data" -U bench -A trust >"$WORK/initdb.log"
+as_pg "$PG_BIN/pg_ctl" -D "$WORK/data" -l "$WORK/postgres.log" -w \
+    -o "-p $PORT -k $WORK -c listen_addresses=127.0.0.1" start >/dev/null
+PSQL=("$PG_BIN/psql" -X -q -t -A -h 127.0.0.1 -p "$PORT" -U bench)
+"${PSQL[@]}" -d postgres -c "CREATE DATABASE cancelq" -c "CREATE DATABASE peer"
+CANCELQ_DB="postgresql://bench@127.0.0.1:$PORT/cancelq"
+PEER_DB="postgresql://bench@127.0.0.1:$PORT/peer"
+POSTMASTER=$(head -1 "$WORK/data/postmaster.pid")
+
+# --- the gateway for the peer: nginx answering success, unless something already listens there
+if ! (exec 3<>/dev/tcp/127.0.0.1/18443) 2>/dev/null; then
+    command -v nginx >/dev/null || { echo "nothing on 127.0.0.1:18443 and no nginx: apt-get install -y nginx-light" >&2; exit 1; }
+    mkdir -p "$WORK/nginx"
+    nginx -p "$WORK/nginx" -c "$ROOT/bench/nginx-success.conf"
+    NGINX_PREFIX="$WORK/nginx"
+fi
+
+# CPU seconds of the postmaster and all its children, exited ones included (the postmaster reaps
+# them: their time is in its cutime+cstime); scanned again if a child was reaped meanwhile.
+server_cpu() {
+    local before after total
+    while :; do
+        before=$(awk '{print $16 + $17}' "/proc/$POSTMASTER/stat")
+        # Through cat: mawk stops at the first file that is gone (a process that just exited).
+        total=$(cat /proc/[0-9]*/stat 2>/dev/null |
+            awk -v pm="$POSTMASTER" '$1 == pm || $4 == pm { t += $14 + $15 + $16 + $17 } END { print t + 0 }') || true
+        after=$(awk '{print $16 + $17}' "/proc/$POSTMASTER/stat")
+        [ "$before" = "$after" ] && break
+    done
+    awk -v t="$total" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }'
+}
+
+# Inserts+updates+deletes in a database's tables once every backend's statistics are in (they are
+# flushed lazily, and when a backend exits): read every 0.5 s until unchanged, at most ~5 s.
+rows_written() {
+    local last now
+    last=$("${PSQL[@]}" -d "$1" -c "SELECT pg_stat_clear_snapshot()" \
+        -c "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables")
+    for _ in $(seq 10); do
+        sleep 0.5
+        now=$("${PSQL[@]}" -d "$1" -c "SELECT pg_stat_clear_snapshot()" \
+            -c "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables")
+        [ "$now" = "$last" ] && break
+        last=$now
+    done
+    echo "$last"
+}
+
+echo "== PostgreSQL $("${PSQL[@]}" -d postgres -c 'SHOW server_version') on port $PORT (default durability), $JOBS jobs, $CONCURRENCY in flight"
+echo
+echo "== cancelq ($CANCELQ)"
+if "$CANCELQ" bench postgres --help | grep -q -- '--endpoint'; then
+    ENDPOINT=(--endpoint "$GATEWAY")
+else
+    ENDPOINT=()
+    echo "(cancelq bench postgres has no --endpoint option: its daemon talks to the in-process gateway simulator,"
+    echo " the peer to nginx at $GATEWAY)"
+fi
+"$CANCELQ" migrate --db "$CANCELQ_DB" >"$WORK/migrate.log" 2>&1 || { cat "$WORK/migrate.log" >&2; exit 1; }
+"$CANCELQ" bench postgres --db "$CANCELQ_DB" --jobs "$JOBS" --daemons 1 --concurrency "$CONCURRENCY" "${ENDPOINT[@]}"
+echo
+
+echo "== PgQueuer $(python3 -c 'import pgqueuer; print(pgqueuer.__version__)') (bench/pgqueuer_peer.py, nginx at $GATEWAY)"
+# The peer enqueues, then waits for its ready file to go: the measurements cover its drain only.
+python3 "$ROOT/bench/pgqueuer_peer.py" --dsn "$PEER_DB" --jobs "$JOBS" --concurrency "$CONCURRENCY" --url "$GATEWAY" \
+    --ready-file "$WORK/peer-ready" &
+PEER_PID=$!
+while [ ! -f "$WORK/peer-ready" ]; do
+    kill -0 "$PEER_PID" 2>/dev/null || { wait "$PEER_PID"; exit 1; }
+    sleep 0.1
+done
+ROWS_BEFORE=$(rows_written peer)
+CPU_BEFORE=$(server_cpu)
+rm "$WORK/peer-ready"
+wait "$PEER_PID"
+PEER_PID=""
+CPU_AFTER=$(server_cpu)
+ROWS_AFTER=$(rows_written peer)
+awk -v b="$CPU_BEFORE" -v a="$CPU_AFTER" -v n="$JOBS" \
+    'BEGIN { printf "  server CPU/job    %.1f µs (PostgreSQL'"'"'s processes together: %.2f s user+system)\n", (a - b) / n * 1e6, a - b }'
+awk -v b="$ROWS_BEFORE" -v a="$ROWS_AFTER" -v n="$JOBS" \
+    'BEGIN { printf "  rows written/job  %.1f (inserts+updates+deletes in pg_stat_user_tables)\n", (a - b) / n }'
