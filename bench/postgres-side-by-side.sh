@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # cancelq and a PgQueuer consumer (bench/pgqueuer_peer.py) side by side on one private PostgreSQL 15
-# cluster: the same number of jobs, 16 in flight, and for each the server's CPU per job and rows
+# cluster: the same number of jobs, 16 in flight, both sending to the same nginx gateway
+# (bench/nginx-success.conf, success at once), and for each the server's CPU per job and rows
 # written per job during the drain.
 #
 #   JOBS=10000 bench/postgres-side-by-side.sh [path/to/cancelq]     (default .build/release/cancelq)
@@ -50,7 +51,7 @@ CANCELQ_DB="postgresql://bench@127.0.0.1:$PORT/cancelq"
 PEER_DB="postgresql://bench@127.0.0.1:$PORT/peer"
 POSTMASTER=$(head -1 "$WORK/data/postmaster.pid")
 
-# --- the gateway for the peer: nginx answering success, unless something already listens there
+# --- the gateway for both: nginx answering success, unless something already listens there
 if ! (exec 3<>/dev/tcp/127.0.0.1/18443) 2>/dev/null; then
     command -v nginx >/dev/null || { echo "nothing on 127.0.0.1:18443 and no nginx: apt-get install -y nginx-light" >&2; exit 1; }
     mkdir -p "$WORK/nginx"
@@ -91,16 +92,9 @@ rows_written() {
 
 echo "== PostgreSQL $("${PSQL[@]}" -d postgres -c 'SHOW server_version') on port $PORT (default durability), $JOBS jobs, $CONCURRENCY in flight"
 echo
-echo "== cancelq ($CANCELQ)"
-if "$CANCELQ" bench postgres --help | grep -q -- '--endpoint'; then
-    ENDPOINT=(--endpoint "$GATEWAY")
-else
-    ENDPOINT=()
-    echo "(cancelq bench postgres has no --endpoint option: its daemon talks to the in-process gateway simulator,"
-    echo " the peer to nginx at $GATEWAY)"
-fi
+echo "== cancelq ($CANCELQ, nginx at $GATEWAY)"
 "$CANCELQ" migrate --db "$CANCELQ_DB" >"$WORK/migrate.log" 2>&1 || { cat "$WORK/migrate.log" >&2; exit 1; }
-"$CANCELQ" bench postgres --db "$CANCELQ_DB" --jobs "$JOBS" --daemons 1 --concurrency "$CONCURRENCY" "${ENDPOINT[@]}"
+"$CANCELQ" bench postgres --db "$CANCELQ_DB" --jobs "$JOBS" --daemons 1 --concurrency "$CONCURRENCY" --endpoint "$GATEWAY"
 echo
 
 echo "== PgQueuer $(python3 -c 'import pgqueuer; print(pgqueuer.__version__)') (bench/pgqueuer_peer.py, nginx at $GATEWAY)"

@@ -57,6 +57,11 @@ struct BenchCommand: AsyncParsableCommand {
         @Option(help: "Daemons sharing the queue.") var daemons = 1
         @Option(help: "Requests in flight per daemon.") var concurrency = 16
         @Option(help: "Inserts, one at a time, for the pickup latency.") var pickups = 100
+        @Option(help: ArgumentHelp(
+            "A gateway in another process instead of the in-process simulator, for the drain and the pickup "
+                + "(bench/nginx-success.conf answers success at once).",
+            valueName: "url"))
+        var endpoint: String?
 
         func run() async throws {
             guard case .postgres(let location) = try database.target() else {
@@ -64,7 +69,7 @@ struct BenchCommand: AsyncParsableCommand {
             }
             try await Benchmarks.postgres(
                 url: try database.resolved(), location: location, jobs: jobs, daemons: daemons, concurrency: concurrency, pickups: pickups,
-                out: { emit($0) })
+                endpoint: endpoint, out: { emit($0) })
         }
     }
 
