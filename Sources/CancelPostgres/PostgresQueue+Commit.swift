@@ -19,10 +19,11 @@ extension PostgresQueue {
         }
     }
 
-    /// Reads back, in one statement, what `cancelq_apply_write` said it wrote: a function replaced
-    /// by one that answers "applied" and writes nothing would otherwise have the daemon send the
-    /// same order again and again with no audit row. Throws `schemaDamaged` (the batch is rolled
-    /// back, nothing is sent, the daemon stops).
+    /// Reads back, in one statement joined by primary key only, what the turn's statement (or
+    /// `cancelq_apply_write`) said it wrote: a function or trigger replaced by one that answers
+    /// "applied" and writes nothing would otherwise have the daemon send the same order again and
+    /// again with no audit row. Throws `schemaDamaged` (the batch is rolled back, nothing is sent,
+    /// the daemon stops).
     func verifyWritten(_ writes: [JobWrite], now: Double) async throws(StoreError) {
         guard !writes.isEmpty else { return }
         var binds = PostgresBindings()
@@ -46,17 +47,17 @@ extension PostgresQueue {
             PostgresQuery(
                 unsafeSQL: """
                     SELECT w.id FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[]) AS w(id, state, attempt, kind)
-                    WHERE NOT EXISTS (SELECT 1 FROM cancellations c WHERE c.id = w.id AND c.state = w.state AND c.updated_at = $5)
-                       OR (w.kind <> 'none' AND NOT EXISTS (
-                            SELECT 1 FROM cancellation_attempts a WHERE a.cancellation_id = w.id AND a.attempt = w.attempt
-                            AND (a.completed_at IS NULL) = (w.kind = 'start')))
+                    LEFT JOIN cancellations c ON c.id = w.id
+                    LEFT JOIN cancellation_attempts a ON w.kind <> 'none' AND a.cancellation_id = w.id AND a.attempt = w.attempt
+                    WHERE c.id IS NULL OR c.state IS DISTINCT FROM w.state OR c.updated_at IS DISTINCT FROM $5
+                       OR (w.kind <> 'none' AND (a.id IS NULL OR (a.completed_at IS NULL) <> (w.kind = 'start')))
                     """, binds: binds))
         guard missing.isEmpty else {
             let ids = missing.compactMap { try? $0.value(0, as: Int64.self) }.map(String.init).joined(separator: ", ")
             throw .schemaDamaged(
                 path: location,
                 problems: [
-                    "cancelq_apply_write reported writes it did not make (jobs \(ids)): the function is not the one cancelq made; nothing of this batch was committed or sent"
+                    "the queue reported writes it did not make (jobs \(ids)): a function or trigger on its tables is not the one cancelq made; nothing of this batch was committed or sent"
                 ])
         }
     }
@@ -108,15 +109,29 @@ extension PostgresQueue {
 
     /// Claims the stored gate does not allow: everything while halted or paused, and past its end
     /// one probe for the whole cluster, held by this daemon in `probe_owner` until its answer.
+    ///
+    /// The gate is read under a shared lock: an operator's or another daemon's change of the gate
+    /// waits for this commit (and this commit for it), but the daemons' claims do not queue behind
+    /// each other's commits. Only the probe is written, under the exclusive lock, taken without
+    /// waiting: when another daemon holds the gate too, this turn's claims are refused and the
+    /// probe is decided next turn under the exclusive lock from the start (two daemons waiting to
+    /// upgrade their shared locks would deadlock).
     func claimsTheGateRefuses(_ writes: [JobWrite]) async throws(StoreError) -> Set<Int64> {
-        let stored = try await readGate(lock: true)
+        let exclusive = gateNeedsExclusiveLock
+        let stored = try await readGate(lock: true, shared: !exclusive)
         let claims = writes.filter(\.isClaim).map(\.record.id)
         switch stored.gate.allowance(now: stored.now, probeInFlight: false) {
         case .any:
+            gateNeedsExclusiveLock = false
             return []
         case .none:
             return Set(claims)
         case .probe:
+            let locked = exclusive ? true : try await lockGateWithoutWaiting()
+            guard locked else {
+                gateNeedsExclusiveLock = true
+                return Set(claims)
+            }
             let probeHeld = stored.probeOwner != nil && stored.probeOwner != node && (stored.probeUntil ?? 0) > stored.now
             guard !probeHeld, let probe = claims.first else { return Set(claims) }
             var binds = PostgresBindings()
@@ -131,14 +146,36 @@ extension PostgresQueue {
         }
     }
 
-    /// The probe's job was answered (or rescued): the probe is free again.
-    func releaseProbe(of jobs: [Int64]) async throws(StoreError) {
+    /// The gate's exclusive lock, if no other transaction holds the gate: never waited for.
+    private func lockGateWithoutWaiting() async throws(StoreError) -> Bool {
+        try await session.rows("SAVEPOINT gate_probe")
+        do {
+            try await session.rows("SELECT 1 FROM sending_gate WHERE id = 1 FOR UPDATE NOWAIT")
+            return true
+        } catch .server {
+            // lock_not_available: another daemon's commit holds it.
+            try await session.rows("ROLLBACK TO SAVEPOINT gate_probe")
+            return false
+        }
+    }
+
+    /// The commit's mark (`markCommit`), and the probe freed when its job was answered (or
+    /// rescued) in this commit: one round trip.
+    func markCommit(_ token: String, releasingProbeOf landed: [Int64]) async throws(StoreError) {
+        guard !landed.isEmpty else { return try await markCommit(token) }
         var binds = PostgresBindings()
-        binds.append(jobs)
+        binds.append(token)
+        binds.append(node)
+        binds.append(landed)
         try await session.rows(
             PostgresQuery(
-                unsafeSQL: "UPDATE sending_gate SET probe_owner = NULL, probe_job = NULL, probe_until = NULL WHERE id = 1 AND probe_job = ANY($1)",
-                binds: binds))
+                unsafeSQL: """
+                    WITH probe AS (
+                        UPDATE sending_gate SET probe_owner = NULL, probe_job = NULL, probe_until = NULL
+                        WHERE id = 1 AND probe_job = ANY($3) AND probe_job IS NOT NULL
+                    )
+                    UPDATE cancelq_daemons SET last_commit = $1, heartbeat_at = cancelq_now() WHERE node = $2
+                    """, binds: binds))
     }
 }
 

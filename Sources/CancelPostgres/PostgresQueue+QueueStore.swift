@@ -64,8 +64,11 @@ extension PostgresQueue: QueueStore {
     }
 
     public func nextDueTime() async throws(StoreError) -> Double? {
-        try await session.rows("SELECT min(due_at) FROM cancellations WHERE state IN ('waiting-delay', 'retrying', 'maintenance-paused')")
-            .first?.value(0)
+        // Not min(due_at): an aggregate reads every waiting row; the index in order stops at the first.
+        try await session.rows(
+            PostgresQuery(
+                unsafeSQL: "SELECT due_at FROM cancellations WHERE state IN \(State.awaitingSendSQL) AND due_at IS NOT NULL ORDER BY due_at, id LIMIT 1")
+        ).first?.value(0)
     }
 
     /// At start: this daemon's own jobs left in flight by its previous run, and jobs copied from
@@ -79,7 +82,7 @@ extension PostgresQueue: QueueStore {
 
     public func hasUnfinishedJobs() async throws(StoreError) -> Bool {
         try await session.rows(
-            PostgresQuery(unsafeSQL: "SELECT EXISTS (SELECT 1 FROM cancellations WHERE state IN \(State.unfinishedSQL))")
+            PostgresQuery(unsafeSQL: "SELECT EXISTS (SELECT 1 FROM cancellations WHERE state IN \(State.unfinishedSQL) AND id > 0)")
         ).first?.value(0) ?? false
     }
 
@@ -126,39 +129,49 @@ extension PostgresQueue: QueueStore {
             return []
         }
         let token = UUID().uuidString
+        if let tampered = try await commitTurn(writes, gate: gate, now: now, token: token, inOneStatement: true) { return tampered }
+        // The one statement could not say what it did for each job (a constraint or a trigger
+        // refused a row, a job changed twice): rolled back, and again job by job, to learn why.
+        return try await commitTurn(writes, gate: gate, now: now, token: token, inOneStatement: false) ?? []
+    }
+
+    /// The turn in one transaction: the gate, the claims it refuses, the writes, their read-back,
+    /// the probe's release and the commit mark. nil (rolled back) when the writes in one
+    /// statement were refused.
+    private func commitTurn(_ writes: [JobWrite], gate: SendingGate?, now: Double, token: String, inOneStatement: Bool)
+        async throws(StoreError) -> [TamperedWrite]?
+    {
         do {
             try await session.begin()
-            var refusedClaims: Set<Int64> = []
-            if let gate {
-                let stored = try await readGate(lock: true)
-                var merged = gate.reconciled(withStored: stored.gate, now: stored.now)
-                // A hold counted before an operator's approval (by another daemon) is stale.
-                if case .held(let surge, _) = merged, let approved = stored.approvedAt, approved > surge.countedFrom,
-                    stored.gate.mode != .held
-                {
-                    merged = stored.gate
+            if let gate { try await mergeGate(gate, now: now) }
+            let refusedClaims = writes.contains(where: \.isClaim) ? try await claimsTheGateRefuses(writes) : []
+            let allowed = writes.filter { !refusedClaims.contains($0.record.id) }
+            var oneStatement: Set<Int64> = []
+            if inOneStatement {
+                guard let applied = try await applyInOneStatement(allowed, now: now) else {
+                    await session.rollback()
+                    return nil
                 }
-                if merged != stored.gate { try await writeGate(merged, now: now) }
+                oneStatement = applied
             }
-            if writes.contains(where: \.isClaim) { refusedClaims = try await claimsTheGateRefuses(writes) }
             var tampered: [TamperedWrite] = []
-            var appliedInOneTrip: [JobWrite] = []
+            var applied: [JobWrite] = []
             for write in writes {
                 if refusedClaims.contains(write.record.id) {
                     tampered.append(contended(write, found: "refused by the shared sending gate"))
                     continue
                 }
-                // The usual case in one round trip; anything else again, step by step, to say why.
-                if try await applyInOneTrip(write, now: now) {
-                    appliedInOneTrip.append(write)
-                    continue
+                // The usual case in one round trip; anything else again, in a savepoint, to say why.
+                let written = inOneStatement ? oneStatement.contains(write.record.id) : try await applyInOneTrip(write, now: now)
+                if written {
+                    applied.append(write)
+                } else if let found = try await applyAlone(write, now: now) {
+                    tampered.append(found)
                 }
-                if let found = try await applyAlone(write, now: now) { tampered.append(found) }
             }
-            try await verifyWritten(appliedInOneTrip, now: now)
+            try await verifyWritten(applied, now: now)
             let landed = writes.filter { $0.expectedState == .sent }.map(\.record.id)
-            if !landed.isEmpty { try await releaseProbe(of: landed) }
-            try await markCommit(token)
+            try await markCommit(token, releasingProbeOf: landed)
             try await endTransaction(token: token, report: tampered)
             writeTransactions += 1
             return tampered
@@ -166,6 +179,18 @@ extension PostgresQueue: QueueStore {
             await session.rollback()
             throw error
         }
+    }
+
+    /// Which decision wins when this daemon's gate meets the stored one (another daemon's, an
+    /// operator's), written only when it changes the row.
+    private func mergeGate(_ gate: SendingGate, now: Double) async throws(StoreError) {
+        let stored = try await readGate(lock: true)
+        var merged = gate.reconciled(withStored: stored.gate, now: stored.now)
+        // A hold counted before an operator's approval (by another daemon) is stale.
+        if case .held(let surge, _) = merged, let approved = stored.approvedAt, approved > surge.countedFrom, stored.gate.mode != .held {
+            merged = stored.gate
+        }
+        if merged != stored.gate { try await writeGate(merged, now: now) }
     }
 
     public func notifyChanges(_ onChange: @escaping @Sendable () -> Void) -> (any ChangeNotifications)? {

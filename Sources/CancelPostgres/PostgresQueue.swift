@@ -36,6 +36,9 @@ public final class PostgresQueue: @unchecked Sendable {
     /// The token, and what that commit reported (claims it refused, rows it found changed): if it
     /// happened, the loop must get the same report, or it would send a claim that never committed.
     var uncertainCommit: (token: String, report: [TamperedWrite], backend: PostgresSession.Backend?)?
+    /// The last claims found the gate neither open nor shut (a probe to decide): the next claims
+    /// read it under its exclusive lock from the start, since a shared lock is never upgraded.
+    var gateNeedsExclusiveLock = false
 
     /// How long a daemon may miss heartbeats before its jobs are rescued, beyond its request timeout.
     public static let leaseMargin = 10.0
@@ -135,12 +138,13 @@ public final class PostgresQueue: @unchecked Sendable {
         var now: Double
     }
 
-    func readGate(lock: Bool) async throws(StoreError) -> StoredGate {
+    /// `shared`: locked against changes until the commit, but not against other daemons' claims.
+    func readGate(lock: Bool, shared: Bool = false) async throws(StoreError) -> StoredGate {
         let rows = try await session.rows(
             PostgresQuery(
                 unsafeSQL: """
                     SELECT \(GateRow.columns), probe_owner, probe_until, approved_at, cancelq_now()
-                    FROM sending_gate WHERE id = 1\(lock ? " FOR UPDATE" : "")
+                    FROM sending_gate WHERE id = 1\(lock ? (shared ? " FOR SHARE" : " FOR UPDATE") : "")
                     """))
         guard let row = rows.first else {
             // Only the daemon's role may delete it; treat as open, the next save puts it back.

@@ -31,7 +31,8 @@ struct PartitionTests {
             try server.psql(url: url, "INSERT INTO cancellations(order_number, paid_at) VALUES ('PART-1', extract(epoch FROM now()))")
             // Discovered (due in 5 s): the claim's write, then its COMMIT, whose answer is lost.
             #expect(await eventually(timeout: 5) { (try? server.psql(url: url, "SELECT state FROM cancellations")) == "waiting-delay" })
-            proxy.arm(dropAnswerAfter: "COMMIT", once: "cancelq_apply_write")
+            // The claim is the next write of a job: its attempt row is in the turn's statement.
+            proxy.arm(dropAnswerAfter: "COMMIT", once: "INSERT INTO cancellation_attempts")
             #expect(await eventually(timeout: 10) { (try? server.psql(url: url, "SELECT state || ' ' || owner FROM cancellations")) == "sent cut" },
                 "the claim's commit did not land")
             #expect(proxy.partitionedAt != nil)

@@ -1,0 +1,85 @@
+import CancelStore
+import QueueStoreConformance
+import Testing
+import TestSupport
+
+@testable import CancelPostgres
+
+/// A turn's writes on PostgreSQL: one statement for the whole turn however many jobs it carries,
+/// and, when that statement is refused, job by job so that only the refused job is set aside.
+@Suite("PostgreSQL: a turn in one statement", .serialized, .enabled(if: PostgresServer.shouldRun, "\(PostgresServer.skipNote)"))
+struct PostgresTurnWriteTests {
+    static let t0 = QueueStoreConformance.t0
+
+    /// Counts the UPDATE statements on `cancellations` (a statement-level trigger), which is how
+    /// many round trips the turns' job writes took.
+    func countUpdates(_ database: PostgresTestDatabase) throws {
+        try database.psql(
+            """
+            CREATE TABLE test_updates (n integer);
+            CREATE FUNCTION test_count_update() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN INSERT INTO test_updates VALUES (1); RETURN NULL; END $$;
+            CREATE TRIGGER test_count_updates AFTER UPDATE ON cancellations FOR EACH STATEMENT EXECUTE FUNCTION test_count_update();
+            """)
+    }
+
+    func updates(_ database: PostgresTestDatabase) throws -> Int {
+        Int(try database.psql("SELECT count(*) FROM test_updates")) ?? -1
+    }
+
+    @Test("200 discoveries, then 50 claims, then 50 answers and 50 claims: one statement per turn, and the per-state counts match the rows")
+    func oneStatementPerTurn() async throws {
+        try await PostgresTestDatabase.with { database in
+            try await database.withQueues(["node-1"]) { queues in
+                let queue = queues[0]
+                try database.psql("INSERT INTO cancellations(order_number, paid_at) SELECT 'TURN-' || i, \(Self.t0 - 60) FROM generate_series(1, 200) AS i")
+                try countUpdates(database)
+                let found = try await queue.newJobs(limit: 500)
+                #expect(found.count == 200)
+                #expect(try await queue.commit(try found.map { try QueueStoreConformance.discovered($0, due: Self.t0 - 50) }, gate: nil, now: Self.t0).isEmpty)
+                #expect(try updates(database) == 1, "200 discoveries in one statement")
+
+                let claims = try await queue.dueJobs(now: Self.t0, limit: 50).map { try QueueStoreConformance.claimed($0, at: Self.t0) }
+                #expect(try await queue.commit(claims, gate: nil, now: Self.t0).isEmpty)
+                #expect(try updates(database) == 2)
+
+                let next = try await queue.dueJobs(now: Self.t0 + 1, limit: 50).map { try QueueStoreConformance.claimed($0, at: Self.t0 + 1) }
+                let answers = try claims.map { try QueueStoreConformance.answered($0, at: Self.t0 + 1) }
+                #expect(try await queue.commit(answers + next, gate: nil, now: Self.t0 + 1).isEmpty)
+                #expect(try updates(database) == 3, "50 answers and 50 claims in one statement")
+
+                let byRows = try database.psql("SELECT state || '=' || count(*) FROM cancellations GROUP BY state ORDER BY 1")
+                let byCounts = try database.psql(
+                    "SELECT state || '=' || sum(jobs) FROM cancellation_state_counts GROUP BY state HAVING sum(jobs) <> 0 ORDER BY 1")
+                #expect(byRows == "sent=50\nsucceeded=50\nwaiting-delay=100", "\(byRows)")
+                #expect(byCounts == byRows)
+                #expect(try database.psql("SELECT count(*) || '/' || count(completed_at) FROM cancellation_attempts") == "100/50")
+            }
+        }
+    }
+
+    @Test("a turn whose one statement a trigger refuses for one job is written job by job: the others land, only that one is set aside")
+    func refusedStatementGoesJobByJob() async throws {
+        try await PostgresTestDatabase.with { database in
+            try await database.withQueues(["node-1"]) { queue in
+                let queue = queue[0]
+                for order in ["R-1", "R-2", "R-3"] { _ = try await queue.enqueue(orderNumber: order, paidAt: Self.t0 - 60) }
+                _ = try await queue.commit(
+                    try await queue.newJobs(limit: 10).map { try QueueStoreConformance.discovered($0, due: Self.t0 - 50) }, gate: nil, now: Self.t0)
+                try database.psql(
+                    """
+                    CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+                    BEGIN RAISE EXCEPTION 'refused by the test' USING ERRCODE = 'check_violation'; END $$;
+                    CREATE TRIGGER test_refuse_r2 BEFORE UPDATE ON cancellations FOR EACH ROW
+                    WHEN (OLD.order_number = 'R-2') EXECUTE FUNCTION test_refuse();
+                    """)
+                let claims = try await queue.dueJobs(now: Self.t0, limit: 10).map { try QueueStoreConformance.claimed($0, at: Self.t0) }
+                #expect(claims.count == 3)
+                let tampered = try await queue.commit(claims, gate: nil, now: Self.t0)
+                #expect(tampered.map(\.orderNumber) == ["R-2"] && tampered.allSatisfy { !$0.jobUpdated }, "\(tampered)")
+                #expect(try database.psql("SELECT string_agg(order_number || ' ' || state, ', ' ORDER BY id) FROM cancellations") == "R-1 sent, R-2 waiting-delay, R-3 sent")
+                #expect(try database.psql("SELECT string_agg(c.order_number, ', ' ORDER BY c.id) FROM cancellation_attempts a JOIN cancellations c ON c.id = a.cancellation_id") == "R-1, R-3")
+            }
+        }
+    }
+}
