@@ -50,6 +50,7 @@ let package = Package(
                 .embedInCode("postgresql/0001_postgresql_queue.sql"),
                 .embedInCode("postgresql/0002_apply_write.sql"),
                 .embedInCode("postgresql/0003_no_bypass.sql"),
+                .embedInCode("postgresql/0004_plans_without_statistics.sql"),
             ]
         ),
         .target(

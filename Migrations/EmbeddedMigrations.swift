@@ -14,5 +14,6 @@ public enum EmbeddedMigrations {
         (1, "0001_postgresql_queue.sql", PackageResources._001_postgresql_queue_sql),
         (2, "0002_apply_write.sql", PackageResources._002_apply_write_sql),
         (3, "0003_no_bypass.sql", PackageResources._003_no_bypass_sql),
+        (4, "0004_plans_without_statistics.sql", PackageResources._004_plans_without_statistics_sql),
     ]
 }

@@ -27,7 +27,7 @@ extension PostgresQueue {
             PostgresQuery(
                 unsafeSQL: """
                     SELECT order_number, state, created_at FROM cancellations
-                    WHERE state IN \(State.unfinishedSQL) ORDER BY id LIMIT 1
+                    WHERE state IN \(State.unfinishedSQL) AND id > 0 ORDER BY id LIMIT 1
                     """)
         ).first.map { row throws(StoreError) in
             let created: Double = try row.value(2)

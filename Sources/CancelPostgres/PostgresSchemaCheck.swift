@@ -34,6 +34,8 @@ extension PostgresQueue {
                         triggers[String(match.1)] = String(match.2)
                     } else if let match = statement.firstMatch(of: /^CREATE (?:UNIQUE )?INDEX (\w+) ON (\w+)/) {
                         indexes[String(match.1)] = String(match.2)
+                    } else if let match = statement.firstMatch(of: /^DROP INDEX (\w+)/) {
+                        indexes[String(match.1)] = nil
                     } else if let match = statement.firstMatch(of: /^CREATE (?:OR REPLACE )?FUNCTION (\w+)\([^)]*\).*?\$\$(.*)\$\$$/.dotMatchesNewlines()) {
                         // A later migration's CREATE OR REPLACE is the body expected now.
                         functions[String(match.1)] = String(match.2)
