@@ -4,7 +4,7 @@
 # (bench/nginx-success.conf, success at once), and for each the server's CPU per job and rows
 # written per job during the drain.
 #
-#   JOBS=10000 bench/postgres-side-by-side.sh [path/to/cancelq]     (default .build/release/cancelq)
+#   JOBS=10000 DAEMONS="1 3" bench/postgres-side-by-side.sh [path/to/cancelq]     (default .build/release/cancelq)
 #
 # Needs PostgreSQL 15 (/usr/lib/postgresql/15/bin, or PG_BIN), nginx (apt-get install -y nginx-light)
 # unless something already answers on 127.0.0.1:18443, and `pip install pgqueuer asyncpg aiohttp`.
@@ -93,8 +93,12 @@ rows_written() {
 echo "== PostgreSQL $("${PSQL[@]}" -d postgres -c 'SHOW server_version') on port $PORT (default durability), $JOBS jobs, $CONCURRENCY in flight"
 echo
 echo "== cancelq ($CANCELQ, nginx at $GATEWAY)"
-"$CANCELQ" migrate --db "$CANCELQ_DB" >"$WORK/migrate.log" 2>&1 || { cat "$WORK/migrate.log" >&2; exit 1; }
-"$CANCELQ" bench postgres --db "$CANCELQ_DB" --jobs "$JOBS" --daemons 1 --concurrency "$CONCURRENCY" --endpoint "$GATEWAY"
+# One empty database per daemon count (DAEMONS="1 3" measures one and three daemons).
+for daemons in ${DAEMONS:-1}; do
+    "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS cancelq WITH (FORCE)" -c "CREATE DATABASE cancelq" >/dev/null
+    "$CANCELQ" migrate --db "$CANCELQ_DB" >"$WORK/migrate.log" 2>&1 || { cat "$WORK/migrate.log" >&2; exit 1; }
+    "$CANCELQ" bench postgres --db "$CANCELQ_DB" --jobs "$JOBS" --daemons "$daemons" --concurrency "$CONCURRENCY" --endpoint "$GATEWAY"
+done
 echo
 
 echo "== PgQueuer $(python3 -c 'import pgqueuer; print(pgqueuer.__version__)') (bench/pgqueuer_peer.py, nginx at $GATEWAY)"
