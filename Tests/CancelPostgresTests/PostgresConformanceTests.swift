@@ -1,4 +1,5 @@
 import QueueStoreConformance
+import Synchronization
 import Testing
 import TestSupport
 
@@ -58,6 +59,25 @@ struct PostgresConformanceTests {
                     "UPDATE sending_gate SET mode = 'open', hold_enqueued = NULL, hold_above = NULL, hold_window = NULL, hold_counted_from = NULL, since = NULL, reason = NULL, approved_at = \(at)")
             }
         }
+    }
+
+    @Test("a withdrawal racing a claim has one winner: on PostgreSQL it waits for the claim's row lock and is refused")
+    func withdrawalRacingAClaim() async throws {
+        let accepted = Mutex<Bool?>(nil)
+        try await withQueue { queue, database in
+            try await QueueStoreConformance.aWithdrawalRacingAClaimHasOneWinner(queue) { order in
+                do {
+                    try database.psql("INSERT INTO cancellation_withdrawals(order_number, reason) VALUES ('\(order)', 'race')")
+                    accepted.withLock { $0 = true }
+                    return true
+                } catch {
+                    #expect("\(error)".contains("withdrawal_too_late_request_in_flight"), "\(error)")
+                    accepted.withLock { $0 = false }
+                    return false
+                }
+            }
+        }
+        #expect(accepted.withLock { $0 } == false, "the claim's read held the row: the withdrawal waited for it and was refused")
     }
 
     @Test("another process's insert is noticed (LISTEN/NOTIFY)")

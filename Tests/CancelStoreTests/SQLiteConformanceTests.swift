@@ -5,6 +5,7 @@ import SQLite
 import Testing
 import TestSupport
 
+@testable import CancelQueue
 @testable import CancelStore
 
 @Suite("Store conformance: SQLite")
@@ -58,6 +59,16 @@ struct SQLiteConformanceTests {
         try await withStore { store, path in
             try await QueueStoreConformance.aWithdrawnJobIsNeverClaimed(store) { order in
                 try Connection(path: path).run("INSERT INTO cancellation_withdrawals(order_number, reason) VALUES (?, 'test')", order)
+            }
+        }
+    }
+
+    @Test("a withdrawal racing a claim has one winner: on SQLite the withdrawal lands first and the claim finds it withdrawn")
+    func withdrawalRacingAClaim() async throws {
+        try await withStore { store, path in
+            try await QueueStoreConformance.aWithdrawalRacingAClaimHasOneWinner(store) { order in
+                try Connection(path: path).run("INSERT INTO cancellation_withdrawals(order_number, reason) VALUES (?, 'race')", order)
+                return true
             }
         }
     }
