@@ -88,7 +88,8 @@ struct PostgresMetricsTests {
         try await PostgresDaemonTests.withRig { rig in
             let first = try await Self.startScraped(rig, "same-name")
             let port = first.port
-            #expect(try rig.psql("SELECT count(*) FROM cancelq_daemons WHERE node = 'same-name'") == "1")
+            // The listener may answer before the daemon's row is committed (join follows it).
+            #expect(await eventually(timeout: 10) { (try? rig.psql("SELECT count(*) FROM cancelq_daemons WHERE node = 'same-name'")) == "1" })
             let refused = try rig.startDaemon("same-name", ["--metrics-listen", "127.0.0.1:\(port)"])
             #expect(await refused.waitForExit(timeout: 15) != 0)
             #expect(refused.output.contains("cannot listen"), "\(refused.output)")
