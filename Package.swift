@@ -53,15 +53,18 @@ let package = Package(
                 .embedInCode("postgresql/0004_plans_without_statistics.sql"),
             ]
         ),
+        // The queue layer: what a queue is and does, whichever database holds it.
+        .target(name: "CancelQueue", dependencies: ["CancelCore", "CancelMigrations", "ZeusAPI"]),
+        // The SQLite driver.
         .target(
             name: "CancelStore",
-            dependencies: ["SQLite", "CancelCore", "CancelMigrations", "ZeusAPI"]
+            dependencies: ["SQLite", "CancelCore", "CancelQueue", "CancelMigrations", "ZeusAPI"]
         ),
         // The same queue in PostgreSQL: several daemons, applications on many hosts.
         .target(
             name: "CancelPostgres",
             dependencies: [
-                "CancelStore", "CancelCore", "CancelMigrations", "SQLite",
+                "CancelQueue", "CancelCore", "CancelMigrations",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -83,7 +86,7 @@ let package = Package(
         .target(
             name: "CancelMetrics",
             dependencies: [
-                "CancelCore", "CancelStore", "CancelConsole",
+                "CancelCore", "CancelQueue", "CancelConsole",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
@@ -97,7 +100,7 @@ let package = Package(
         .target(
             name: "CancelDaemon",
             dependencies: [
-                "CancelCore", "ZeusAPI", "CancelStore", "CProcess", "CancelMetrics",
+                "CancelCore", "ZeusAPI", "CancelQueue", "CProcess", "CancelMetrics",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -110,23 +113,31 @@ let package = Package(
         // What operators read: the status table, an order's timeline.
         .target(
             name: "CancelConsole",
-            dependencies: ["CancelStore", "CancelCore", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CancelQueue", "CancelCore", .product(name: "Logging", package: "swift-log")]
         ),
         // `cancelq demo`: the daemon against the simulator, self-contained.
         .target(
             name: "CancelDemo",
             dependencies: [
-                "CancelDaemon", "CancelStore", "CancelConsole", "CancelCore", "ZeusAPI", "GatewaySimulator", "SQLite",
+                "CancelDaemon", "CancelStore", "CancelQueue", "CancelConsole", "CancelCore", "ZeusAPI", "GatewaySimulator", "SQLite",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // `cancelq bench`: throughput, idle cost, writer contention.
-        .target(name: "CancelBench", dependencies: ["CancelStore", "CancelPostgres", "SQLite", "GatewaySimulator"]),
+        // The copy from SQLite to PostgreSQL: the one place that sees both drivers.
+        .target(
+            name: "CancelCopy",
+            dependencies: [
+                "CancelQueue", "CancelStore", "CancelPostgres", "CancelCore", "SQLite",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
+        .target(name: "CancelBench", dependencies: ["CancelStore", "CancelQueue", "CancelPostgres", "SQLite", "GatewaySimulator"]),
         .executableTarget(
             name: "cancelq",
             dependencies: [
-                "CancelDaemon", "CancelStore", "CancelPostgres", "CancelConsole", "CancelDemo", "CancelBench",
+                "CancelDaemon", "CancelStore", "CancelQueue", "CancelPostgres", "CancelCopy", "CancelConsole", "CancelDemo", "CancelBench",
                 "GatewaySimulator", "CancelCore", "ZeusAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -145,32 +156,32 @@ let package = Package(
         ),
         // The behaviour every QueueStore must show, run on SQLite and on PostgreSQL.
         .target(
-            name: "QueueStoreConformance", dependencies: ["CancelStore", "CancelCore", "ZeusAPI"],
+            name: "QueueStoreConformance", dependencies: ["CancelQueue", "CancelCore", "ZeusAPI"],
             path: "Tests/QueueStoreConformance"),
         .testTarget(name: "SQLiteTests", dependencies: ["SQLite", "TestSupport"]),
         .testTarget(name: "CancelCoreTests", dependencies: ["CancelCore", "ZeusAPI", "TestSupport"]),
         .testTarget(name: "ZeusAPITests", dependencies: ["ZeusAPI", "TestSupport"]),
         .testTarget(
             name: "CancelStoreTests",
-            dependencies: ["CancelStore", "CancelCore", "ZeusAPI", "SQLite", "TestSupport", "QueueStoreConformance"]),
+            dependencies: ["CancelStore", "CancelQueue", "CancelCore", "ZeusAPI", "SQLite", "TestSupport", "QueueStoreConformance"]),
         .testTarget(
             name: "CancelPostgresTests",
             dependencies: [
-                "CancelPostgres", "CancelStore", "CancelCore", "ZeusAPI", "TestSupport", "QueueStoreConformance",
+                "CancelPostgres", "CancelCopy", "CancelStore", "CancelQueue", "CancelCore", "ZeusAPI", "TestSupport", "QueueStoreConformance",
                 .product(name: "Logging", package: "swift-log"),
             ]),
-        .testTarget(name: "CancelConsoleTests", dependencies: ["CancelConsole", "CancelStore", "CancelCore", "TestSupport"]),
+        .testTarget(name: "CancelConsoleTests", dependencies: ["CancelConsole", "CancelStore", "CancelQueue", "CancelCore", "TestSupport"]),
         .testTarget(
             name: "CancelMetricsTests",
             dependencies: [
-                "CancelMetrics", "CancelStore", "CancelCore", "TestSupport", .product(name: "Logging", package: "swift-log"),
+                "CancelMetrics", "CancelStore", "CancelQueue", "CancelCore", "TestSupport", .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "GatewaySimulatorTests", dependencies: ["GatewaySimulator", "ZeusAPI", "TestSupport"]),
         .testTarget(
             name: "CancelDaemonTests",
             dependencies: [
-                "CancelDaemon", "CancelStore", "CancelCore", "GatewaySimulator", "ZeusAPI", "SQLite", "TestSupport",
+                "CancelDaemon", "CancelStore", "CancelQueue", "CancelCore", "GatewaySimulator", "ZeusAPI", "SQLite", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -1,3 +1,4 @@
+import CancelQueue
 import CancelStore
 import Foundation
 import GatewaySimulator

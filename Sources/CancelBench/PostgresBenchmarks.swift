@@ -1,5 +1,5 @@
 import CancelPostgres
-import CancelStore
+import CancelQueue
 import Foundation
 import GatewaySimulator
 import Logging

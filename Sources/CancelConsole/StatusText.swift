@@ -1,5 +1,5 @@
 import CancelCore
-import CancelStore
+import CancelQueue
 import ZeusAPI
 
 /// The compact table of `cancelq status`, modelled on `systemctl status`: the state of sending

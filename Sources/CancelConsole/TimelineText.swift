@@ -1,4 +1,4 @@
-import CancelStore
+import CancelQueue
 import ZeusAPI
 
 /// `cancelq status --order`: one job and every attempt, as the audit trail has it. Every stored

@@ -1,4 +1,6 @@
 import CancelCore
+import CancelPostgres
+import CancelQueue
 import CancelStore
 import PostgresNIO
 import SQLite
@@ -157,16 +159,7 @@ extension PostgresQueue {
     private func writeCopiedGate(_ exported: CancelStore.ExportedGate) async throws(StoreError) {
         let row = exported.row
         var binds = PostgresBindings()
-        binds.append(row.mode)
-        binds.append(row.pausedUntil)
-        binds.append(row.maintenanceStreak)
-        binds.append(row.reason)
-        binds.append(row.code)
-        binds.append(row.since)
-        binds.append(row.holdEnqueued)
-        binds.append(row.holdAbove)
-        binds.append(row.holdWindow)
-        binds.append(row.holdCountedFrom)
+        binds.append(row)
         binds.append(exported.approvedAt)
         binds.append(exported.updatedAt)
         let columns = GateRow.columns.split(separator: ", ").map(String.init) + ["approved_at", "updated_at"]

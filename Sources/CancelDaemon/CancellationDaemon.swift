@@ -1,6 +1,6 @@
 import CancelCore
 import CancelMetrics
-import CancelStore
+import CancelQueue
 import Logging
 import ServiceLifecycle
 import ZeusAPI
@@ -22,7 +22,7 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
     let clock: @Sendable () -> Double
     let inbox = Inbox<Completion>()
     let log: TransitionLog
-    let lock: DatabaseLock?
+    let storageGuard: (any StorageGuard)?
     /// The counters of `--metrics-listen`; nil when it is off, and then nothing is counted.
     let metrics: RunLoopMetrics?
 
@@ -36,14 +36,14 @@ public final class CancellationDaemon: Service, @unchecked Sendable {
         let at: Double
     }
 
-    /// `lock` is the daemon's lock on the database file: the watcher and the files guard follow the
-    /// file it resolved.
+    /// `storageGuard`: the driver's check, after each commit, that the queue's storage is the one
+    /// the daemon opened (SQLite's files guard); nil where there is nothing to check.
     public init(
         configuration: DaemonConfiguration, store: any QueueStore, transport: any Transport, logger: Logger,
-        lock: DatabaseLock? = nil, notifier: SystemdNotifier? = SystemdNotifier(),
-        clock: @escaping @Sendable () -> Double = CancelStore.currentTime, metrics: RunLoopMetrics? = nil
+        storageGuard: (any StorageGuard)? = nil, notifier: SystemdNotifier? = SystemdNotifier(),
+        clock: @escaping @Sendable () -> Double = QueueClock.now, metrics: RunLoopMetrics? = nil
     ) {
-        self.lock = lock
+        self.storageGuard = storageGuard
         self.metrics = metrics
         self.configuration = configuration
         self.store = store

@@ -1,5 +1,5 @@
 import CancelCore
-import CancelStore
+import CancelQueue
 import ZeusAPI
 
 /// The turn's one commit, held on through a locked, full or unreachable database: its answers

@@ -1,6 +1,6 @@
 import CancelCore
 import CancelMetrics
-import CancelStore
+import CancelQueue
 import ZeusAPI
 
 /// Where decisions come from (a new row, a due job, an answer, a crash recovery) and the one

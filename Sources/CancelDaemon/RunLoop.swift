@@ -1,5 +1,5 @@
 import CancelCore
-import CancelStore
+import CancelQueue
 import Logging
 import ZeusAPI
 
@@ -15,7 +15,7 @@ struct RunLoop {
     var tally = Heartbeat.Tally()
     var heartbeat: Heartbeat
     var foreignCommits: any ChangeDetector
-    var filesGuard: DatabaseFilesGuard?
+    var filesGuard: (any StorageGuard)?
     var nextDue: Double?
     var nextFullScan = 0.0
     var announcedStop = false
@@ -58,7 +58,7 @@ struct RunLoop {
         foreignCommits = try daemon.store.makeChangeDetector()
         heartbeat = Heartbeat(notifier: daemon.notifier)
         lateArrivals = LateArrivals(limit: daemon.configuration.surgeLimit)
-        filesGuard = daemon.lock.map(DatabaseFilesGuard.init)
+        filesGuard = daemon.storageGuard
         try await startUp()
     }
 

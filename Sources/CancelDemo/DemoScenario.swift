@@ -2,6 +2,7 @@ import ZeusAPI
 import CancelConsole
 import CancelCore
 import CancelDaemon
+import CancelQueue
 import CancelStore
 import Foundation
 import GatewaySimulator
@@ -97,7 +98,7 @@ public struct DemoScenario {
             + "within \(Formatting.duration(Self.surgeLimit.window)) (default \(DaemonConfiguration.Defaults.holdAbove))")
         out(paint.dim("  the left column counts seconds since the daemon started; other times are local, with their UTC offset"))
         let store = try CancelStore.open(path: database, create: true)
-        let now = CancelStore.currentTime()
+        let now = QueueClock.now()
         for order in Self.orders {
             _ = try await store.enqueue(orderNumber: order.number, paidAt: now - order.paidAgo)
             out("  queued \(order.number): \(order.story)")
@@ -129,7 +130,7 @@ public struct DemoScenario {
 
         out("")
         let report = try store.statusReport(
-            now: CancelStore.currentTime(), startOfDay: Calendar.current.startOfDay(for: Date()).timeIntervalSince1970)
+            now: QueueClock.now(), startOfDay: Calendar.current.startOfDay(for: Date()).timeIntervalSince1970)
         out(StatusText(colour: colour).render(report))
         out("")
         var allAsExpected = true

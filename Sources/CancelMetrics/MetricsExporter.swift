@@ -1,5 +1,5 @@
 import CancelConsole
-import CancelStore
+import CancelQueue
 import Foundation
 import Logging
 import Prometheus
@@ -30,7 +30,7 @@ public final class MetricsExporter: Sendable {
     public init(
         source: any MonitoringSource, logger: Logger, thresholds: HealthThresholds = .init(),
         minimumReadInterval: Double = 0.5, patience: Duration = .seconds(5),
-        clock: @escaping @Sendable () -> Double = CancelStore.currentTime
+        clock: @escaping @Sendable () -> Double = QueueClock.now
     ) {
         let factory = HelpfulPrometheusFactory(registry: registry)
         loop = RunLoopMetrics(factory: factory)

@@ -1,4 +1,4 @@
-import CancelStore
+import CancelQueue
 import Logging
 
 /// Reads the store for scrapes: at most one read at a time and at most one per `minimumInterval`,

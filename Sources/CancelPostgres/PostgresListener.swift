@@ -1,4 +1,4 @@
-import CancelStore
+import CancelQueue
 import Foundation
 import Logging
 import PostgresNIO

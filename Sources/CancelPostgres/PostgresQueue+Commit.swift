@@ -1,5 +1,5 @@
 import CancelCore
-import CancelStore
+import CancelQueue
 import Foundation
 import PostgresNIO
 import ZeusAPI

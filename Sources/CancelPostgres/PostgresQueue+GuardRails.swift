@@ -1,5 +1,5 @@
 import CancelCore
-import CancelStore
+import CancelQueue
 import PostgresNIO
 
 /// Withdrawals and approvals on PostgreSQL: the same guard rails as on SQLite. A withdrawal is the
@@ -7,9 +7,9 @@ import PostgresNIO
 /// it by name when a request has left; the operator's name goes into `operator_actions`.
 extension PostgresQueue {
     public func withdraw(orderNumbers: [String], reason: String?, by operatorName: String) async throws(StoreError)
-        -> [CancelStore.WithdrawResult]
+        -> [WithdrawResult]
     {
-        var results: [CancelStore.WithdrawResult] = []
+        var results: [WithdrawResult] = []
         for order in orderNumbers {
             results.append(try await withdraw(order, reason: reason, by: operatorName))
         }
@@ -17,9 +17,9 @@ extension PostgresQueue {
     }
 
     private func withdraw(_ order: String, reason: String?, by operatorName: String) async throws(StoreError)
-        -> CancelStore.WithdrawResult
+        -> WithdrawResult
     {
-        try await session.transaction { () async throws(StoreError) -> CancelStore.WithdrawResult in
+        try await session.transaction { () async throws(StoreError) -> WithdrawResult in
             var binds = PostgresBindings()
             binds.append(order)
             guard let record = try await jobs(where: "order_number = $1 FOR UPDATE", binds, lock: false).first else {
@@ -29,7 +29,7 @@ extension PostgresQueue {
             do throws(ImpossibleEvent) {
                 _ = try job.withdraw()
             } catch {
-                return .refused(orderNumber: order, reason: CancelStore.tooLate(record.state, error))
+                return .refused(orderNumber: order, reason: WithdrawResult.tooLate(record.state, error))
             }
             binds.append(reason)
             // The trigger decides again under the row lock this transaction already holds.
@@ -50,18 +50,18 @@ extension PostgresQueue {
     }
 
     /// What `approve` would release now; nil when sending is not held.
-    public func heldBacklog() async throws(StoreError) -> CancelStore.HeldBacklog? {
-        try await session.snapshot { () async throws(StoreError) -> CancelStore.HeldBacklog? in
+    public func heldBacklog() async throws(StoreError) -> HeldBacklog? {
+        try await session.snapshot { () async throws(StoreError) -> HeldBacklog? in
             guard case .held(let surge, let since) = try await readGate(lock: false).gate else { return nil }
-            return CancelStore.HeldBacklog(surge: surge, since: since, waiting: try await waitingJobs())
+            return HeldBacklog(surge: surge, since: since, waiting: try await waitingJobs())
         }
     }
 
-    private func waitingJobs() async throws(StoreError) -> CancelStore.WaitingJobs {
-        guard let row = try await session.rows(PostgresQuery(unsafeSQL: CancelStore.WaitingJobs.sql)).first else {
-            return CancelStore.WaitingJobs(count: 0, highestID: 0, idSum: 0)
+    private func waitingJobs() async throws(StoreError) -> WaitingJobs {
+        guard let row = try await session.rows(PostgresQuery(unsafeSQL: WaitingJobs.sql)).first else {
+            return WaitingJobs(count: 0, highestID: 0, idSum: 0)
         }
-        return CancelStore.WaitingJobs(count: Int(try row.value(0, as: Int64.self)), highestID: try row.value(1), idSum: try row.value(2))
+        return WaitingJobs(count: Int(try row.value(0, as: Int64.self)), highestID: try row.value(1), idSum: try row.value(2))
     }
 
     /// How long an approval waits for open transactions on `cancellations` before it gives up.
@@ -73,16 +73,16 @@ extension PostgresQueue {
     /// such transaction to end and keeps new ones out until this one commits (the gate's row is
     /// locked first, in the daemons' order, so the two never wait on each other in a circle); the
     /// count after it (READ COMMITTED: a new snapshot per statement) sees every row.
-    public func approve(shown: CancelStore.HeldBacklog?, by operatorName: String) async throws(StoreError) -> CancelStore.ApproveResult {
+    public func approve(shown: HeldBacklog?, by operatorName: String) async throws(StoreError) -> ApproveResult {
         do {
-            return try await session.transaction { () async throws(StoreError) -> CancelStore.ApproveResult in
+            return try await session.transaction { () async throws(StoreError) -> ApproveResult in
                 var gate = try await readGate(lock: true).gate
                 guard case .held = gate else { return .notHeld(gate.mode) }
                 try await session.rows(PostgresQuery(unsafeSQL: "SET LOCAL lock_timeout = '\(Self.approvalLockTimeout)'"))
                 try await session.rows("LOCK TABLE cancellations IN SHARE MODE")
                 let counted = try await waitingJobs()
                 let approvedAt: Double = try await session.rows("SELECT cancelq_now()").first?.value(0) ?? clock.now()
-                let result = CancelStore.approval(of: gate, counted: counted, shown: shown, approvedAt: approvedAt)
+                let result = ApproveResult.approval(of: gate, counted: counted, shown: shown, approvedAt: approvedAt)
                 guard case .released(let released) = result else { return result }
                 _ = gate.approve()
                 try await writeGate(gate, now: approvedAt)

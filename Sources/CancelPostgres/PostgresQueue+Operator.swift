@@ -1,13 +1,13 @@
 import CancelCore
-import CancelStore
+import CancelQueue
 import PostgresNIO
 
 /// What operators do by hand on PostgreSQL, each recorded in `operator_actions`, through the same
 /// state machine as on SQLite.
 extension PostgresQueue {
-    public func requeue(orderNumbers: [String], operator who: String?) async throws(StoreError) -> [CancelStore.RequeueResult] {
-        try await session.transaction { () async throws(StoreError) -> [CancelStore.RequeueResult] in
-            var results: [CancelStore.RequeueResult] = []
+    public func requeue(orderNumbers: [String], operator who: String?) async throws(StoreError) -> [RequeueResult] {
+        try await session.transaction { () async throws(StoreError) -> [RequeueResult] in
+            var results: [RequeueResult] = []
             for order in orderNumbers {
                 var binds = PostgresBindings()
                 binds.append(order)
@@ -21,9 +21,9 @@ extension PostgresQueue {
         }
     }
 
-    public func requeueAllFailed(operator who: String?) async throws(StoreError) -> [CancelStore.RequeueResult] {
-        try await session.transaction { () async throws(StoreError) -> [CancelStore.RequeueResult] in
-            var results: [CancelStore.RequeueResult] = []
+    public func requeueAllFailed(operator who: String?) async throws(StoreError) -> [RequeueResult] {
+        try await session.transaction { () async throws(StoreError) -> [RequeueResult] in
+            var results: [RequeueResult] = []
             for record in try await jobs(where: "state = \(State.failed.sql) ORDER BY id FOR UPDATE", lock: false) {
                 results.append(try await requeue(record, operator: who))
             }
@@ -31,7 +31,7 @@ extension PostgresQueue {
         }
     }
 
-    private func requeue(_ record: JobRecord, operator who: String?) async throws(StoreError) -> CancelStore.RequeueResult {
+    private func requeue(_ record: JobRecord, operator who: String?) async throws(StoreError) -> RequeueResult {
         var job = record.job
         do {
             _ = try job.requeue()

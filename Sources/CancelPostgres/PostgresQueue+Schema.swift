@@ -1,4 +1,4 @@
-import CancelStore
+import CancelQueue
 import PostgresNIO
 
 /// `cancelq migrate` on PostgreSQL: the embedded migrations, each in its own transaction, recorded
@@ -9,7 +9,7 @@ extension PostgresQueue {
     /// Brings the schema up to date; returns the names of the migrations applied.
     @discardableResult
     public func migrate(
-        migrations: [Migrator.Migration] = Migrator.embeddedPostgreSQL, alongsideOtherTables: Bool = false
+        migrations: [Migration] = Migration.postgreSQL, alongsideOtherTables: Bool = false
     ) async throws(StoreError) -> [String] {
         try await session.transaction { () async throws(StoreError) in
             try await session.rows(PostgresQuery(unsafeSQL: Self.migrationLock))
@@ -64,7 +64,7 @@ extension PostgresQueue {
 
     /// Refuses a database without cancelq's schema, one migrated by a newer binary, or one whose
     /// migrations differ from this binary's.
-    func requireMigrated(migrations: [Migrator.Migration] = Migrator.embeddedPostgreSQL) async throws(StoreError) {
+    func requireMigrated(migrations: [Migration] = Migration.postgreSQL) async throws(StoreError) {
         guard try await hasOurMigrationsTable() else { throw .notMigrated(path: location) }
         let done = try await appliedMigrations()
         try verify(done, against: migrations)
@@ -92,7 +92,7 @@ extension PostgresQueue {
         return applied
     }
 
-    private func verify(_ applied: [Int: String], against migrations: [Migrator.Migration]) throws(StoreError) {
+    private func verify(_ applied: [Int: String], against migrations: [Migration]) throws(StoreError) {
         let known = Dictionary(uniqueKeysWithValues: migrations.map { ($0.version, $0) })
         let latest = migrations.map(\.version).max() ?? 0
         for (version, checksum) in applied.sorted(by: { $0.key < $1.key }) {
@@ -104,5 +104,5 @@ extension PostgresQueue {
     }
 
     /// The schema version this binary brings the database to.
-    public static var latestVersion: Int { Migrator.embeddedPostgreSQL.map(\.version).max() ?? 0 }
+    public static var latestVersion: Int { Migration.postgreSQL.map(\.version).max() ?? 0 }
 }

@@ -1,5 +1,5 @@
 import CancelCore
-import CancelStore
+import CancelQueue
 import PostgresNIO
 
 /// A turn's writes in one statement: each job's guarded update (by the state, and for a job in

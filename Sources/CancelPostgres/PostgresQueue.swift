@@ -1,5 +1,5 @@
 import CancelCore
-import CancelStore
+import CancelQueue
 import Foundation
 import Logging
 import PostgresNIO
@@ -18,7 +18,7 @@ public final class PostgresQueue: @unchecked Sendable {
     public let locationURL: PostgresLocation
     /// This daemon's name in `cancelq_daemons` and in `owner` (`--node-name`).
     public let node: String
-    let session: PostgresSession
+    package let session: PostgresSession
     let logger: Logger
     public let clock: ServerClock
     let changes = ChangeFlag()
@@ -130,16 +130,16 @@ public final class PostgresQueue: @unchecked Sendable {
     // MARK: the gate
 
     /// The stored gate, its probe holder, the last approval, and the server's time of the read.
-    struct StoredGate {
-        var gate: SendingGate
-        var probeOwner: String?
-        var probeUntil: Double?
-        var approvedAt: Double?
-        var now: Double
+    package struct StoredGate {
+        package var gate: SendingGate
+        package var probeOwner: String?
+        package var probeUntil: Double?
+        package var approvedAt: Double?
+        package var now: Double
     }
 
     /// `shared`: locked against changes until the commit, but not against other daemons' claims.
-    func readGate(lock: Bool, shared: Bool = false) async throws(StoreError) -> StoredGate {
+    package func readGate(lock: Bool, shared: Bool = false) async throws(StoreError) -> StoredGate {
         let rows = try await session.rows(
             PostgresQuery(
                 unsafeSQL: """
@@ -161,36 +161,38 @@ public final class PostgresQueue: @unchecked Sendable {
 
     /// Saves `gate`; the probe holder stays only while the gate is unchanged, `approved_at` always.
     func writeGate(_ gate: SendingGate, now: Double) async throws(StoreError) {
-        let row = GateRow(gate)
         var binds = PostgresBindings()
-        binds.append(row.mode)
-        binds.append(row.pausedUntil)
-        binds.append(row.maintenanceStreak)
-        binds.append(row.reason)
-        binds.append(row.code)
-        binds.append(row.since)
+        binds.append(GateRow(gate))
         binds.append(now)
-        binds.append(row.holdEnqueued)
-        binds.append(row.holdAbove)
-        binds.append(row.holdWindow)
-        binds.append(row.holdCountedFrom)
+        let columns = GateRow.columns.split(separator: ", ").map(String.init) + ["updated_at"]
         let sameGate = "g.mode = EXCLUDED.mode AND g.paused_until IS NOT DISTINCT FROM EXCLUDED.paused_until"
         // The row may have been deleted: an UPDATE of nothing would drop a halt silently.
         try await session.rows(
             PostgresQuery(
                 unsafeSQL: """
-                    INSERT INTO sending_gate AS g (id, mode, paused_until, maintenance_streak, reason, code, since, updated_at,
-                        hold_enqueued, hold_above, hold_window, hold_counted_from)
-                    VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-                    ON CONFLICT (id) DO UPDATE SET mode = EXCLUDED.mode, paused_until = EXCLUDED.paused_until,
-                        maintenance_streak = EXCLUDED.maintenance_streak, reason = EXCLUDED.reason, code = EXCLUDED.code,
-                        since = EXCLUDED.since, updated_at = EXCLUDED.updated_at, hold_enqueued = EXCLUDED.hold_enqueued,
-                        hold_above = EXCLUDED.hold_above, hold_window = EXCLUDED.hold_window,
-                        hold_counted_from = EXCLUDED.hold_counted_from,
+                    INSERT INTO sending_gate AS g (id, \(columns.joined(separator: ", ")))
+                    VALUES (1, \(columns.indices.map { "$\($0 + 1)" }.joined(separator: ", ")))
+                    ON CONFLICT (id) DO UPDATE SET \(columns.map { "\($0) = EXCLUDED.\($0)" }.joined(separator: ", ")),
                         probe_owner = CASE WHEN \(sameGate) THEN g.probe_owner END,
                         probe_job = CASE WHEN \(sameGate) THEN g.probe_job END,
                         probe_until = CASE WHEN \(sameGate) THEN g.probe_until END
                     """, binds: binds))
+    }
+}
+
+extension PostgresBindings {
+    /// The gate's columns, in `GateRow.columns` order.
+    package mutating func append(_ row: GateRow) {
+        append(row.mode)
+        append(row.pausedUntil)
+        append(row.maintenanceStreak)
+        append(row.reason)
+        append(row.code)
+        append(row.since)
+        append(row.holdEnqueued)
+        append(row.holdAbove)
+        append(row.holdWindow)
+        append(row.holdCountedFrom)
     }
 }
 
@@ -206,7 +208,7 @@ public final class ServerClock: @unchecked Sendable {
     public func now() -> Double {
         lock.lock()
         defer { lock.unlock() }
-        guard let anchor else { return CancelStore.currentTime() }
+        guard let anchor else { return QueueClock.now() }
         let elapsed = ContinuousClock.now - anchor.at
         return anchor.server + Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     }

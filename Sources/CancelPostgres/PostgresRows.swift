@@ -1,9 +1,9 @@
-import CancelStore
+import CancelQueue
 import PostgresNIO
 
 /// Typed reads from a result row; a column of an unexpected type is a `StoreError`, not a crash.
 extension PostgresRandomAccessRow {
-    func value<T: PostgresDecodable>(_ index: Int, as type: T.Type = T.self) throws(StoreError) -> T {
+    package func value<T: PostgresDecodable>(_ index: Int, as type: T.Type = T.self) throws(StoreError) -> T {
         do {
             return try self[index].decode(T.self)
         } catch {

@@ -1,4 +1,4 @@
-import CancelStore
+import CancelQueue
 import Foundation
 import PostgresNIO
 
@@ -11,7 +11,7 @@ extension PostgresQueue {
     /// What the migrations create, read from their own text.
     struct ExpectedSchema: Sendable {
         /// Read once: parsing the migrations' text costs milliseconds, and every scrape checks.
-        static let ofThisBinary = ExpectedSchema(Migrator.embeddedPostgreSQL)
+        static let ofThisBinary = ExpectedSchema(Migration.postgreSQL)
 
         var triggers: [String: String] = [:]  // name → table
         var indexes: [String: String] = [:]  // name → table
@@ -26,7 +26,7 @@ extension PostgresQueue {
         var statements: [String] = []
         var tables: Set<String> = []
 
-        init(_ migrations: [Migrator.Migration]) {
+        init(_ migrations: [Migration]) {
             for migration in migrations {
                 for statement in SQLScript.statements(migration.sql) {
                     statements.append(statement)

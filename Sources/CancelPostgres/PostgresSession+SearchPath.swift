@@ -1,4 +1,4 @@
-import CancelStore
+import CancelQueue
 import Logging
 import PostgresNIO
 

@@ -1,4 +1,4 @@
-import CancelStore
+import CancelQueue
 import Foundation
 import Logging
 import NIOCore
@@ -11,7 +11,8 @@ import Synchronization
 /// a growing pause between failed attempts (0.5 s doubling to 5 s) so that a server that is down
 /// is not hammered. Errors come out as `StoreError`: `.unavailable` for what waiting can cure.
 /// Used by one task at a time, like a SQLite connection.
-final class PostgresSession: @unchecked Sendable {
+/// `package`: the copy from SQLite (CancelCopy) writes through it too.
+package final class PostgresSession: @unchecked Sendable {
     let location: PostgresLocation
     let logger: Logger
     private var connection: PostgresConnection?
@@ -89,7 +90,7 @@ final class PostgresSession: @unchecked Sendable {
     /// Runs one statement; returns its rows. A dropped connection is forgotten, so the next call
     /// reconnects (any open transaction is gone with it).
     @discardableResult
-    func rows(_ query: PostgresQuery) async throws(StoreError) -> [PostgresRandomAccessRow] {
+    package func rows(_ query: PostgresQuery) async throws(StoreError) -> [PostgresRandomAccessRow] {
         let connection = try await connected()
         let watchdog = statementDeadline.map { StatementWatchdog(closing: connection, after: $0) }
         defer { watchdog?.disarm() }

@@ -1,5 +1,4 @@
 import CancelCore
-import SQLite
 
 /// One row of `cancellations`, with the state machine's view of it.
 public struct JobRecord: Hashable, Sendable {
@@ -28,17 +27,7 @@ public struct JobRecord: Hashable, Sendable {
         """
 
     /// Counts beyond this are an edited row, not history: clamped so arithmetic cannot overflow.
-    static let countLimit = 1_000_000_000
-
-    /// Reads a row selected with `columns`. An unknown state or outcome (a hand-edited row) is refused.
-    init(row: Row) throws(StoreError) {
-        try self.init(
-            id: row.int64(0), orderNumber: row.string(1), paidAt: row.optionalDouble(2), state: row.string(3),
-            attemptCount: row.int(4), requestCount: row.int(5), dueAt: row.optionalDouble(6), outcome: row.optionalString(7),
-            lastStatus: row.optionalString(8), lastCode: row.optionalString(9), lastError: row.optionalString(10),
-            createdAt: row.double(11), updatedAt: row.double(12), interruptions: row.int(13), lastAttempt: row.int(14),
-            confirmation: row.optionalInt(15))
-    }
+    public static let countLimit = 1_000_000_000
 
     /// A row as any store reads it (the columns of `columns`, in order). `lastAttempt` is the highest
     /// attempt number in the audit trail; `confirmation` 2 when it holds a success `000`, 1 an

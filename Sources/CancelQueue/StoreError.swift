@@ -1,6 +1,5 @@
 import ZeusAPI
 import CancelCore
-import SQLite
 
 /// What can go wrong with the queue's database, said so an operator knows what to do.
 public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -16,14 +15,15 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidPaidAt(Double)
     case migrationChanged(version: Int, name: String)
     case databaseNewerThanBinary(databaseVersion: Int, binaryVersion: Int)
-    case migrationFailed(name: String, SQLiteError)
+    case migrationFailed(name: String, DatabaseFailure)
     case notMigrated(path: String)
     /// A shared queue (PostgreSQL) at an older schema: only `migrate` changes it, never `run`.
     case schemaBehind(path: String, databaseVersion: Int, binaryVersion: Int)
     case jobChangedUnderneath(id: Int64, expected: State)
     /// A value in the database that no version of cancelq writes (an edited row, a newer binary).
     case unknownStoredValue(column: String, value: String)
-    case sqlite(SQLiteError)
+    /// The database refused or failed a statement (SQLite: its result code and message).
+    case database(DatabaseFailure)
     /// The database server cannot be reached, or the connection dropped: retrying later can succeed.
     case unavailable(location: String, reason: String)
     /// The server refused the login: the password, the user or pg_hba.conf.
@@ -35,7 +35,7 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
 
     /// Another connection held the lock past the busy timeout; retrying later can succeed.
     public var isLocked: Bool {
-        if case .sqlite(let error) = self { return error.isLocked }
+        if case .database(let failure) = self { return failure.isLocked }
         return false
     }
 
@@ -43,7 +43,7 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     /// was written; once space is freed the same write succeeds.
     public var isDiskFull: Bool {
         switch self {
-        case .sqlite(let error): error.isDiskFull
+        case .database(let failure): failure.isDiskFull
         case .unavailable(_, let reason): reason.hasPrefix(Self.serverDiskFull)
         default: false
         }
@@ -98,8 +98,8 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
                 + "another process is writing job states (only one `cancelq run` may use a database)"
         case .unknownStoredValue(let column, let value):
             return "\(column) holds '\(String(value.prefix(40)))', which this cancelq does not know; was the row edited by hand, or written by a newer cancelq?"
-        case .sqlite(let error):
-            return error.description
+        case .database(let failure):
+            return failure.description
         case .unavailable(let location, let reason):
             return "cannot reach the database \(location): \(reason)"
         case .authenticationFailed(let location, let reason):
@@ -117,17 +117,4 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
 public func stored<T: RawRepresentable>(_ raw: String, as type: T.Type, column: String) throws(StoreError) -> T where T.RawValue == String {
     guard let value = T(rawValue: raw) else { throw .unknownStoredValue(column: column, value: raw) }
     return value
-}
-
-/// Runs `body`, turning SQLite's errors into `StoreError`.
-func storeErrors<T>(_ body: () throws -> T) throws(StoreError) -> T {
-    do {
-        return try body()
-    } catch let error as StoreError {
-        throw error
-    } catch let error as SQLiteError {
-        throw .sqlite(error)
-    } catch {
-        throw .sqlite(SQLiteError(extendedCode: 1, message: "\(error)", sql: nil, path: "", busyTimeout: 0))
-    }
 }

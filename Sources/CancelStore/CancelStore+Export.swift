@@ -1,3 +1,4 @@
+import CancelQueue
 import SQLite
 
 /// Rows of the queue as stored, for moving a queue to another store (`cancelq copy-to-postgresql`).
@@ -31,6 +32,6 @@ extension CancelStore {
             }
         }
         // No row: another writer deleted it; `loadGateNow` reads that as open, and so does the copy.
-        return exported ?? ExportedGate(row: GateRow(.open), approvedAt: nil, updatedAt: Self.currentTime())
+        return exported ?? ExportedGate(row: GateRow(.open), approvedAt: nil, updatedAt: QueueClock.now())
     }
 }

@@ -1,18 +1,14 @@
+import CancelQueue
 import Foundation
 import CancelCore
 import SQLite
 
 /// What operators do by hand, each recorded in `operator_actions` for the audit trail.
 extension CancelStore {
-    public enum RequeueResult: Equatable, Sendable {
-        case requeued(orderNumber: String, previousOutcome: String?)
-        case refused(orderNumber: String, reason: String)
-    }
-
     /// Puts `failed` jobs back to `pending` with a fresh attempt budget. Anything else is refused
     /// with the reason; the refusals do not stop the others.
     public func requeue(
-        orderNumbers: [String], by operatorName: String = OperatorIdentity.current(), now: Double = currentTime()
+        orderNumbers: [String], by operatorName: String = OperatorIdentity.current(), now: Double = QueueClock.now()
     ) throws(StoreError) -> [RequeueResult] {
         try storeErrors {
             try connection.transaction {
@@ -27,7 +23,7 @@ extension CancelStore {
     }
 
     /// Requeues every failed job.
-    public func requeueAllFailed(by operatorName: String = OperatorIdentity.current(), now: Double = currentTime()) throws(StoreError)
+    public func requeueAllFailed(by operatorName: String = OperatorIdentity.current(), now: Double = QueueClock.now()) throws(StoreError)
         -> [RequeueResult]
     {
         try storeErrors {
@@ -59,7 +55,7 @@ extension CancelStore {
     }
 
     /// `cancelq resume` (what it does is `SendingGate.resumed`): returns what the gate was.
-    public func resumeSending(by operatorName: String = OperatorIdentity.current(), now: Double = currentTime()) throws(StoreError)
+    public func resumeSending(by operatorName: String = OperatorIdentity.current(), now: Double = QueueClock.now()) throws(StoreError)
         -> SendingGate
     {
         try storeErrors {
@@ -81,16 +77,11 @@ extension CancelStore {
 
 /// Withdrawals and approvals: the guard rails of an irreversible operation.
 extension CancelStore {
-    public enum WithdrawResult: Equatable, Sendable {
-        case withdrawn(orderNumber: String, previousState: State)
-        case refused(orderNumber: String, reason: String)
-    }
-
     /// Withdraws each order before its request leaves, as an application's insert into
     /// `cancellation_withdrawals` does (the same trigger makes the job `withdrawn`), and records
     /// the operator. One transaction per order: a refusal does not stop the others.
     public func withdraw(
-        orderNumbers: [String], reason: String?, by operatorName: String = OperatorIdentity.current(), now: Double = currentTime()
+        orderNumbers: [String], reason: String?, by operatorName: String = OperatorIdentity.current(), now: Double = QueueClock.now()
     ) throws(StoreError) -> [WithdrawResult] {
         var results: [WithdrawResult] = []
         for order in orderNumbers {
@@ -109,7 +100,7 @@ extension CancelStore {
                 do throws(ImpossibleEvent) {
                     _ = try job.withdraw()
                 } catch {
-                    return .refused(orderNumber: order, reason: Self.tooLate(record.state, error))
+                    return .refused(orderNumber: order, reason: WithdrawResult.tooLate(record.state, error))
                 }
                 // The insert's trigger is the one place a job becomes withdrawn; it refuses again if
                 // the daemon claimed the job since the read above (it cannot: this transaction holds
@@ -132,14 +123,6 @@ extension CancelStore {
         }
     }
 
-    public static func tooLate(_ state: State, _ error: ImpossibleEvent) -> String {
-        switch state {
-        case .sent: "too late: a request has already left and waits for its answer (it is sent)"
-        case .succeeded, .failed, .withdrawn: "too late: it is already final (\(state.rawValue))"
-        case .pending, .waitingDelay, .retrying, .maintenancePaused: error.description
-        }
-    }
-
     /// What `cancelq approve` would release now: nil when sending is not held.
     public func heldBacklog() throws(StoreError) -> HeldBacklog? {
         try storeErrors {
@@ -155,15 +138,15 @@ extension CancelStore {
             ?? WaitingJobs(count: 0, highestID: 0, idSum: 0)
     }
 
-    /// `cancelq approve`: releases a surge hold, exactly the jobs in `shown` (see `approval(of:)`).
+    /// `cancelq approve`: releases a surge hold, exactly the jobs in `shown` (see `ApproveResult.approval(of:)`).
     /// The write lock taken first keeps every insert out between the count and the commit.
     public func approve(
-        shown: HeldBacklog? = nil, by operatorName: String = OperatorIdentity.current(), now: Double = currentTime()
+        shown: HeldBacklog? = nil, by operatorName: String = OperatorIdentity.current(), now: Double = QueueClock.now()
     ) throws(StoreError) -> ApproveResult {
         try storeErrors {
             try connection.transaction(.immediate) {
                 var gate = try loadGateNow()
-                let result = Self.approval(of: gate, counted: try waitingJobs(), shown: shown, approvedAt: now)
+                let result = ApproveResult.approval(of: gate, counted: try waitingJobs(), shown: shown, approvedAt: now)
                 guard case .released(let released) = result else { return result }
                 gate.approve()
                 try save(gate, now: now)
@@ -177,38 +160,6 @@ extension CancelStore {
     }
 }
 
-/// Why the database refused a withdrawal, from the trigger's named error.
-public enum WithdrawalRefusal: Equatable, Sendable, CustomStringConvertible {
-    case orderUnknown
-    case requestInFlight
-    case jobFinal
-    /// A completed attempt without the gateway's answer: the request may have cancelled the order.
-    case outcomeUnknown
-
+extension WithdrawalRefusal {
     init?(_ error: SQLiteError) { self.init(message: error.message) }
-
-    /// From the trigger's message (or, on PostgreSQL, its constraint name).
-    public init?(message: String) {
-        if message.contains("withdrawal_order_unknown") {
-            self = .orderUnknown
-        } else if message.contains("withdrawal_too_late_request_in_flight") {
-            self = .requestInFlight
-        } else if message.contains("withdrawal_too_late_job_final") {
-            self = .jobFinal
-        } else if message.contains("withdrawal_too_late_outcome_unknown") {
-            self = .outcomeUnknown
-        } else {
-            return nil
-        }
-    }
-
-    public var description: String {
-        switch self {
-        case .orderUnknown: "no such order in the queue"
-        case .requestInFlight: "too late: a request has already left and waits for its answer (it is sent)"
-        case .jobFinal: "too late: it is already final"
-        case .outcomeUnknown:
-            "too late: an earlier request may have reached the gateway (no definite answer came back); the job goes on until the gateway answers"
-        }
-    }
 }

@@ -1,3 +1,4 @@
+import CancelQueue
 import ZeusAPI
 import CancelCore
 import SQLite
@@ -27,7 +28,7 @@ public final class CancelStore {
     /// `alongsideOtherTables` lets cancelq's tables join a database that already has others.
     public static func open(
         path: String, busyTimeout: Double = 5, synchronous: Connection.Options.Synchronous = .full,
-        create: Bool = false, alongsideOtherTables: Bool = false, now: Double = currentTime()
+        create: Bool = false, alongsideOtherTables: Bool = false, now: Double = QueueClock.now()
     ) throws(StoreError) -> CancelStore {
         if create { try DatabaseFile.createIfMissing(path) } else { try DatabaseFile.requireExisting(path) }
         var options = Connection.Options()
@@ -86,7 +87,7 @@ public final class CancelStore {
             try CancelqWriterFunctions.define(on: connection)
             return connection
         } catch {
-            throw .sqlite(error)
+            throw .database(DatabaseFailure(error))
         }
     }
 
@@ -109,10 +110,9 @@ public final class CancelStore {
                     SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM cancellations WHERE order_number = ?)
                     """, orderNumber, paidAt, orderNumber)
                 guard let record = try job(orderNumber: orderNumber) else {
-                    throw StoreError.sqlite(
-                        SQLiteError(
-                            extendedCode: 1, message: "row vanished after insert", sql: nil, path: path,
-                            busyTimeout: 0))
+                    throw StoreError.database(
+                        DatabaseFailure(
+                            SQLiteError(extendedCode: 1, message: "row vanished after insert", sql: nil, path: path, busyTimeout: 0)))
                 }
                 return EnqueueResult(record: record, created: inserted == 1)
             }
@@ -134,33 +134,4 @@ public final class CancelStore {
             }.first
         }
     }
-
-    /// The wall clock as unix seconds.
-    public static func currentTime() -> Double {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9 + debugClockSkew
-    }
-
-    /// A host clock that is wrong, or stepped while the daemon runs, for tests only: in a debug
-    /// build `CANCELQ_DEBUG_CLOCK_SKEW_FILE=PATH` moves this process's wall clock by the seconds
-    /// written in PATH, read at each call. Release builds have no such hook.
-    static var debugClockSkew: Double {
-        #if DEBUG
-            if let path = debugClockSkewFile, let file = fopen(path, "r") {
-                defer { fclose(file) }
-                var buffer = [CChar](repeating: 0, count: 64)
-                if fgets(&buffer, Int32(buffer.count), file) != nil,
-                    let text = String(cString: buffer).split(whereSeparator: \.isWhitespace).first, let skew = Double(text), skew.isFinite
-                {
-                    return skew
-                }
-            }
-        #endif
-        return 0
-    }
-
-    #if DEBUG
-        private static let debugClockSkewFile = getenv("CANCELQ_DEBUG_CLOCK_SKEW_FILE").map { String(cString: $0) }
-    #endif
 }

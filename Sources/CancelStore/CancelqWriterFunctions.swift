@@ -1,3 +1,4 @@
+import CancelQueue
 import SQLite
 
 /// The schema's rule that attempt rows and operator actions come from cancelq only (migration

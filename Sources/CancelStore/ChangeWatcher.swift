@@ -1,3 +1,4 @@
+import CancelQueue
 import Foundation
 
 #if canImport(Glibc)

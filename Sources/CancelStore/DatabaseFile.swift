@@ -1,3 +1,4 @@
+import CancelQueue
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)

@@ -1,10 +1,11 @@
+import CancelQueue
 import Foundation
 
 /// Notices the database, its `-wal` or its `-shm` being deleted or replaced under the running
 /// daemon. SQLite keeps writing to the files it has open: after `rm queue.db-wal` every commit
 /// lands in an unlinked file and is gone at exit, and a replaced database is a different queue.
 /// Checked after every commit, before any claimed request leaves.
-struct DatabaseFilesGuard {
+public struct DatabaseFilesGuard: StorageGuard {
     struct Identity: Equatable {
         let device: UInt64
         let inode: UInt64
@@ -13,7 +14,7 @@ struct DatabaseFilesGuard {
     let lock: DatabaseLock
     private var companions: [String: Identity] = [:]
 
-    init(lock: DatabaseLock) {
+    public init(lock: DatabaseLock) {
         self.lock = lock
         _ = check()
     }
@@ -25,7 +26,7 @@ struct DatabaseFilesGuard {
     }
 
     /// nil when everything is where it was; otherwise what happened, for the closing message.
-    mutating func check() -> String? {
+    public mutating func check() -> String? {
         var info = stat()
         if fstat(lock.descriptor, &info) == 0, info.st_nlink == 0 {
             return "the database file \(lock.realPath) was deleted"

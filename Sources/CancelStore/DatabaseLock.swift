@@ -1,4 +1,4 @@
-import CancelStore
+import CancelQueue
 import Foundation
 
 /// One daemon per database FILE: an exclusive `flock` on the database file itself, whatever path
@@ -44,7 +44,7 @@ public final class DatabaseLock: Sendable {
     public static func acquire(database path: String) throws -> DatabaseLock {
         try DatabaseFile.createIfMissing(path)
         let descriptor = open(path, O_RDWR | O_CLOEXEC)
-        guard descriptor >= 0 else { throw Failure.cannotOpen(path: path, reason: errnoText()) }
+        guard descriptor >= 0 else { throw Failure.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
         var info = stat()
         fstat(descriptor, &info)
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
@@ -54,7 +54,7 @@ public final class DatabaseLock: Sendable {
             throw Failure.heldByAnotherDaemon(database: path, pid: pid)
         }
         guard let resolved = realpath(path, nil) else {
-            throw Failure.cannotOpen(path: path, reason: errnoText())
+            throw Failure.cannotOpen(path: path, reason: String(cString: strerror(errno)))
         }
         defer { free(resolved) }
         return DatabaseLock(

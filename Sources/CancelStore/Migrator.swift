@@ -1,39 +1,17 @@
+import CancelQueue
 import CancelMigrations
 import SQLite
 
 /// Applies the embedded migrations in order, each in its own IMMEDIATE transaction, and records
 /// each with a checksum so that an edited migration or a newer database is refused.
 public struct Migrator {
-    public struct Migration: Sendable {
-        public let version: Int
-        public let name: String
-        public let sql: String
-        public let checksum: String
-
-        public init(version: Int, name: String, sql: String, checksum: String) {
-            self.version = version
-            self.name = name
-            self.sql = sql
-            self.checksum = checksum
-        }
-
-        init(embedded entry: (version: Int, name: String, sql: [UInt8])) {
-            self.init(
-                version: entry.version, name: entry.name, sql: String(decoding: entry.sql, as: UTF8.self),
-                checksum: Migrator.checksum(entry.sql))
-        }
-    }
-
     public let migrations: [Migration]
 
     public init(migrations: [Migration] = Migrator.embedded) {
         self.migrations = migrations.sorted { $0.version < $1.version }
     }
 
-    public static let embedded: [Migration] = EmbeddedMigrations.all.map(Migration.init(embedded:))
-
-    /// PostgreSQL's migrations (applied by `CancelPostgres`), checksummed the same way.
-    public static let embeddedPostgreSQL: [Migration] = EmbeddedMigrations.postgresql.map(Migration.init(embedded:))
+    public static let embedded = Migration.sqlite
 
     public var latestVersion: Int { migrations.last?.version ?? 0 }
 
@@ -70,15 +48,16 @@ public struct Migrator {
                     do throws(SQLiteError) {
                         try db.execute(migration.sql)
                     } catch {
-                        throw StoreError.migrationFailed(name: migration.name, error)
+                        throw StoreError.migrationFailed(name: migration.name, DatabaseFailure(error))
                     }
                     let dangling = try db.queryOne("SELECT count(*) FROM pragma_foreign_key_check") { $0.int(0) } ?? 0
                     guard dangling == 0 else {
                         throw StoreError.migrationFailed(
                             name: migration.name,
-                            SQLiteError(
-                                extendedCode: 787, message: "\(dangling) row(s) would reference a missing job", sql: nil,
-                                path: db.path, busyTimeout: 0))
+                            DatabaseFailure(
+                                SQLiteError(
+                                    extendedCode: 787, message: "\(dangling) row(s) would reference a missing job", sql: nil,
+                                    path: db.path, busyTimeout: 0)))
                     }
                     try db.run(
                         "INSERT INTO schema_migrations(version, name, checksum, applied_at) VALUES (?, ?, ?, ?)",
@@ -145,16 +124,5 @@ public struct Migrator {
             let count = try db.queryOne("SELECT count(*) FROM schema_migrations") { $0.int(0) } ?? 0
             return count == migrations.count
         }
-    }
-
-    /// FNV-1a, 64 bits: detects an edited migration (not a defence against an attacker).
-    public static func checksum(_ bytes: [UInt8]) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in bytes {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x0000_0100_0000_01B3
-        }
-        let hex = String(hash, radix: 16)
-        return "fnv1a64:" + String(repeating: "0", count: 16 - hex.count) + hex
     }
 }

@@ -1,3 +1,4 @@
+import CancelQueue
 
 /// Notices commits by other processes (applications inserting, an operator's `resume`) without
 /// polling the database: a `stat` of the WAL first, and SQLite's `data_version` only when the WAL

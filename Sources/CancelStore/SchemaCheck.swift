@@ -1,3 +1,4 @@
+import CancelQueue
 import CancelMigrations
 import SQLite
 

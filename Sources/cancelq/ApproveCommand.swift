@@ -2,6 +2,7 @@ import ArgumentParser
 import CancelConsole
 import CancelCore
 import CancelPostgres
+import CancelQueue
 import CancelStore
 import ZeusAPI
 
@@ -42,8 +43,8 @@ struct ApproveCommand: AsyncParsableCommand {
     /// Shows the held backlog, asks on a terminal (or takes --yes), then approves exactly what was
     /// shown; when the held jobs changed meanwhile, shows them again and asks again.
     private func approve(
-        in database: String, held: () async throws -> CancelStore.HeldBacklog?, mode: () async throws -> SendingGate.Mode,
-        approve: (CancelStore.HeldBacklog?) async throws -> CancelStore.ApproveResult
+        in database: String, held: () async throws -> HeldBacklog?, mode: () async throws -> SendingGate.Mode,
+        approve: (HeldBacklog?) async throws -> ApproveResult
     ) async throws {
         guard var shown = try await held() else {
             throw CommandFailure("sending is not held (it is \(try await mode().rawValue)): nothing to approve")

@@ -1,6 +1,8 @@
 import ArgumentParser
 import CancelDaemon
+import CancelCopy
 import CancelPostgres
+import CancelQueue
 import CancelStore
 
 struct CopyToPostgresCommand: AsyncParsableCommand {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CancelPostgres
+import CancelQueue
 import CancelStore
 import ZeusAPI
 

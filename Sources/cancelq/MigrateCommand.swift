@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import CancelPostgres
+import CancelQueue
 import CancelStore
 
 struct MigrateCommand: AsyncParsableCommand {

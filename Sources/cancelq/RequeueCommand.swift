@@ -1,5 +1,6 @@
 import ArgumentParser
 import CancelPostgres
+import CancelQueue
 import CancelStore
 import ZeusAPI
 
@@ -24,7 +25,7 @@ struct RequeueCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let results: [CancelStore.RequeueResult]
+        let results: [RequeueResult]
         switch try database.target() {
         case .sqlite(let path):
             let writer = try CancelStore.openMigrated(path: path)

@@ -2,6 +2,7 @@ import ArgumentParser
 import ZeusAPI
 import CancelCore
 import CancelPostgres
+import CancelQueue
 import CancelStore
 
 struct ResumeCommand: AsyncParsableCommand {

@@ -3,6 +3,7 @@ import CancelCore
 import CancelDaemon
 import CancelMetrics
 import CancelPostgres
+import CancelQueue
 import CancelStore
 import Logging
 import ServiceLifecycle
@@ -104,7 +105,7 @@ struct RunCommand: AsyncParsableCommand {
         let store: any QueueStore
         var lock: DatabaseLock?
         var postgresQueue: PostgresQueue?
-        var clock: @Sendable () -> Double = CancelStore.currentTime
+        var clock: @Sendable () -> Double = QueueClock.now
         switch target {
         case .sqlite(let path):
             let acquired = try DatabaseLock.acquire(database: path)
@@ -161,7 +162,7 @@ struct RunCommand: AsyncParsableCommand {
             concurrency: configuration.daemon.concurrency,
             additionalTrustRoots: configuration.daemon.additionalTrustRoots)
         let daemon = CancellationDaemon(
-            configuration: configuration.daemon, store: store, transport: transport, logger: logger, lock: lock,
+            configuration: configuration.daemon, store: store, transport: transport, logger: logger, storageGuard: lock.map(DatabaseFilesGuard.init),
             clock: clock, metrics: exporter?.loop)
         let group = ServiceGroup(
             configuration: .init(

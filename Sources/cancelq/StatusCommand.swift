@@ -1,6 +1,7 @@
 import ArgumentParser
 import CancelConsole
 import CancelPostgres
+import CancelQueue
 import CancelStore
 import Foundation
 import ZeusAPI
@@ -42,7 +43,7 @@ struct StatusCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let now = CancelStore.currentTime()
+        let now = QueueClock.now()
         let thresholds = HealthThresholds(maximumPause: maxPause, maximumOverdue: maxOverdue, failureWindow: failureWindow)
         let startOfDay = Calendar.current.startOfDay(for: Date()).timeIntervalSince1970
         let report: StatusReport

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CancelPostgres
+import CancelQueue
 import CancelStore
 import ZeusAPI
 
@@ -24,7 +25,7 @@ struct WithdrawCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let results: [CancelStore.WithdrawResult]
+        let results: [WithdrawResult]
         switch try database.target() {
         case .sqlite(let path):
             results = try CancelStore.openMigrated(path: path).withdraw(orderNumbers: orderNumbers, reason: reason)

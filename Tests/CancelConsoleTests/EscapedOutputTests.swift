@@ -1,5 +1,6 @@
 import CancelConsole
 import CancelCore
+import CancelQueue
 import CancelStore
 import Foundation
 import Testing

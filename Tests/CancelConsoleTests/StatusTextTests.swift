@@ -1,5 +1,6 @@
 import CancelConsole
 import CancelCore
+@testable import CancelQueue
 @testable import CancelStore
 import Foundation
 import Testing

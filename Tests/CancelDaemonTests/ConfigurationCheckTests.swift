@@ -5,7 +5,7 @@ import TestSupport
 
 @testable import CancelDaemon
 
-@Suite("Key file, endpoint and lock")
+@Suite("Key file and endpoint")
 struct ConfigurationCheckTests {
     func write(_ text: String, mode: mode_t = 0o600, in dir: String) throws -> String {
         let path = dir + "/key"
@@ -48,24 +48,6 @@ struct ConfigurationCheckTests {
                                 "https://u:S3CRET@[bad/api"] {
             let error = #expect(throws: ConfigurationError.self) { try EndpointCheck.validated(withCredentials) }
             #expect(error.map { "\($0)".contains("user or password") && !"\($0)".contains("S3CRET") } == true, "\(String(describing: error))")
-        }
-    }
-
-    @Test("the lock is on the database file itself: a symlink, a hard link or `..` reach the same lock, naming the holder")
-    func lockFollowsTheFile() async throws {
-        try await withTemporaryDirectory { dir in
-            try FileManager.default.createDirectory(atPath: dir + "/sub", withIntermediateDirectories: true)
-            let first = try DatabaseLock.acquire(database: dir + "/q.db")
-            #expect(first.realPath.hasSuffix("/q.db") && !first.realPath.contains("//"))
-            try FileManager.default.createSymbolicLink(atPath: dir + "/link.db", withDestinationPath: dir + "/q.db")
-            #expect(link(dir + "/q.db", dir + "/hard.db") == 0)
-            for other in [dir + "/q.db", dir + "/link.db", dir + "/hard.db", dir + "/sub/../q.db"] {
-                #expect(throws: DatabaseLock.Failure.heldByAnotherDaemon(database: other, pid: "\(getpid())")) {
-                    try DatabaseLock.acquire(database: other)
-                }
-            }
-            #expect(!FileManager.default.fileExists(atPath: dir + "/q.db.lock"), "no lock file beside the database")
-            withExtendedLifetime(first) {}
         }
     }
 }

@@ -1,4 +1,5 @@
 import CancelCore
+import CancelQueue
 import CancelStore
 import Foundation
 import SQLite
@@ -31,7 +32,7 @@ extension InProcessLoopTests {
             guard case .held(let surge, _) = try rig.gate() else { return }
             #expect(surge.enqueued == 4 && surge.holdAbove == 3 && surge.window == 3600)
             // Applications keep inserting while held.
-            try Self.applicationInsert(rig.store.path, ["SURGE-6"], paidAt: CancelStore.currentTime() - 60)
+            try Self.applicationInsert(rig.store.path, ["SURGE-6"], paidAt: QueueClock.now() - 60)
             let operatorStore = try CancelStore.openMigrated(path: rig.store.path)
             #expect(try operatorStore.heldBacklog()?.backlog == 6)
             guard case .released = try operatorStore.approve(by: "tester") else {
@@ -43,7 +44,7 @@ extension InProcessLoopTests {
             #expect(await eventually(timeout: 5) { (try? rig.state("SURGE-6")) == "succeeded/cancelled" })
             // The next surge after the approval holds again; the approved ones do not count.
             let next = (1...4).map { "NEXT-\($0)" }
-            try Self.applicationInsert(rig.store.path, next, paidAt: CancelStore.currentTime() - 60)
+            try Self.applicationInsert(rig.store.path, next, paidAt: QueueClock.now() - 60)
             rig.daemon.inbox.nudge()
             #expect(await eventually(timeout: 5) { (try? rig.gate().mode) == .held })
             try await Task.sleep(nanoseconds: 100_000_000)
@@ -62,7 +63,7 @@ extension InProcessLoopTests {
             #expect(await eventually(timeout: 5) { rig.transport.sent.count == 3 })
             #expect(try rig.gate() == .open, "3 jobs at a limit of 3 is no surge")
             // A fourth job is the surge: sending holds while three requests are in flight.
-            try Self.applicationInsert(rig.store.path, ["FLY-4"], paidAt: CancelStore.currentTime() - 60)
+            try Self.applicationInsert(rig.store.path, ["FLY-4"], paidAt: QueueClock.now() - 60)
             rig.daemon.inbox.nudge()
             #expect(await eventually(timeout: 5) { (try? rig.gate().mode) == .held })
             rig.transport.release()

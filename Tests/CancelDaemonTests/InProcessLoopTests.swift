@@ -1,4 +1,5 @@
 import CancelCore
+import CancelQueue
 import CancelStore
 import Foundation
 import Logging
@@ -117,7 +118,7 @@ struct InProcessLoopTests {
     ) async throws {
         try await withTemporaryDirectory { dir in
             let store = try CancelStore.open(path: dir + "/q.db", create: true)
-            let now = CancelStore.currentTime()
+            let now = QueueClock.now()
             for order in orders { _ = try store.enqueueNow(orderNumber: order, paidAt: now - 60) }
             let clock = ManualClock(now)
             let transport = ScriptedTransport(clock: clock)

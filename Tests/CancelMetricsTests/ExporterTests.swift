@@ -1,5 +1,6 @@
 import CancelCore
 import CancelMetrics
+import CancelQueue
 import CancelStore
 import Foundation
 import Logging

@@ -1,4 +1,5 @@
 import CancelCore
+import CancelQueue
 import CancelStore
 import QueueStoreConformance
 import Testing

@@ -1,4 +1,5 @@
 import CancelCore
+import CancelQueue
 import CancelStore
 import Foundation
 import Testing
@@ -14,7 +15,7 @@ struct PostgresApprovalTests {
 
     func hold(_ orders: ClosedRange<Int>, in database: PostgresTestDatabase, _ queue: PostgresQueue) async throws {
         try database.psql("INSERT INTO cancellations(order_number) SELECT 'SHOWN-' || g FROM generate_series(\(orders.lowerBound), \(orders.upperBound)) g")
-        try await queue.saveGate(.held(surge, since: CancelStore.currentTime()), now: CancelStore.currentTime())
+        try await queue.saveGate(.held(surge, since: QueueClock.now()), now: QueueClock.now())
     }
 
     @Test("10 shown, 15 queued while the prompt waits: nothing approved, 25 shown again, then exactly those released")

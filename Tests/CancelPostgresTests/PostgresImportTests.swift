@@ -1,9 +1,11 @@
 import CancelCore
+import CancelQueue
 import CancelStore
 import Foundation
 import Testing
 import TestSupport
 
+import CancelCopy
 @testable import CancelPostgres
 
 /// `copy-to-postgresql` through the stores: what the first PostgreSQL daemon decides from (the
@@ -18,9 +20,9 @@ struct PostgresImportTests {
             let sqlite = try CancelStore.open(path: dir + "/q.db", create: true)
             // A surge, held as the daemon holds it, then approved as `cancelq approve --yes` does.
             for n in 1...10 { _ = try sqlite.enqueueNow(orderNumber: "SURGE-\(n)", paidAt: nil) }
-            let counted = try sqlite.enqueuedForSurgeNow(now: CancelStore.currentTime(), limit: limit)
+            let counted = try sqlite.enqueuedForSurgeNow(now: QueueClock.now(), limit: limit)
             let surge = try #require(limit.surge(enqueued: counted.enqueued, countedFrom: counted.countedFrom))
-            try sqlite.saveGateNow(.held(surge, since: CancelStore.currentTime()), now: CancelStore.currentTime())
+            try sqlite.saveGateNow(.held(surge, since: QueueClock.now()), now: QueueClock.now())
             // Clear of the enqueue times on either side: SQLite keeps them to the millisecond.
             try await Task.sleep(for: .milliseconds(20))
             guard case .released(let released) = try sqlite.approve(by: "alice") else {
@@ -30,7 +32,7 @@ struct PostgresImportTests {
             try await Task.sleep(for: .milliseconds(20))
             for n in 1...2 { _ = try sqlite.enqueueNow(orderNumber: "AFTER-\(n)", paidAt: nil) }
             // Then a third maintenance answer in a row, and the daemon was stopped for the move.
-            let now = CancelStore.currentTime()
+            let now = QueueClock.now()
             let paused = SendingGate.paused(until: now + 600, streak: 3, since: now)
             try sqlite.saveGateNow(paused, now: now)
             let onSQLite = try sqlite.enqueuedForSurgeNow(now: now, limit: limit)

@@ -1,3 +1,4 @@
+import CancelQueue
 import CancelStore
 import Testing
 
@@ -118,7 +119,7 @@ struct SQLScriptTests {
 
     @Test("the embedded PostgreSQL migration splits into whole statements")
     func embeddedMigrationSplits() {
-        let statements = SQLScript.statements(Migrator.embeddedPostgreSQL.first?.sql ?? "")
+        let statements = SQLScript.statements(Migration.postgreSQL.first?.sql ?? "")
         #expect(statements.count > 20)
         #expect(statements.allSatisfy { !$0.isEmpty && !$0.hasPrefix("--") })
         #expect(statements.contains { $0.hasPrefix("CREATE FUNCTION cancellations_insert_guard()") && $0.hasSuffix("END $$") })

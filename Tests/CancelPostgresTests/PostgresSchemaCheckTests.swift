@@ -1,3 +1,4 @@
+import CancelQueue
 import CancelStore
 import Foundation
 import Logging
@@ -13,7 +14,7 @@ import TestSupport
 struct PostgresSchemaCheckTests {
     /// The statement of migration 2 that creates `cancelq_apply_write`, as the migration has it.
     static var writeFunction: String {
-        SQLScript.statements(Migrator.embeddedPostgreSQL[1].sql).first { $0.hasPrefix("CREATE FUNCTION cancelq_apply_write") }!
+        SQLScript.statements(Migration.postgreSQL[1].sql).first { $0.hasPrefix("CREATE FUNCTION cancelq_apply_write") }!
     }
 
     @Test("a disabled or dropped guard, a replaced guard function or a foreign unique index is found; migrate restores what it can")
@@ -170,13 +171,13 @@ struct PostgresSchemaCheckTests {
         let server = try PostgresServer.shared()
         let url = try server.createDatabase()
         let queue = PostgresQueue(location: try PostgresLocation(url: url, defaultUser: "postgres"), node: "u", logger: .init(label: "t"))
-        #expect(try await queue.migrate(migrations: Array(Migrator.embeddedPostgreSQL.prefix(1))) == ["0001_postgresql_queue.sql"])
-        let binaryVersion = Migrator.embeddedPostgreSQL.count
+        #expect(try await queue.migrate(migrations: Array(Migration.postgreSQL.prefix(1))) == ["0001_postgresql_queue.sql"])
+        let binaryVersion = Migration.postgreSQL.count
         #expect(binaryVersion >= 4, "this binary knows the migrations up to the plans' (0004)")
         await #expect(throws: StoreError.schemaBehind(path: queue.location, databaseVersion: 1, binaryVersion: binaryVersion)) {
             try await queue.requireMigrated()
         }
-        #expect(try await queue.migrate() == Migrator.embeddedPostgreSQL.dropFirst().map(\.name))
+        #expect(try await queue.migrate() == Migration.postgreSQL.dropFirst().map(\.name))
         try await queue.requireMigrated()
         let problems = try await queue.schemaProblems()
         #expect(problems.isEmpty, "\(problems)")
@@ -191,7 +192,7 @@ struct PostgresSchemaCheckTests {
         try server.psql(url: url, "CREATE TABLE shop_orders (id int)")
         let queue = PostgresQueue(location: try PostgresLocation(url: url, defaultUser: "postgres"), node: "m", logger: .init(label: "t"))
         await #expect(throws: StoreError.foreignDatabase(path: queue.location, tables: ["shop_orders"])) { try await queue.migrate() }
-        #expect(try await queue.migrate(alongsideOtherTables: true).count == Migrator.embeddedPostgreSQL.count)
+        #expect(try await queue.migrate(alongsideOtherTables: true).count == Migration.postgreSQL.count)
         await queue.close()
         try server.psql("postgres", "DROP DATABASE \(PostgresServer.databaseName(url)) WITH (FORCE)")
     }

@@ -1,3 +1,4 @@
+import CancelQueue
 import CancelStore
 import Foundation
 import Logging
@@ -120,8 +121,8 @@ struct PostgresSchemaTests {
             let queue = try database.queue(node: "m")
             #expect(try await queue.migrate().isEmpty)
             try await queue.requireMigrated()
-            let edited = Migrator.embeddedPostgreSQL.map {
-                Migrator.Migration(version: $0.version, name: $0.name, sql: $0.sql + "\n-- edited", checksum: "fnv1a64:0")
+            let edited = Migration.postgreSQL.map {
+                Migration(version: $0.version, name: $0.name, sql: $0.sql + "\n-- edited", checksum: "fnv1a64:0")
             }
             await #expect(throws: StoreError.migrationChanged(version: 1, name: "0001_postgresql_queue.sql")) {
                 try await queue.requireMigrated(migrations: edited)
@@ -130,9 +131,9 @@ struct PostgresSchemaTests {
             for tamper in ["UPDATE schema_migrations SET checksum = 'x'", "DELETE FROM schema_migrations", "TRUNCATE schema_migrations"] {
                 #expect(throws: TestFailure.self, "\(tamper)") { try database.psql(tamper) }
             }
-            #expect(try database.psql("SELECT count(*) FROM schema_migrations") == "\(Migrator.embeddedPostgreSQL.count)")
+            #expect(try database.psql("SELECT count(*) FROM schema_migrations") == "\(Migration.postgreSQL.count)")
             try database.psql("INSERT INTO schema_migrations VALUES (99, '0099_future.sql', 'x', 0)")
-            await #expect(throws: StoreError.databaseNewerThanBinary(databaseVersion: 99, binaryVersion: Migrator.embeddedPostgreSQL.count)) {
+            await #expect(throws: StoreError.databaseNewerThanBinary(databaseVersion: 99, binaryVersion: Migration.postgreSQL.count)) {
                 try await queue.requireMigrated()
             }
             await queue.close()

@@ -5,6 +5,7 @@ import SQLite
 import Testing
 import TestSupport
 
+@testable import CancelQueue
 @testable import CancelStore
 
 /// Issue 18, point 4 on SQLite: an approval releases exactly the held jobs the operator was shown.
@@ -18,7 +19,7 @@ struct ApprovalTests {
             let store = try CancelStore.open(path: dir + "/q.db", create: true)
             let app = try Connection(path: dir + "/q.db")
             for order in orders { try app.run("INSERT INTO cancellations(order_number) VALUES (?)", order) }
-            let now = CancelStore.currentTime()
+            let now = QueueClock.now()
             try store.saveGateNow(.held(surge, since: now), now: now)
             try await body(store, app)
         }
@@ -73,7 +74,7 @@ struct ApprovalTests {
     func laterJobsCountTowardTheNextSurge() async throws {
         try await withHeldStore((1...4).map { "SHOWN-\($0)" }) { store, app in
             let shown = try #require(try store.heldBacklog())
-            let approvedAt = CancelStore.currentTime()
+            let approvedAt = QueueClock.now()
             guard case .released(let released) = try store.approve(shown: shown, by: "alice", now: approvedAt) else {
                 Issue.record("not released")
                 return
@@ -83,7 +84,7 @@ struct ApprovalTests {
             try await Task.sleep(nanoseconds: 5_000_000)
             for index in 1...5 { try app.run("INSERT INTO cancellations(order_number) VALUES (?)", "AFTER-\(index)") }
             let limit = SurgeLimit(holdAbove: 3, window: 3600)
-            let counted = try store.enqueuedForSurgeNow(now: CancelStore.currentTime(), limit: limit)
+            let counted = try store.enqueuedForSurgeNow(now: QueueClock.now(), limit: limit)
             #expect(counted.enqueued == 4 && counted.countedFrom == approvedAt, "the 5 later jobs start the next surge")
         }
     }

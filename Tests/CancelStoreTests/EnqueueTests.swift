@@ -3,6 +3,7 @@ import SQLite
 import Testing
 import TestSupport
 
+@testable import CancelQueue
 @testable import CancelStore
 
 @Suite("Enqueue")

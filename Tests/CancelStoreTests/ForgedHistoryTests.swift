@@ -5,6 +5,7 @@ import SQLite
 import Testing
 import TestSupport
 
+@testable import CancelQueue
 @testable import CancelStore
 
 /// Issue 18, point 6: an application that inserts a completed success/000 attempt row would make
@@ -93,14 +94,14 @@ struct ForgedHistoryTests {
             let application = try Connection(path: path)
             let rows = { (table: String) in try application.queryOne("SELECT count(*) FROM \(table)") { $0.int(0) } ?? -1 }
             let (attempts, actions) = (try rows("cancellation_attempts"), try rows("operator_actions"))
-            try application.run("INSERT INTO cancellations(order_number, paid_at) VALUES ('E', ?)", CancelStore.currentTime() - 60)
+            try application.run("INSERT INTO cancellations(order_number, paid_at) VALUES ('E', ?)", QueueClock.now() - 60)
             try application.run("INSERT INTO cancellation_withdrawals(order_number, reason) VALUES ('D', 'queued by mistake')")
             try application.run("INSERT INTO cancellations(order_number) VALUES ('G')")
             #expect(try application.run("DELETE FROM cancellations WHERE order_number = 'G'") == 1)
             #expect(try store.job(orderNumber: "D")?.state == .withdrawn)
             #expect(try rows("cancellation_attempts") == attempts && rows("operator_actions") == actions)
             // cancelq's own connection: a claim, its answer, an operator's withdrawal.
-            let now = CancelStore.currentTime()
+            let now = QueueClock.now()
             try store.apply(try store.pendingJobs(limit: 10).map { try QueueStoreConformance.discovered($0, due: now - 50) }, now: now)
             let claim = try QueueStoreConformance.claimed(try #require(try store.job(orderNumber: "E")), at: now)
             #expect(try store.apply([claim], now: now).isEmpty)

@@ -5,6 +5,7 @@ import QueueStoreConformance
 import Testing
 import TestSupport
 
+@testable import CancelQueue
 @testable import CancelStore
 
 /// Withdrawals, the surge count, approvals and who did what, on SQLite, each defence tried from
@@ -15,7 +16,7 @@ struct GuardRailStoreTests {
     func withStore(orders: [String] = [], _ body: (CancelStore, String) async throws -> Void) async throws {
         try await withTemporaryDirectory { dir in
             let store = try CancelStore.open(path: dir + "/q.db", create: true)
-            let now = CancelStore.currentTime()
+            let now = QueueClock.now()
             for order in orders { _ = try store.enqueueNow(orderNumber: order, paidAt: now - 60) }
             let new = try store.pendingJobs(limit: 1000)
             try store.apply(try new.map { try QueueStoreConformance.discovered($0, due: now - 50) }, now: now)
@@ -35,8 +36,8 @@ struct GuardRailStoreTests {
     /// Claims `order` as the daemon does (sent, attempt row opened).
     func claim(_ store: CancelStore, _ order: String) throws -> JobWrite {
         let record = try #require(try store.job(orderNumber: order))
-        let write = try QueueStoreConformance.claimed(record, at: CancelStore.currentTime())
-        #expect(try store.apply([write], now: CancelStore.currentTime()).isEmpty)
+        let write = try QueueStoreConformance.claimed(record, at: QueueClock.now())
+        #expect(try store.apply([write], now: QueueClock.now()).isEmpty)
         return write
     }
 
@@ -47,8 +48,8 @@ struct GuardRailStoreTests {
             try app.run("INSERT INTO cancellation_withdrawals(order_number, reason) VALUES (?, ?)", "W-1", "queued by mistake")
             #expect(try state(store, "W-1") == "withdrawn/withdrawn")
             #expect(try state(store, "W-2") == "waiting-delay/-")
-            #expect(try store.dueJobsNow(now: CancelStore.currentTime() + 10, limit: 10).map(\.orderNumber) == ["W-2"])
-            let report = try store.statusReport(now: CancelStore.currentTime(), startOfDay: 0)
+            #expect(try store.dueJobsNow(now: QueueClock.now() + 10, limit: 10).map(\.orderNumber) == ["W-2"])
+            let report = try store.statusReport(now: QueueClock.now(), startOfDay: 0)
             #expect(report.counts["withdrawn"] == 1 && report.counts["waiting-delay"] == 1)
             let timeline = try #require(try store.timeline(orderNumber: "W-1"))
             #expect(timeline.withdrawals.map(\.reason) == ["queued by mistake"])
@@ -68,7 +69,7 @@ struct GuardRailStoreTests {
             let inFlight = try claim(store, "F-1")
             _ = inFlight
             let finished = try claim(store, "S-1")
-            try store.apply([try QueueStoreConformance.answered(finished, at: CancelStore.currentTime())], now: CancelStore.currentTime())
+            try store.apply([try QueueStoreConformance.answered(finished, at: QueueClock.now())], now: QueueClock.now())
             let app = try application(path)
             let cases = [
                 ("F-1", "withdrawal_too_late_request_in_flight"), ("S-1", "withdrawal_too_late_job_final"),
@@ -130,7 +131,7 @@ struct GuardRailStoreTests {
             let sent = try claim(store, "O-3")
             var job = sent.record.job
             var random = SeededGenerator(seed: 1)
-            let now = CancelStore.currentTime()
+            let now = QueueClock.now()
             let decision = try job.handle(.answered(.failure("02189999")), gate: .open, policy: .standard, now: now, random: &random)
             var retrying = sent.record
             retrying.job = job
@@ -163,7 +164,7 @@ struct GuardRailStoreTests {
     func surgeCount() async throws {
         try await withStore { store, _ in
             for index in 0..<30 { _ = try store.enqueueNow(orderNumber: "N-\(index)", paidAt: nil) }
-            let now = CancelStore.currentTime()
+            let now = QueueClock.now()
             let limit = SurgeLimit(holdAbove: 10, window: 60)
             let counted = try store.enqueuedForSurgeNow(now: now, limit: limit)
             #expect(counted.enqueued == 11, "counting stops one past the limit")
@@ -187,14 +188,14 @@ struct GuardRailStoreTests {
             #expect(try store.enqueuedForSurgeNow(now: now + 1, limit: limit).enqueued == 0)
             try await Task.sleep(nanoseconds: 20_000_000)
             _ = try store.enqueueNow(orderNumber: "AFTER-1", paidAt: nil)
-            #expect(try store.enqueuedForSurgeNow(now: CancelStore.currentTime(), limit: SurgeLimit(holdAbove: 10, window: 60)).enqueued <= 1)
+            #expect(try store.enqueuedForSurgeNow(now: QueueClock.now(), limit: SurgeLimit(holdAbove: 10, window: 60)).enqueued <= 1)
         }
     }
 
     @Test("approve with nothing held changes nothing and records nothing; a held gate is released once, by whom")
     func approveOnlyWhatIsHeld() async throws {
         try await withStore(orders: ["A-1"]) { store, _ in
-            let now = CancelStore.currentTime()
+            let now = QueueClock.now()
             #expect(try store.approve(by: "mallory", now: now) == .notHeld(.open))
             #expect(try store.lastApprovalNow() == nil, "an approval with nothing held would raise the bar for the next surge")
             try store.saveGateNow(.paused(until: now + 300, streak: 1, since: now), now: now)
@@ -236,7 +237,7 @@ struct GuardRailStoreTests {
             var claimedCount = 0
             for index in 0..<1000 {
                 let order = "RACE-\(index)"
-                let now = CancelStore.currentTime()
+                let now = QueueClock.now()
                 _ = try store.enqueueNow(orderNumber: order, paidAt: now - 60)
                 let record = try #require(try store.pendingJobs(limit: 1).first)
                 try store.apply([try QueueStoreConformance.discovered(record, due: now - 50)], now: now)

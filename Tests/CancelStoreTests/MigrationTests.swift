@@ -3,6 +3,7 @@ import SQLite
 import Testing
 import TestSupport
 
+@testable import CancelQueue
 @testable import CancelStore
 
 @Suite("Migrations")
@@ -37,7 +38,7 @@ struct MigrationTests {
             let db = try Connection(path: dir + "/q.db")
             try Migrator().migrate(db, now: 1)
             let edited = Migrator.embedded.map {
-                Migrator.Migration(version: $0.version, name: $0.name, sql: $0.sql + "\n-- edited", checksum: "fnv1a64:0")
+                Migration(version: $0.version, name: $0.name, sql: $0.sql + "\n-- edited", checksum: "fnv1a64:0")
             }
             let error = #expect(throws: StoreError.self) { try Migrator(migrations: edited).migrate(db, now: 2) }
             #expect(error == .migrationChanged(version: 1, name: "0001_initial.sql"))
@@ -61,7 +62,7 @@ struct MigrationTests {
     func failingMigrationRollsBack() async throws {
         try await withTemporaryDirectory { dir in
             let db = try Connection(path: dir + "/q.db")
-            let broken = [Migrator.Migration(version: 1, name: "0001_broken.sql", sql: "CREATE TABLE a (x); SELEC nonsense;", checksum: "c")]
+            let broken = [Migration(version: 1, name: "0001_broken.sql", sql: "CREATE TABLE a (x); SELEC nonsense;", checksum: "c")]
             let error = #expect(throws: StoreError.self) { try Migrator(migrations: broken).migrate(db, now: 1) }
             #expect(error?.description.contains("0001_broken.sql failed and was rolled back") == true)
             #expect(try db.queryOne("SELECT count(*) FROM sqlite_schema WHERE name = 'a'") { $0.int(0) } == 0)
@@ -69,9 +70,9 @@ struct MigrationTests {
     }
 
     @Test("every .sql file in Migrations/sqlite and Migrations/postgresql is embedded, in order", arguments: [
-        ("sqlite", Migrator.embedded), ("postgresql", Migrator.embeddedPostgreSQL),
+        ("sqlite", Migrator.embedded), ("postgresql", Migration.postgreSQL),
     ])
-    func embeddedListMatchesDirectory(folder: String, embedded: [Migrator.Migration]) throws {
+    func embeddedListMatchesDirectory(folder: String, embedded: [Migration]) throws {
         let migrationsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Migrations/\(folder)")
         let files = try FileManager.default.contentsOfDirectory(atPath: migrationsDirectory.path)

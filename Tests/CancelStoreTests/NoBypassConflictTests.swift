@@ -3,6 +3,7 @@ import SQLite
 import Testing
 import TestSupport
 
+@testable import CancelQueue
 @testable import CancelStore
 
 /// Issue 18, points 2 and 3: REPLACE deletes the row it conflicts with and fires no DELETE trigger
@@ -48,7 +49,7 @@ struct NoBypassConflictTests {
     func gateRowRestored() async throws {
         try await NoBypassFixture.withQueue { store, _ in
             try store.connection.run("DELETE FROM sending_gate")
-            try store.saveGateNow(.open, now: CancelStore.currentTime())
+            try store.saveGateNow(.open, now: QueueClock.now())
             #expect(try store.connection.queryOne("SELECT mode FROM sending_gate WHERE id = 1") { $0.string(0) } == "open")
         }
     }

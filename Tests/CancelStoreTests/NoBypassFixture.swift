@@ -5,6 +5,7 @@ import SQLite
 import Testing
 import TestSupport
 
+@testable import CancelQueue
 @testable import CancelStore
 
 /// A queue with one row of every kind an application could try to overwrite: A succeeded (its
@@ -20,7 +21,7 @@ enum NoBypassFixture {
         try await withTemporaryDirectory { dir in
             let path = dir + "/q.db"
             let store = try CancelStore.open(path: path, create: true)
-            let now = CancelStore.currentTime()
+            let now = QueueClock.now()
             for order in ["A", "B", "C", "D"] { _ = try store.enqueueNow(orderNumber: order, paidAt: now - 60) }
             try store.apply(try store.pendingJobs(limit: 10).map { try QueueStoreConformance.discovered($0, due: now - 50) }, now: now)
             let claimA = try QueueStoreConformance.claimed(try #require(try store.job(orderNumber: "A")), at: now)

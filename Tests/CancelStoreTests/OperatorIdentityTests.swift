@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 
+@testable import CancelQueue
 @testable import CancelStore
 
 /// Who `operator_actions.operator` names: the kernel's login uid, never the environment's word.

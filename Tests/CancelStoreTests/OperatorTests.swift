@@ -4,6 +4,7 @@ import SQLite
 import Testing
 import TestSupport
 
+@testable import CancelQueue
 @testable import CancelStore
 
 @Suite("Status report, requeue and resume")

@@ -3,6 +3,7 @@ import SQLite
 import Testing
 import TestSupport
 
+@testable import CancelQueue
 @testable import CancelStore
 
 /// The checks that catch a schema changed behind cancelq's back, and the paths that are not a queue.

@@ -3,6 +3,7 @@ import SQLite
 import Testing
 import TestSupport
 
+@testable import CancelQueue
 @testable import CancelStore
 
 /// The schema is a contract with other programs: what it refuses, it must refuse for them too.

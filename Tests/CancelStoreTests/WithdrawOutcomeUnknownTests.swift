@@ -5,6 +5,7 @@ import SQLite
 import Testing
 import TestSupport
 
+@testable import CancelQueue
 @testable import CancelStore
 
 /// Issue 18, point 1 (the contract, /work/withdraw-rule.md): a job whose earlier request may have
@@ -51,7 +52,7 @@ struct WithdrawOutcomeUnknownTests {
     func afterAttempt(_ endings: [Ending], _ body: (CancelStore, String) async throws -> Void) async throws {
         try await withTemporaryDirectory { dir in
             let store = try CancelStore.open(path: dir + "/q.db", create: true)
-            let now = CancelStore.currentTime()
+            let now = QueueClock.now()
             _ = try store.enqueueNow(orderNumber: "W", paidAt: now - 60)
             try store.apply(try store.pendingJobs(limit: 1).map { try QueueStoreConformance.discovered($0, due: now - 50) }, now: now)
             for (index, ending) in endings.enumerated() {
@@ -116,7 +117,7 @@ struct WithdrawOutcomeUnknownTests {
         }
     }
 
-    static func previous(_ result: CancelStore.WithdrawResult) -> State? {
+    static func previous(_ result: WithdrawResult) -> State? {
         if case .withdrawn(_, let state) = result { return state }
         return nil
     }

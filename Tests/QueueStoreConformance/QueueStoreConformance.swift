@@ -1,5 +1,5 @@
 import CancelCore
-import CancelStore
+import CancelQueue
 import Foundation
 import Testing
 import ZeusAPI
@@ -8,7 +8,7 @@ import ZeusAPI
 /// takes a fresh, empty, migrated store; `SQLiteConformanceTests` runs them on SQLite, and the
 /// PostgreSQL store runs the same checks.
 public enum QueueStoreConformance {
-    public static let t0 = CancelStore.currentTime()
+    public static let t0 = QueueClock.now()
 
     /// A job moved from pending to waiting-delay as the daemon does, due at `due`.
     public static func discovered(_ record: JobRecord, due: Double) throws -> JobWrite {
@@ -162,7 +162,7 @@ public enum QueueStoreConformance {
     /// last approval (`approve` is the store's own approval of a held gate).
     public static func theSurgeCountStartsAtTheLastApproval(_ store: any QueueStore, approve: (Double) throws -> Void) async throws {
         for index in 0..<5 { _ = try await store.enqueue(orderNumber: "SG-\(index)", paidAt: nil) }
-        let now = CancelStore.currentTime()
+        let now = QueueClock.now()
         let limit = SurgeLimit(holdAbove: 3, window: 600)
         let counted = try await store.enqueuedForSurge(now: now, limit: limit)
         #expect(counted.enqueued == 4 && counted.countedFrom == now - 600)
