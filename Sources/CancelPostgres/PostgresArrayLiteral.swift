@@ -16,13 +16,17 @@ enum PostgresArrayLiteral {
     }
 
     /// Inside double quotes only `"` and `\` are special; braces, commas, spaces and the word
-    /// NULL are then plain text.
-    private static func quoted(_ text: String) -> String {
-        var out = "\""
-        for character in text {
-            if character == "\"" || character == "\\" { out.append("\\") }
-            out.append(character)
+    /// NULL are then plain text. Escaped scalar by scalar, never by `Character`: a grapheme
+    /// cluster can hide a quote or a backslash behind a prepended mark (`"\u{D4E}\""` is one
+    /// Character), and a gateway's answer could then move the elements after it.
+    static func quoted(_ text: String) -> String {
+        var out = String.UnicodeScalarView()
+        out.append("\"")
+        for scalar in text.unicodeScalars {
+            if scalar == "\"" || scalar == "\\" { out.append("\\") }
+            out.append(scalar)
         }
-        return out + "\""
+        out.append("\"")
+        return String(out)
     }
 }

@@ -1,6 +1,7 @@
 import CancelCore
 import CancelQueue
 import PostgresNIO
+import ZeusAPI
 
 /// A turn's writes in one statement: each job's guarded update (by the state, and for a job in
 /// flight the owner, it was read in) and its attempt row, for the whole turn at once, reporting
@@ -9,9 +10,9 @@ import PostgresNIO
 extension PostgresQueue {
     /// The ids whose job and attempt were both written; the other jobs were left untouched (the
     /// caller learns why, one by one). nil when the statement cannot say it for each job: two
-    /// writes for one job, a constraint or trigger that refused a row (the statement, and so the
-    /// transaction, failed), or a job written without its attempt. The caller then rolls back and
-    /// goes step by step.
+    /// writes for one job, a constraint or trigger that refused a row (the statement failed), a
+    /// job written without its attempt, or an answer that is not one row per write. The caller
+    /// then rolls back to the savepoint before it and goes job by job, in the same transaction.
     func applyInOneStatement(_ writes: [JobWrite], now: Double) async throws(StoreError) -> Set<Int64>? {
         guard !writes.isEmpty else { return [] }
         guard Set(writes.map(\.record.id)).count == writes.count else { return nil }
@@ -19,18 +20,21 @@ extension PostgresQueue {
         do {
             rows = try await session.rows(PostgresQuery(unsafeSQL: Self.turnWriteSQL, binds: turnBinds(writes, now: now)))
         } catch .server(_, let message, _) {
-            logger.notice("a turn's write was refused as one statement (\(message)); writing it job by job")
+            // The server echoes the statement's values, the gateway's text among them.
+            logger.notice("a turn's write was refused as one statement (\(LogText.escaped(message, limit: 300))); writing it job by job")
             return nil
         }
+        guard rows.count == writes.count else { return nil }
         var applied: Set<Int64> = []
         for row in rows {
-            let id: Int64 = try row.value(0)
-            let jobWritten: Bool = try row.value(1)
-            let attemptWritten: Bool = try row.value(2)
+            // A NULL or unreadable cell (`try?` flattens both to nil): not an answer per job.
+            guard let id = try? row.value(0, as: Int64?.self), let jobWritten = try? row.value(1, as: Bool?.self),
+                let attemptWritten = try? row.value(2, as: Bool?.self)
+            else { return nil }
             if jobWritten && !attemptWritten { return nil }
             if jobWritten { applied.insert(id) }
         }
-        guard rows.count == writes.count else { return nil }
+        guard applied.isSubset(of: Set(writes.map(\.record.id))) else { return nil }
         return applied
     }
 
