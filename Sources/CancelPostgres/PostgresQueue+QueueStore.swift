@@ -59,7 +59,8 @@ extension PostgresQueue: QueueStore {
         binds.append(limit)
         binds.append(now)
         return try await jobs(
-            where: "state IN \(State.awaitingSendSQL) AND due_at <= least(cancelq_now(), $2) ORDER BY due_at, id LIMIT $1", binds,
+            // A sub-select, evaluated once: a volatile function in the bound would scan every waiting row.
+            where: "state IN \(State.awaitingSendSQL) AND due_at <= (SELECT least(cancelq_now(), $2)) ORDER BY due_at, id LIMIT $1", binds,
             lock: true)
     }
 
@@ -107,7 +108,10 @@ extension PostgresQueue: QueueStore {
     }
 
     public func saveGate(_ gate: SendingGate, now: Double) async throws(StoreError) {
-        try await session.transaction { () async throws(StoreError) in try await writeGate(gate, now: now) }
+        try await session.transaction { () async throws(StoreError) in
+            _ = try await readGate(lock: true)  // the gate's locks, as every writer of it takes them
+            try await writeGate(gate, now: now)
+        }
     }
 
     public func commit(_ writes: [JobWrite], gate: SendingGate?, now: Double) async throws(StoreError) -> [TamperedWrite] {
@@ -128,31 +132,26 @@ extension PostgresQueue: QueueStore {
             try await endTransaction()
             return []
         }
-        let token = UUID().uuidString
-        if let tampered = try await commitTurn(writes, gate: gate, now: now, token: token, inOneStatement: true) { return tampered }
-        // The one statement could not say what it did for each job (a constraint or a trigger
-        // refused a row, a job changed twice): rolled back, and again job by job, to learn why.
-        return try await commitTurn(writes, gate: gate, now: now, token: token, inOneStatement: false) ?? []
+        return try await commitTurn(writes, gate: gate, now: now, token: UUID().uuidString)
     }
 
-    /// The turn in one transaction: the gate, the claims it refuses, the writes, their read-back,
-    /// the probe's release and the commit mark. nil (rolled back) when the writes in one
-    /// statement were refused.
-    private func commitTurn(_ writes: [JobWrite], gate: SendingGate?, now: Double, token: String, inOneStatement: Bool)
-        async throws(StoreError) -> [TamperedWrite]?
+    /// The turn in one transaction, which keeps the rows its reads locked: the gate, the claims it
+    /// refuses, the writes (in one statement; job by job after a savepoint when that statement
+    /// cannot say what it did for each job), their read-back, the probe's release, the commit mark.
+    private func commitTurn(_ writes: [JobWrite], gate: SendingGate?, now: Double, token: String) async throws(StoreError)
+        -> [TamperedWrite]
     {
         do {
             try await session.begin()
             if let gate { try await mergeGate(gate, now: now) }
             let refusedClaims = writes.contains(where: \.isClaim) ? try await claimsTheGateRefuses(writes) : []
             let allowed = writes.filter { !refusedClaims.contains($0.record.id) }
-            var oneStatement: Set<Int64> = []
-            if inOneStatement {
-                guard let applied = try await applyInOneStatement(allowed, now: now) else {
-                    await session.rollback()
-                    return nil
-                }
-                oneStatement = applied
+            var oneStatement: Set<Int64>?
+            if !allowed.isEmpty {
+                try await session.rows("SAVEPOINT turn_write")
+                oneStatement = try await applyInOneStatement(allowed, now: now)
+                // Refused, or not one answer per job: undone, and written again job by job below.
+                if oneStatement == nil { try await session.rows("ROLLBACK TO SAVEPOINT turn_write") }
             }
             var tampered: [TamperedWrite] = []
             var applied: [JobWrite] = []
@@ -162,7 +161,8 @@ extension PostgresQueue: QueueStore {
                     continue
                 }
                 // The usual case in one round trip; anything else again, in a savepoint, to say why.
-                let written = inOneStatement ? oneStatement.contains(write.record.id) : try await applyInOneTrip(write, now: now)
+                let written: Bool
+                if let oneStatement { written = oneStatement.contains(write.record.id) } else { written = try await applyInOneTrip(write, now: now) }
                 if written {
                     applied.append(write)
                 } else if let found = try await applyAlone(write, now: now) {
@@ -185,11 +185,7 @@ extension PostgresQueue: QueueStore {
     /// operator's), written only when it changes the row.
     private func mergeGate(_ gate: SendingGate, now: Double) async throws(StoreError) {
         let stored = try await readGate(lock: true)
-        var merged = gate.reconciled(withStored: stored.gate, now: stored.now)
-        // A hold counted before an operator's approval (by another daemon) is stale.
-        if case .held(let surge, _) = merged, let approved = stored.approvedAt, approved > surge.countedFrom, stored.gate.mode != .held {
-            merged = stored.gate
-        }
+        let merged = gate.merged(withStored: stored.gate, approvedAt: stored.approvedAt, now: stored.now)
         if merged != stored.gate { try await writeGate(merged, now: now) }
     }
 

@@ -138,13 +138,20 @@ public final class PostgresQueue: @unchecked Sendable {
         package var now: Double
     }
 
-    /// `shared`: locked against changes until the commit, but not against other daemons' claims.
+    /// `lock`: the gate stays as read until the commit. `shared`: other daemons' claims may read
+    /// it at the same time; an exclusive lock (an operator's or a daemon's change of the gate)
+    /// waits for them and is not overtaken by claims that come after it: an advisory lock, whose
+    /// queue is fair, is taken before the row's, which alone would let a stream of shared lockers
+    /// keep a change of the gate (a halt, a pause) waiting while their claims go out.
     package func readGate(lock: Bool, shared: Bool = false) async throws(StoreError) -> StoredGate {
+        let advisory = shared ? "pg_advisory_xact_lock_shared" : "pg_advisory_xact_lock"
+        // An uncorrelated sub-select runs once, before the row is read and locked.
+        let locking = lock ? " AND (SELECT true FROM \(advisory)('sending_gate'::regclass::oid::bigint))" + (shared ? " FOR SHARE" : " FOR UPDATE") : ""
         let rows = try await session.rows(
             PostgresQuery(
                 unsafeSQL: """
                     SELECT \(GateRow.columns), probe_owner, probe_until, approved_at, cancelq_now()
-                    FROM sending_gate WHERE id = 1\(lock ? (shared ? " FOR SHARE" : " FOR UPDATE") : "")
+                    FROM sending_gate WHERE id = 1\(locking)
                     """))
         guard let row = rows.first else {
             // Only the daemon's role may delete it; treat as open, the next save puts it back.
