@@ -17,6 +17,22 @@ struct GateReconcileTests {
         }
     }
 
+    @Test("a hold counted from before the last approval is stale: the stored gate stands; one counted after it holds")
+    func staleHoldAfterApproval() {
+        let approvedAt = t - 60
+        // Counted from t - 3600, before the approval: those jobs were released.
+        #expect(hold.merged(withStored: .open, approvedAt: approvedAt, now: t) == .open)
+        #expect(hold.merged(withStored: pause, approvedAt: approvedAt, now: t) == pause)
+        // Counted from after the approval: a new surge, it holds.
+        let fresh = SendingGate.held(Surge(enqueued: 1001, window: 3600, holdAbove: 1000, countedFrom: approvedAt + 1), since: t)
+        #expect(fresh.merged(withStored: .open, approvedAt: approvedAt, now: t) == fresh)
+        // No approval yet, or the stored gate still held: the hold stands as reconciled.
+        #expect(hold.merged(withStored: .open, approvedAt: nil, now: t) == hold)
+        #expect(SendingGate.open.merged(withStored: hold, approvedAt: approvedAt, now: t) == hold)
+        // Without a hold the merge is the reconciliation.
+        #expect(SendingGate.open.merged(withStored: pause, approvedAt: approvedAt, now: t) == SendingGate.open.reconciled(withStored: pause, now: t))
+    }
+
     @Test("a halt beats a pause and an opening, whichever daemon decided it")
     func haltWins() {
         #expect(halt.reconciled(withStored: pause, now: t) == halt)
