@@ -156,7 +156,7 @@ let package = Package(
         ),
         // The behaviour every QueueStore must show, run on SQLite and on PostgreSQL.
         .target(
-            name: "QueueStoreConformance", dependencies: ["CancelQueue", "CancelCore", "ZeusAPI"],
+            name: "QueueStoreConformance", dependencies: ["CancelQueue", "CancelCore", "ZeusAPI", "TestSupport"],
             path: "Tests/QueueStoreConformance"),
         .testTarget(name: "SQLiteTests", dependencies: ["SQLite", "TestSupport"]),
         .testTarget(name: "CancelCoreTests", dependencies: ["CancelCore", "ZeusAPI", "TestSupport"]),

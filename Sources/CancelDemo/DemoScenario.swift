@@ -62,7 +62,7 @@ public struct DemoScenario {
         try app.run("INSERT INTO cancellation_withdrawals(order_number, reason) VALUES (?, ?)", "DEMO-1007", "queued by mistake")
         out("  application: INSERT INTO cancellation_withdrawals(order_number, reason) VALUES ('DEMO-1007', 'queued by mistake') -> withdrawn")
         try await Task.sleep(nanoseconds: 1_000_000_000)
-        if case .released(let held) = try side.approve(by: "demo") {
+        if case .released(let held) = try await side.approve(by: "demo") {
             out("  operator: cancelq approve --yes -> \(held.backlog) waiting job(s) released")
         }
     }

@@ -134,44 +134,4 @@ extension PostgresQueue {
             oldestUnfinished: oldest, nextDue: nextDue, overdueSeconds: overdue, sending: sending, today: today,
             recentFailures: failures, health: health, daemons: daemons, rescuedToday: Int(rescued))
     }
-
-    public func timeline(orderNumber: String) async throws(StoreError) -> OrderTimeline? {
-        guard let record = try await job(orderNumber: orderNumber) else { return nil }
-        var binds = PostgresBindings()
-        binds.append(record.id)
-        var attempts: [OrderTimeline.Attempt] = []
-        for row in try await session.rows(
-            PostgresQuery(
-                unsafeSQL: """
-                    SELECT attempt, started_at, completed_at, http_status, result_status, result_code, error, counted
-                    FROM cancellation_attempts WHERE cancellation_id = $1 ORDER BY attempt
-                    """, binds: binds))
-        {
-            attempts.append(
-                OrderTimeline.Attempt(
-                    attempt: try row.value(0), startedAt: try row.value(1), completedAt: try row.value(2),
-                    httpStatus: try row.value(3), status: try row.value(4), code: try row.value(5), error: try row.value(6),
-                    counted: try row.value(7)))
-        }
-        var actions: [OrderTimeline.OperatorAction] = []
-        for row in try await session.rows(
-            PostgresQuery(
-                unsafeSQL: "SELECT at, action, detail, operator FROM operator_actions WHERE cancellation_id = $1 ORDER BY id",
-                binds: binds))
-        {
-            actions.append(
-                OrderTimeline.OperatorAction(
-                    at: try row.value(0), action: try row.value(1), detail: try row.value(2), operator: try row.value(3)))
-        }
-        var orderBinds = PostgresBindings()
-        orderBinds.append(orderNumber)
-        var withdrawals: [OrderTimeline.Withdrawal] = []
-        for row in try await session.rows(
-            PostgresQuery(
-                unsafeSQL: "SELECT at, reason FROM cancellation_withdrawals WHERE order_number = $1 ORDER BY id", binds: orderBinds))
-        {
-            withdrawals.append(OrderTimeline.Withdrawal(at: try row.value(0), reason: try row.value(1)))
-        }
-        return OrderTimeline(record: record, attempts: attempts, operatorActions: actions, withdrawals: withdrawals)
-    }
 }

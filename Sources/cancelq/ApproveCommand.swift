@@ -1,9 +1,7 @@
 import ArgumentParser
 import CancelConsole
 import CancelCore
-import CancelPostgres
 import CancelQueue
-import CancelStore
 import ZeusAPI
 
 #if canImport(Glibc)
@@ -25,29 +23,15 @@ struct ApproveCommand: AsyncParsableCommand {
     var yes = false
 
     func run() async throws {
-        switch try database.target() {
-        case .sqlite(let path):
-            let writer = try CancelStore.openMigrated(path: path)
-            try await approve(
-                in: path, held: { try writer.heldBacklog() }, mode: { try writer.loadGateNow().mode },
-                approve: { try writer.approve(shown: $0) })
-        case .postgres(let location):
-            try await withPostgresQueue(location) { queue in
-                try await approve(
-                    in: location.description, held: { try await queue.heldBacklog() }, mode: { try await queue.loadGate().mode },
-                    approve: { try await queue.approve(shown: $0, by: OperatorIdentity.current()) })
-            }
-        }
+        try await QueueFactory(database).withQueue(.operate) { try await approve(on: $0) }
     }
 
     /// Shows the held backlog, asks on a terminal (or takes --yes), then approves exactly what was
     /// shown; when the held jobs changed meanwhile, shows them again and asks again.
-    private func approve(
-        in database: String, held: () async throws -> HeldBacklog?, mode: () async throws -> SendingGate.Mode,
-        approve: (HeldBacklog?) async throws -> ApproveResult
-    ) async throws {
-        guard var shown = try await held() else {
-            throw CommandFailure("sending is not held (it is \(try await mode().rawValue)): nothing to approve")
+    private func approve(on queue: any CommandQueue) async throws {
+        let database = queue.location
+        guard var shown = try await queue.heldBacklog() else {
+            throw CommandFailure("sending is not held (it is \(try await queue.loadGate().mode.rawValue)): nothing to approve")
         }
         guard yes || isatty(STDIN_FILENO) == 1 else {
             throw CommandFailure(
@@ -61,7 +45,7 @@ struct ApproveCommand: AsyncParsableCommand {
                     throw CommandFailure("not approved: sending stays held")
                 }
             }
-            switch try await approve(yes ? nil : shown) {
+            switch try await queue.approve(shown: yes ? nil : shown) {
             case .released(let released):
                 emit(ApprovalText.released(released.held, approvedAt: released.approvedAt))
                 return

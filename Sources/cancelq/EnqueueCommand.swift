@@ -1,7 +1,5 @@
 import ArgumentParser
-import CancelPostgres
 import CancelQueue
-import CancelStore
 import ZeusAPI
 
 struct EnqueueCommand: AsyncParsableCommand {
@@ -24,12 +22,8 @@ struct EnqueueCommand: AsyncParsableCommand {
     var paidAt: Double?
 
     func run() async throws {
-        let result: EnqueueResult
-        switch try database.target() {
-        case .sqlite(let path):
-            result = try CancelStore.openMigrated(path: path).enqueueNow(orderNumber: orderNumber, paidAt: paidAt)
-        case .postgres(let location):
-            result = try await withPostgresQueue(location) { try await $0.enqueue(orderNumber: orderNumber, paidAt: paidAt) }
+        let result = try await QueueFactory(database).withQueue(.operate) {
+            try await $0.enqueue(orderNumber: orderNumber, paidAt: paidAt)
         }
         let record = result.record
         if result.created {

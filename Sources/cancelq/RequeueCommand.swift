@@ -1,7 +1,5 @@
 import ArgumentParser
-import CancelPostgres
 import CancelQueue
-import CancelStore
 import ZeusAPI
 
 struct RequeueCommand: AsyncParsableCommand {
@@ -25,18 +23,8 @@ struct RequeueCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let results: [RequeueResult]
-        switch try database.target() {
-        case .sqlite(let path):
-            let writer = try CancelStore.openMigrated(path: path)
-            results = allFailed ? try writer.requeueAllFailed() : try writer.requeue(orderNumbers: orderNumbers)
-        case .postgres(let location):
-            let who = OperatorIdentity.current()
-            results = try await withPostgresQueue(location) { queue in
-                allFailed
-                    ? try await queue.requeueAllFailed(operator: who)
-                    : try await queue.requeue(orderNumbers: orderNumbers, operator: who)
-            }
+        let results = try await QueueFactory(database).withQueue(.operate) { queue in
+            allFailed ? try await queue.requeueAllFailed() : try await queue.requeue(orderNumbers: orderNumbers)
         }
         var refused = 0
         for result in results {

@@ -1,9 +1,7 @@
 import ArgumentParser
 import ZeusAPI
 import CancelCore
-import CancelPostgres
 import CancelQueue
-import CancelStore
 
 struct ResumeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,13 +11,7 @@ struct ResumeCommand: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOption
 
     func run() async throws {
-        let previous: SendingGate
-        switch try database.target() {
-        case .sqlite(let path):
-            previous = try CancelStore.openMigrated(path: path).resumeSending()
-        case .postgres(let location):
-            previous = try await withPostgresQueue(location) { try await $0.resumeSending(operator: OperatorIdentity.current()) }
-        }
+        let previous = try await QueueFactory(database).withQueue(.operate) { try await $0.resumeSending() }
         switch previous {
         case .open:
             emit("sending was not paused or halted; nothing to do")

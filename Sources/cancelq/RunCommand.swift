@@ -4,7 +4,6 @@ import CancelDaemon
 import CancelMetrics
 import CancelPostgres
 import CancelQueue
-import CancelStore
 import Logging
 import ServiceLifecycle
 import ZeusAPI
@@ -88,10 +87,10 @@ struct RunCommand: AsyncParsableCommand {
     var metricsAllowRemote = false
 
     func run() async throws {
-        let target = try database.target()
+        let factory = try QueueFactory(database)
         let level = try parseLogLevel(try option(logLevel, env: "CANCELQ_LOG_LEVEL") ?? "info")
         let configuration = try makeConfiguration(path: PostgresLocation.redacted(try database.resolved()))
-        let node = try resolvedNodeName(for: target)
+        let node = try resolvedNodeName(shared: factory.isShared)
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
@@ -102,58 +101,25 @@ struct RunCommand: AsyncParsableCommand {
 
         if let refusal = CoreDumps.disable() { logger.warning("could not disable core dumps: \(refusal)") }
         HeapTuning.keepFreedMemoryUpTo()
-        let store: any QueueStore
-        var lock: DatabaseLock?
-        var postgresQueue: PostgresQueue?
-        var clock: @Sendable () -> Double = QueueClock.now
-        switch target {
-        case .sqlite(let path):
-            let acquired = try DatabaseLock.acquire(database: path)
-            let sqlite = try CancelStore.open(path: acquired.realPath, busyTimeout: configuration.daemon.busyTimeout)
-            // The audit trail's triggers and the insert guard are part of the contract: no start without them.
-            let problems = try sqlite.schemaProblems()
-            guard problems.isEmpty else { throw StoreError.schemaDamaged(path: path, problems: problems.map(\.description)) }
-            store = sqlite
-            lock = acquired
-        case .postgres(let location):
-            let queue = try await PostgresQueue.open(
-                location: location, node: node, requestTimeout: configuration.daemon.requestTimeout, logger: logger,
-                statementDeadline: PostgresQueue.daemonStatementDeadline)
-            // The audit trail's triggers and the guards are part of the contract: no start without them.
-            let problems = try await queue.schemaProblems()
-            guard problems.isEmpty else {
-                await queue.close()
-                throw StoreError.schemaDamaged(path: location.description, problems: problems)
-            }
-            store = queue
-            postgresQueue = queue
-            // Due times and leases on the database server's clock, whatever this host's says.
-            clock = { queue.clock.now() }
-            logger.info("sharing the queue at \(location) as \(node)")
-        }
+        let queue = try await factory.openForDaemon(
+            node: node, busyTimeout: configuration.daemon.busyTimeout, requestTimeout: configuration.daemon.requestTimeout,
+            logger: logger)
+        if let sharing = queue.sharing { logger.info("\(sharing)") }
         // Listening before the daemon starts: a port in use is refused before any request leaves
         // (and before the HTTP client exists, which must be shut down once made).
         var server: MetricsServer?
         var exporter: MetricsExporter?
-        var postgresSource: PostgresMonitoringSource?
+        var closeSource: () async -> Void = {}
         if let address = configuration.daemon.metricsListen {
-            let source: any MonitoringSource
-            switch target {
-            case .sqlite:
-                guard let lock else { preconditionFailure("a SQLite queue is locked before this point") }
-                source = SQLiteMonitoringSource(path: lock.realPath)
-            case .postgres(let location):
-                let made = PostgresMonitoringSource(location: location, node: node, logger: logger)
-                (source, postgresSource) = (made, made)
-            }
-            let made = MetricsExporter(source: source, logger: logger, clock: clock)
+            let (source, close) = queue.makeMonitoringSource()
+            closeSource = close
+            let made = MetricsExporter(source: source, logger: logger, clock: queue.clock)
             do {
                 let started = try await MetricsServer.start(at: address, exporter: made)
                 logger.notice("metrics: serving \(started.metricsURL) and /healthz")
                 (server, exporter) = (started, made)
             } catch {
-                // Not `leave()`: this daemon has not joined, and a row of its name is another's.
-                await postgresQueue?.close()
+                await queue.close()
                 throw error
             }
         }
@@ -162,8 +128,8 @@ struct RunCommand: AsyncParsableCommand {
             concurrency: configuration.daemon.concurrency,
             additionalTrustRoots: configuration.daemon.additionalTrustRoots)
         let daemon = CancellationDaemon(
-            configuration: configuration.daemon, store: store, transport: transport, logger: logger, storageGuard: lock.map(DatabaseFilesGuard.init),
-            clock: clock, metrics: exporter?.loop)
+            configuration: configuration.daemon, store: queue.store, transport: transport, logger: logger, storageGuard: queue.storageGuard,
+            clock: queue.clock, metrics: exporter?.loop)
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: daemon, successTerminationBehavior: .gracefullyShutdownGroup)],
@@ -172,18 +138,18 @@ struct RunCommand: AsyncParsableCommand {
             try await group.run()
         } catch {
             await server?.stop()
-            await postgresSource?.close()
+            await closeSource()
             throw error
         }
         await server?.stop()
-        await postgresSource?.close()
-        withExtendedLifetime(lock) {}
+        await closeSource()
+        withExtendedLifetime(queue.keepAlive) {}
     }
 
     /// --node-name (PostgreSQL only): printable, without spaces, at most 100 bytes.
-    func resolvedNodeName(for target: DatabaseOption.Target) throws -> String {
+    func resolvedNodeName(shared: Bool) throws -> String {
         guard let given = try option(nodeName, env: "CANCELQ_NODE_NAME") else { return PostgresQueue.defaultNodeName() }
-        guard case .postgres = target else {
+        guard shared else {
             throw CommandFailure("--node-name names a daemon among several sharing a PostgreSQL queue; a SQLite queue has one daemon")
         }
         guard (1...100).contains(given.utf8.count), given.unicodeScalars.allSatisfy({ (0x21...0x7E).contains($0.value) }) else {

@@ -1,8 +1,6 @@
 import ArgumentParser
 import CancelConsole
-import CancelPostgres
 import CancelQueue
-import CancelStore
 import Foundation
 import ZeusAPI
 
@@ -48,26 +46,13 @@ struct StatusCommand: AsyncParsableCommand {
         let startOfDay = Calendar.current.startOfDay(for: Date()).timeIntervalSince1970
         let report: StatusReport
         do {
-            switch try database.target() {
-            case .sqlite(let path):
-                let store = try CancelStore.openReadOnly(path: path)
-                if let order {
-                    try show(order: order, timeline: try store.timeline(orderNumber: order), in: path, now: now)
-                    return
-                }
-                report = try store.statusReport(now: now, startOfDay: startOfDay, thresholds: thresholds)
-            case .postgres(let location):
-                let found: (StatusReport?, OrderTimeline?) = try await withPostgresQueue(location) { queue in
-                    if let order { return (nil, try await queue.timeline(orderNumber: order)) }
-                    return (try await queue.statusReport(now: queue.clock.now(), startOfDay: startOfDay, thresholds: thresholds), nil)
-                }
-                if let order {
-                    try show(order: order, timeline: found.1, in: location.description, now: now)
-                    return
-                }
-                guard let built = found.0 else { return }
-                report = built
+            let factory = try QueueFactory(database)
+            if let order {
+                let (timeline, location) = try await factory.withQueue(.read) { (try await $0.timeline(orderNumber: order), $0.location) }
+                try show(order: order, timeline: timeline, in: location, now: now)
+                return
             }
+            report = try await factory.withQueue(.read) { try await $0.statusReport(startOfDay: startOfDay, thresholds: thresholds) }
         } catch {
             guard check else { throw error }
             emit("UNKNOWN - cannot read the queue: \(LogText.escaped("\(error)", limit: 1000))")

@@ -1,7 +1,5 @@
 import ArgumentParser
-import CancelPostgres
 import CancelQueue
-import CancelStore
 import ZeusAPI
 
 struct WithdrawCommand: AsyncParsableCommand {
@@ -25,14 +23,8 @@ struct WithdrawCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let results: [WithdrawResult]
-        switch try database.target() {
-        case .sqlite(let path):
-            results = try CancelStore.openMigrated(path: path).withdraw(orderNumbers: orderNumbers, reason: reason)
-        case .postgres(let location):
-            results = try await withPostgresQueue(location) {
-                try await $0.withdraw(orderNumbers: orderNumbers, reason: reason, by: OperatorIdentity.current())
-            }
+        let results = try await QueueFactory(database).withQueue(.operate) {
+            try await $0.withdraw(orderNumbers: orderNumbers, reason: reason)
         }
         var refused = 0
         for result in results {

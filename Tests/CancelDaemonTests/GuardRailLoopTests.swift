@@ -34,8 +34,8 @@ extension InProcessLoopTests {
             // Applications keep inserting while held.
             try Self.applicationInsert(rig.store.path, ["SURGE-6"], paidAt: QueueClock.now() - 60)
             let operatorStore = try CancelStore.openMigrated(path: rig.store.path)
-            #expect(try operatorStore.heldBacklog()?.backlog == 6)
-            guard case .released = try operatorStore.approve(by: "tester") else {
+            #expect(try await operatorStore.heldBacklog()?.backlog == 6)
+            guard case .released = try await operatorStore.approve(by: "tester") else {
                 Issue.record("approve did not release")
                 return
             }
@@ -49,7 +49,7 @@ extension InProcessLoopTests {
             #expect(await eventually(timeout: 5) { (try? rig.gate().mode) == .held })
             try await Task.sleep(nanoseconds: 100_000_000)
             #expect(rig.transport.sent.count == 6, "the second surge went out")
-            _ = try operatorStore.approve(by: "tester")
+            _ = try await operatorStore.approve(by: "tester")
             rig.daemon.inbox.nudge()
             #expect(await eventually(timeout: 5) { next.allSatisfy { (try? rig.state($0)) == "succeeded/cancelled" } })
         }
@@ -72,7 +72,7 @@ extension InProcessLoopTests {
             try await Task.sleep(nanoseconds: 100_000_000)
             #expect(rig.transport.sent.count == 3, "FLY-4 left during the hold")
             #expect(try rig.state("FLY-4") == "waiting-delay/-")
-            _ = try CancelStore.openMigrated(path: rig.store.path).approve(by: "tester")
+            _ = try await CancelStore.openMigrated(path: rig.store.path).approve(by: "tester")
             rig.daemon.inbox.nudge()
             #expect(await eventually(timeout: 5) { (try? rig.state("FLY-4")) == "succeeded/cancelled" })
         }
@@ -83,7 +83,7 @@ extension InProcessLoopTests {
         try await withRig(orders: ["WR-1"], policy: try RetryPolicy(jitter: 0)) { rig in
             rig.transport.script("WR-1", [.gateway("failure", "02189999")])
             #expect(await eventually(timeout: 5) { (try? rig.state("WR-1")) == "retrying/-" })
-            let results = try CancelStore.openMigrated(path: rig.store.path).withdraw(
+            let results = try await CancelStore.openMigrated(path: rig.store.path).withdraw(
                 orderNumbers: ["WR-1"], reason: "customer kept the order", by: "tester")
             #expect(results == [.withdrawn(orderNumber: "WR-1", previousState: .retrying)])
             rig.advance(by: 3600)

@@ -184,7 +184,7 @@ struct InProcessLoopTests {
             #expect(await eventually(timeout: 5) { rig.transport.sent.count == 4 })
             #expect(await eventually(timeout: 5) { (try? rig.gate().mode) == .paused })
             rig.advance(by: 10)
-            _ = try CancelStore.openMigrated(path: rig.store.path).resumeSending(now: rig.clock.now)
+            _ = try await CancelStore.openMigrated(path: rig.store.path).resumeSending(now: rig.clock.now)
             rig.daemon.inbox.nudge()
             #expect(await eventually(timeout: 5) { rig.transport.sent.count == 5 })
             try await Task.sleep(nanoseconds: 100_000_000)
@@ -215,7 +215,7 @@ struct InProcessLoopTests {
             }
             #expect(reason.code == "02130210")
             // An operator's resume (another process's commit) lets the loop finish the queue.
-            _ = try CancelStore.openMigrated(path: rig.store.path).resumeSending(now: rig.clock.now)
+            _ = try await CancelStore.openMigrated(path: rig.store.path).resumeSending(now: rig.clock.now)
             rig.daemon.inbox.nudge()
             #expect(await eventually(timeout: 5) { rig.transport.sent.count == 3 })
         }

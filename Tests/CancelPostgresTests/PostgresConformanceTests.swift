@@ -51,15 +51,38 @@ struct PostgresConformanceTests {
     @Test("the gate is kept in every mode, and travels with a commit")
     func gate() async throws { try await withQueue { queue, _ in try await QueueStoreConformance.theGateIsKeptInEveryMode(queue) } }
 
-    @Test("the surge count covers the window and starts again at the last approval")
-    func surgeCount() async throws {
+    @Test("a job withdrawn before the daemon claims it is never claimed; one withdrawn while the claim holds its row is refused")
+    func withdrawnNeverClaimed() async throws {
         try await withQueue { queue, database in
-            try await QueueStoreConformance.theSurgeCountStartsAtTheLastApproval(queue) { at in
-                try database.psql(
-                    "UPDATE sending_gate SET mode = 'open', hold_enqueued = NULL, hold_above = NULL, hold_window = NULL, hold_counted_from = NULL, since = NULL, reason = NULL, approved_at = \(at)")
+            let accepted = try await QueueStoreConformance.aWithdrawnJobIsNeverClaimed(queue) { order in
+                do {
+                    // The claim's read holds the row until its commit, which this test makes after: give up soon.
+                    _ = try database.psql(
+                        "SET lock_timeout = '300ms'; INSERT INTO cancellation_withdrawals(order_number, reason) VALUES ('\(order)', 'test')")
+                    return true
+                } catch {
+                    #expect("\(error)".contains("lock timeout"), "refused for the claim's lock only: \(error)")
+                    return false
+                }
             }
+            #expect(accepted == [false, false], "each read locked its rows until its commit")
         }
     }
+
+    @Test("the surge count covers the window and starts again at the last approval")
+    func surgeCount() async throws { try await withQueue { queue, _ in try await QueueStoreConformance.theSurgeCountStartsAtTheLastApproval(queue) } }
+
+    @Test("requeue moves only failed jobs, with a fresh budget and an audit line")
+    func requeue() async throws { try await withQueue { queue, _ in try await QueueStoreConformance.requeueMovesOnlyFailedJobs(queue) } }
+
+    @Test("resume follows the gate in every mode and makes paused jobs due now")
+    func resume() async throws { try await withQueue { queue, _ in try await QueueStoreConformance.resumeFollowsTheGate(queue) } }
+
+    @Test("a withdrawal lands before the request leaves, is refused after, and shows in the timeline")
+    func withdrawals() async throws { try await withQueue { queue, _ in try await QueueStoreConformance.withdrawalsFollowTheJob(queue) } }
+
+    @Test("an approval releases what was shown, else asks again")
+    func approval() async throws { try await withQueue { queue, _ in try await QueueStoreConformance.anApprovalReleasesWhatWasShown(queue) } }
 
     @Test("a withdrawal racing a claim has one winner: on PostgreSQL it waits for the claim's row lock and is refused")
     func withdrawalRacingAClaim() async throws {

@@ -25,7 +25,7 @@ struct PostgresImportTests {
             try sqlite.saveGateNow(.held(surge, since: QueueClock.now()), now: QueueClock.now())
             // Clear of the enqueue times on either side: SQLite keeps them to the millisecond.
             try await Task.sleep(for: .milliseconds(20))
-            guard case .released(let released) = try sqlite.approve(by: "alice") else {
+            guard case .released(let released) = try await sqlite.approve(by: "alice") else {
                 Issue.record("the surge hold was not approved")
                 return
             }

@@ -32,11 +32,11 @@ struct ApprovalTests {
     @Test("4 shown, 20 queued while the prompt waits: yes approves nothing and shows 24; yes again releases those 24")
     func queuedWhileAsked() async throws {
         try await withHeldStore((1...4).map { "SHOWN-\($0)" }) { store, app in
-            let shown = try #require(try store.heldBacklog())
+            let shown = try #require(try await store.heldBacklog())
             #expect(shown.backlog == 4)
             // The application keeps inserting while the operator reads the prompt.
             for index in 1...20 { try app.run("INSERT INTO cancellations(order_number) VALUES (?)", "LATER-\(index)") }
-            guard case .changed(let was, let now) = try store.approve(shown: shown, by: "alice") else {
+            guard case .changed(let was, let now) = try await store.approve(shown: shown, by: "alice") else {
                 Issue.record("an approval of 4 shown jobs released what was queued after the prompt")
                 return
             }
@@ -45,7 +45,7 @@ struct ApprovalTests {
             #expect(try approvals(store).isEmpty)
             #expect(try store.lastApprovalNow() == nil)
 
-            guard case .released(let released) = try store.approve(shown: now, by: "alice") else {
+            guard case .released(let released) = try await store.approve(shown: now, by: "alice") else {
                 Issue.record("the second, informed approval was refused")
                 return
             }
@@ -58,11 +58,11 @@ struct ApprovalTests {
     @Test("the same number but not the same jobs (one withdrawn, one queued) is a change too")
     func sameCountOtherJobs() async throws {
         try await withHeldStore((1...4).map { "SHOWN-\($0)" }) { store, app in
-            let shown = try #require(try store.heldBacklog())
+            let shown = try #require(try await store.heldBacklog())
             try app.run("INSERT INTO cancellation_withdrawals(order_number, reason) VALUES ('SHOWN-2', 'mistake')")
             try app.run("INSERT INTO cancellations(order_number) VALUES ('UNSEEN-1')")
-            #expect(try store.heldBacklog()?.backlog == 4)
-            guard case .changed = try store.approve(shown: shown, by: "alice") else {
+            #expect(try await store.heldBacklog()?.backlog == 4)
+            guard case .changed = try await store.approve(shown: shown, by: "alice") else {
                 Issue.record("a job the operator never saw was released")
                 return
             }
@@ -73,9 +73,9 @@ struct ApprovalTests {
     @Test("jobs queued after the approval count toward the next surge, from the approval's time")
     func laterJobsCountTowardTheNextSurge() async throws {
         try await withHeldStore((1...4).map { "SHOWN-\($0)" }) { store, app in
-            let shown = try #require(try store.heldBacklog())
+            let shown = try #require(try await store.heldBacklog())
             let approvedAt = QueueClock.now()
-            guard case .released(let released) = try store.approve(shown: shown, by: "alice", now: approvedAt) else {
+            guard case .released(let released) = try await store.approve(shown: shown, by: "alice", now: approvedAt) else {
                 Issue.record("not released")
                 return
             }

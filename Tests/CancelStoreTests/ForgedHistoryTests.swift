@@ -109,7 +109,7 @@ struct ForgedHistoryTests {
             #expect(try store.job(orderNumber: "E")?.state == .succeeded)
             #expect(try rows("cancellation_attempts") == attempts + 1)
             _ = try store.enqueueNow(orderNumber: "H", paidAt: nil)
-            #expect(try store.withdraw(orderNumbers: ["H"], reason: nil, by: "alice") == [.withdrawn(orderNumber: "H", previousState: .pending)])
+            #expect(try await store.withdraw(orderNumbers: ["H"], reason: nil, by: "alice") == [.withdrawn(orderNumber: "H", previousState: .pending)])
             #expect(try rows("operator_actions") == actions + 1)
         }
     }

@@ -27,7 +27,7 @@ enum NoBypassFixture {
             let claimA = try QueueStoreConformance.claimed(try #require(try store.job(orderNumber: "A")), at: now)
             try store.apply([claimA], now: now)
             try store.apply([try QueueStoreConformance.answered(claimA, at: now)], now: now)
-            _ = try store.withdraw(orderNumbers: ["B"], reason: "queued by mistake", by: "alice")
+            _ = try await store.withdraw(orderNumbers: ["B"], reason: "queued by mistake", by: "alice")
             try store.apply([try QueueStoreConformance.claimed(try #require(try store.job(orderNumber: "C")), at: now)], now: now)
             try store.connection.run("UPDATE sending_gate SET mode = 'halted', reason = 'credentials', code = '02130114', since = ? WHERE id = 1", now)
             try await body(store, path)

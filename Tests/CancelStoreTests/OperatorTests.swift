@@ -78,7 +78,7 @@ struct OperatorTests {
     func requeue() async throws {
         try await withTemporaryDirectory { dir in
             let store = try seeded(dir)
-            let results = try store.requeue(orderNumbers: ["FAIL-1", "OK-1", "WAIT-1", "NOPE"], now: now)
+            let results = try await store.requeue(orderNumbers: ["FAIL-1", "OK-1", "WAIT-1", "NOPE"], now: now)
             #expect(results[0] == .requeued(orderNumber: "FAIL-1", previousOutcome: "gave-up"))
             guard case .refused(_, let reason) = results[1] else { Issue.record("OK-1 was requeued"); return }
             #expect(reason.contains("it is succeeded") && reason.contains("confirmed"))
@@ -86,9 +86,9 @@ struct OperatorTests {
             #expect(missing == "no such order in the queue")
             let job = try #require(try store.job(orderNumber: "FAIL-1"))
             #expect(job.state == .pending && job.job.attemptCount == 0 && job.job.outcome == nil && job.requestCount == 10)
-            let timeline = try #require(try store.timeline(orderNumber: "FAIL-1"))
+            let timeline = try #require(try await store.timeline(orderNumber: "FAIL-1"))
             #expect(timeline.operatorActions.first?.action == "requeue")
-            #expect(try store.requeueAllFailed(now: now).isEmpty)
+            #expect(try await store.requeueAllFailed(now: now).isEmpty)
         }
     }
 
@@ -96,18 +96,18 @@ struct OperatorTests {
     func resume() async throws {
         try await withTemporaryDirectory { dir in
             let store = try CancelStore.open(path: dir + "/q.db", create: true, now: now)
-            #expect(try store.resumeSending(now: now) == .open)
+            #expect(try await store.resumeSending(now: now) == .open)
             try store.connection.run("INSERT INTO cancellations(order_number) VALUES ('P-1')")
             try store.connection.run("UPDATE cancellations SET state = 'maintenance-paused', due_at = ? WHERE order_number = 'P-1'", now + 300)
             try store.saveGateNow(.paused(until: now + 300, streak: 1, since: now), now: now)
-            #expect(try store.resumeSending(now: now + 1) == .paused(until: now + 300, streak: 1, since: now))
+            #expect(try await store.resumeSending(now: now + 1) == .paused(until: now + 300, streak: 1, since: now))
             // Still paused, but over: the daemon's next claim is one probe, whose answer decides.
             #expect(try store.loadGateNow() == .paused(until: now + 1, streak: 1, since: now))
             #expect(try store.loadGateNow().allowance(now: now + 1, probeInFlight: false) == .probe)
             #expect(try store.job(orderNumber: "P-1")?.job.dueAt == now + 1)
             let halt = HaltReason.credentialsRejected(code: "02130210")
             try store.saveGateNow(.halted(halt, since: now), now: now)
-            _ = try store.resumeSending(now: now + 2)
+            _ = try await store.resumeSending(now: now + 2)
             // Still halted until one request shows the credentials work; stored and read back so.
             #expect(try store.loadGateNow() == .testingCredentials(halt, since: now))
             #expect(try store.loadGateNow().allowance(now: now + 2, probeInFlight: false) == .probe)
@@ -130,7 +130,7 @@ struct StatusJSONTests {
             for key in ["since", "paused_until", "reason", "code"] {
                 #expect(sending[key] is NSNull, "sending.\(key): \(String(describing: sending[key]))")
             }
-            let timeline = try #require(try store.timeline(orderNumber: "J-1"))
+            let timeline = try #require(try await store.timeline(orderNumber: "J-1"))
             let order = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(timeline)) as? [String: Any])
             for key in ["outcome", "paid_at", "due_at"] {
                 #expect(order[key] is NSNull, "\(key): \(String(describing: order[key]))")

@@ -94,7 +94,7 @@ struct WithdrawOutcomeUnknownTests {
     @Test("cancelq withdraw gives the same answer, and records no operator action when refused", arguments: endings)
     func operatorWithdrawal(_ ending: Ending) async throws {
         try await afterAttempt([ending]) { store, _ in
-            let result = try store.withdraw(orderNumbers: ["W"], reason: nil, by: "alice")
+            let result = try await store.withdraw(orderNumbers: ["W"], reason: nil, by: "alice")
             if ending.withdrawable {
                 #expect(result == [.withdrawn(orderNumber: "W", previousState: try #require(result.first.flatMap(Self.previous)))])
             } else {
@@ -108,11 +108,11 @@ struct WithdrawOutcomeUnknownTests {
     func anyUnknownAttemptRefuses() async throws {
         let refused = Self.endings[4], failure = Self.endings[6], timeout = Self.endings[2]
         try await afterAttempt([refused, timeout, failure]) { store, _ in
-            let result = try store.withdraw(orderNumbers: ["W"], reason: nil)
+            let result = try await store.withdraw(orderNumbers: ["W"], reason: nil)
             #expect(result == [.refused(orderNumber: "W", reason: WithdrawalRefusal.outcomeUnknown.description)])
         }
         try await afterAttempt([refused, failure, refused]) { store, _ in
-            let result = try store.withdraw(orderNumbers: ["W"], reason: nil)
+            let result = try await store.withdraw(orderNumbers: ["W"], reason: nil)
             #expect(result.first.flatMap(Self.previous) != nil, "\(result)")
         }
     }

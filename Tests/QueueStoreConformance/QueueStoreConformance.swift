@@ -33,19 +33,19 @@ public enum QueueStoreConformance {
     }
 
     /// A claimed job answered `success/000`.
-    public static func answered(_ write: JobWrite, at now: Double) throws -> JobWrite {
+    public static func answered(_ write: JobWrite, at now: Double, with answer: GatewayAnswer = .success()) throws -> JobWrite {
         var job = write.record.job
         var random = SystemRandomNumberGenerator()
-        let decision = try job.handle(.answered(.success()), gate: .open, policy: .standard, now: now, random: &random)
+        let decision = try job.handle(.answered(answer), gate: .open, policy: .standard, now: now, random: &random)
         var updated = write.record
         updated.job = job
-        updated.lastStatus = "success"
-        updated.lastCode = "000"
+        updated.lastStatus = answer.status
+        updated.lastCode = answer.code
         return JobWrite(
             expectedState: .sent, record: updated,
             attempt: .complete(
                 number: updated.requestCount, at: now,
-                result: AttemptResult(httpStatus: 200, status: "success", code: "000", counted: decision.countsAttempt)))
+                result: AttemptResult(httpStatus: 200, status: answer.status, code: answer.code, counted: decision.countsAttempt)))
     }
 
     public static func newJobsOldestFirstAndIdempotentEnqueue(_ store: any QueueStore) async throws {
@@ -140,27 +140,39 @@ public enum QueueStoreConformance {
         #expect(try await store.loadGate().mode == .paused)
     }
 
-    /// A withdrawal (the store's own SQL, as an application runs it) between the daemon's read of a
-    /// due job and its claim: the claim changes nothing, opens no attempt row, and the job is final.
-    public static func aWithdrawnJobIsNeverClaimed(_ store: any QueueStore, withdraw: (String) throws -> Void) async throws {
+    /// A withdrawal (the store's own SQL, as an application runs it) while a job is pending, and
+    /// between the daemon's read of a due job and its claim. `withdraw` returns whether the database
+    /// accepted it; it must not wait long for the claim's locks (PostgreSQL's read locks the row, so
+    /// there the withdrawal gives up and is refused; SQLite's read locks nothing, so it lands). Either
+    /// way no accepted withdrawal is ever claimed.
+    @discardableResult
+    public static func aWithdrawnJobIsNeverClaimed(_ store: any QueueStore, withdraw: (String) throws -> Bool) async throws -> [Bool] {
         for order in ["WD-1", "WD-2"] { _ = try await store.enqueue(orderNumber: order, paidAt: t0 - 60) }
         let new = try await store.newJobs(limit: 10)
-        try withdraw("WD-1")  // withdrawn while pending: the daemon's discovery write is skipped
+        let first = try withdraw("WD-1")  // after the discovery's read, before its write
         let skipped = try await store.commit(try new.map { try discovered($0, due: t0 - 50) }, gate: nil, now: t0)
-        #expect(skipped.map(\.orderNumber) == ["WD-1"])
-        #expect(try await store.dueJobs(now: t0, limit: 10).map(\.orderNumber) == ["WD-2"])
-        let claim = try claimed(try await store.dueJobs(now: t0, limit: 10)[0], at: t0)
-        try withdraw("WD-2")  // withdrawn after the read, before the claim commits
-        let tampered = try await store.commit([claim], gate: nil, now: t0)
-        #expect(tampered.count == 1 && tampered[0].isClaim && !tampered[0].jobUpdated && tampered[0].found == "withdrawn")
-        #expect(try await store.interruptedJobs().isEmpty, "a withdrawn job was claimed")
-        #expect(try await store.hasUnfinishedJobs() == false)
+        #expect(skipped.map(\.orderNumber) == (first ? ["WD-1"] : []), "only an accepted withdrawal stops the discovery")
+        let due = try await store.dueJobs(now: t0, limit: 10)
+        #expect(due.map(\.orderNumber) == (first ? ["WD-2"] : ["WD-1", "WD-2"]))
+        let claims = try due.map { try claimed($0, at: t0) }
+        let second = try withdraw("WD-2")  // after the claim's read, before its commit
+        let tampered = try await store.commit(claims, gate: nil, now: t0)
+        let inFlight = try await store.interruptedJobs().map(\.orderNumber)
+        if second {
+            #expect(tampered.count == 1 && tampered[0].isClaim && !tampered[0].jobUpdated && tampered[0].found == "withdrawn")
+            #expect(!inFlight.contains("WD-2"), "a withdrawn job was claimed")
+        } else {
+            #expect(tampered.isEmpty, "the refused withdrawal changed nothing: \(tampered)")
+            #expect(inFlight.contains("WD-2"), "the claim went on")
+        }
+        #expect(!inFlight.contains("WD-1") || !first, "a withdrawn job was claimed")
         #expect(try await store.nextDueTime() == nil)
+        return [first, second]
     }
 
     /// The surge count: jobs enqueued in the window, at most one past the limit, none from before the
-    /// last approval (`approve` is the store's own approval of a held gate).
-    public static func theSurgeCountStartsAtTheLastApproval(_ store: any QueueStore, approve: (Double) throws -> Void) async throws {
+    /// last approval, given through the operators' `approve`, which releases every waiting job.
+    public static func theSurgeCountStartsAtTheLastApproval(_ store: any CommandQueue) async throws {
         for index in 0..<5 { _ = try await store.enqueue(orderNumber: "SG-\(index)", paidAt: nil) }
         let now = QueueClock.now()
         let limit = SurgeLimit(holdAbove: 3, window: 600)
@@ -168,7 +180,11 @@ public enum QueueStoreConformance {
         #expect(counted.enqueued == 4 && counted.countedFrom == now - 600)
         #expect(try await store.enqueuedForSurge(now: now + 1200, limit: limit).enqueued == 0, "outside the window")
         try await store.saveGate(.held(try #require(limit.surge(enqueued: 4, countedFrom: now - 600)), since: now), now: now)
-        try approve(now + 0.5)
+        guard case .released(let released) = try await store.approve(by: "conformance", now: now + 0.5) else {
+            Issue.record("a held gate was not released")
+            return
+        }
+        #expect(released.backlog == 5 && released.approvedAt == now + 0.5)
         #expect(try await store.loadGate() == .open)
         let after = try await store.enqueuedForSurge(now: now + 1, limit: limit)
         #expect(after.enqueued == 0 && after.countedFrom == now + 0.5)
