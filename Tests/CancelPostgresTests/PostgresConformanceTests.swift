@@ -81,6 +81,9 @@ struct PostgresConformanceTests {
     @Test("a withdrawal lands before the request leaves, is refused after, and shows in the timeline")
     func withdrawals() async throws { try await withQueue { queue, _ in try await QueueStoreConformance.withdrawalsFollowTheJob(queue) } }
 
+    @Test("every status figure follows the queue: counts, oldest, next due, sending, today, failures, health")
+    func status() async throws { try await withQueue { queue, _ in try await QueueStoreConformance.everyStatusFigureFollowsTheQueue(queue) } }
+
     @Test("an approval releases what was shown, else asks again")
     func approval() async throws { try await withQueue { queue, _ in try await QueueStoreConformance.anApprovalReleasesWhatWasShown(queue) } }
 

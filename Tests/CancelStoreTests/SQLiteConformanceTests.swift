@@ -86,6 +86,9 @@ struct SQLiteConformanceTests {
     @Test("a withdrawal lands before the request leaves, is refused after, and shows in the timeline")
     func withdrawals() async throws { try await withStore { store, _ in try await QueueStoreConformance.withdrawalsFollowTheJob(store) } }
 
+    @Test("every status figure follows the queue: counts, oldest, next due, sending, today, failures, health")
+    func status() async throws { try await withStore { store, _ in try await QueueStoreConformance.everyStatusFigureFollowsTheQueue(store) } }
+
     @Test("an approval releases what was shown, else asks again")
     func approval() async throws { try await withStore { store, _ in try await QueueStoreConformance.anApprovalReleasesWhatWasShown(store) } }
 
