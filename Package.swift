@@ -86,7 +86,7 @@ let package = Package(
         .target(
             name: "CancelMetrics",
             dependencies: [
-                "CancelCore", "CancelQueue", "CancelConsole",
+                "CancelCore", "CancelQueue",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),

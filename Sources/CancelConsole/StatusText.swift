@@ -43,7 +43,7 @@ public struct StatusText {
         let health =
             report.health.status == .ok
             ? paint.green("OK")
-            : paint.red("ATTENTION") + ": " + Self.reasons(report)
+            : paint.red("ATTENTION") + ": " + report.health.escapedReasons
         lines.append(row("Health", health))
         if let daemons = report.daemons {
             lines.append("")
@@ -104,19 +104,5 @@ public struct StatusText {
 
     private func row(_ label: String, _ value: String) -> String {
         label.padding(toLength: 10, withPad: " ", startingAt: 0) + value
-    }
-
-    /// `status --check`: one line for cron, Nagios-style monitors and systemd timers.
-    public static func checkLine(_ report: StatusReport) -> String {
-        if report.health.status == .ok {
-            let next = report.nextDue.map { $0.inSeconds > 0 ? ", next due in \(Formatting.duration($0.inSeconds))" : ", next due now" } ?? ""
-            return "OK - \(report.unfinished) unfinished\(next), sending \(report.sending.mode.rawValue)"
-        }
-        return "ATTENTION - " + reasons(report)
-    }
-
-    /// The health reasons quote stored text (a halt's reason, a schema object's name).
-    static func reasons(_ report: StatusReport) -> String {
-        report.health.reasons.map { LogText.escaped($0, limit: 1000) }.joined(separator: "; ")
     }
 }

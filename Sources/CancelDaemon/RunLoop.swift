@@ -121,11 +121,8 @@ struct RunLoop {
             // ONE transaction: answers, new states, the gate, and the claimed jobs' attempt rows.
             // Only after it commits does any claimed request leave.
             let tampered = try await commitHoldingOn(&batch, now: now)
-            if !batch.writes.isEmpty {
-                if try foreignCommits.sawOwnCommit() { nextFullScan = 0 }  // rescan, reread the gate
-                // Before any claimed request leaves: a commit into a deleted WAL went nowhere.
-                if let problem = filesGuard?.check() { throw DaemonStop.databaseFilesChanged(problem) }
-            }
+            // Before any claimed request leaves: a commit into replaced storage went nowhere.
+            if !batch.writes.isEmpty, let problem = filesGuard?.check() { throw DaemonStop.databaseFilesChanged(problem) }
             if !tampered.isEmpty {
                 daemon.log.tampered(tampered.filter { !$0.contended })
                 if tampered.contains(where: \.contended) {

@@ -1,4 +1,3 @@
-import CancelConsole
 import CancelQueue
 import Foundation
 import Logging
@@ -50,7 +49,7 @@ public final class MetricsExporter: Sendable {
     public func health() async -> Health {
         switch await read() {
         case .success(let snapshot):
-            return Health(healthy: snapshot.status.health.status == .ok, line: StatusText.checkLine(snapshot.status))
+            return Health(healthy: snapshot.status.health.status == .ok, line: snapshot.status.checkLine)
         case .failure:
             // The error names the database: it goes to the journal, not to the network.
             return Health(healthy: false, line: "UNKNOWN - cannot read the queue (the daemon's journal says why)")

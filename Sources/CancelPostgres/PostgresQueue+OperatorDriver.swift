@@ -55,13 +55,7 @@ struct PostgresOperatorTransaction: OperatorTransaction {
     }
 
     func write(_ write: JobWrite, now: Double) async throws(StoreError) -> Bool {
-        do {
-            _ = try await queue.apply(write, now: now)
-            return true
-        } catch {
-            if case .jobChangedUnderneath = error { return false }
-            throw error
-        }
+        try await PostgresWriteSteps(queue: queue).updateJob(write, now: now)
     }
 
     func makePausedJobsDue(now: Double) async throws(StoreError) {

@@ -157,7 +157,7 @@ extension PostgresQueue: QueueStore {
             var applied: [JobWrite] = []
             for write in writes {
                 if refusedClaims.contains(write.record.id) {
-                    tampered.append(contended(write, found: "refused by the shared sending gate"))
+                    tampered.append(GuardedWrite.contended(write, found: "refused by the shared sending gate"))
                     continue
                 }
                 // The usual case in one round trip; anything else again, in a savepoint, to say why.
@@ -165,7 +165,9 @@ extension PostgresQueue: QueueStore {
                 if let oneStatement { written = oneStatement.contains(write.record.id) } else { written = try await applyInOneTrip(write, now: now) }
                 if written {
                     applied.append(write)
-                } else if let found = try await applyAlone(write, now: now) {
+                } else if let found = try await GuardedWrite.applyAlone(write, now: now, steps: PostgresWriteSteps(queue: self), onRefusal: { error in
+                    logger.error("job \(write.record.id): its write was refused: \(error)")
+                }) {
                     tampered.append(found)
                 }
             }
@@ -204,6 +206,5 @@ extension PostgresQueue: QueueStore {
 struct NotificationDetector: ChangeDetector {
     let flag: ChangeFlag
     mutating func noticed(now: Double) throws(StoreError) -> Bool { flag.take() }
-    mutating func sawOwnCommit() throws(StoreError) -> Bool { false }
     var isUnconfirmed: Bool { false }
 }

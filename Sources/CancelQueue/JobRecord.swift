@@ -116,43 +116,6 @@ public struct AttemptResult: Sendable, Equatable {
     }
 }
 
-/// A write that met a row another process had changed: either the job itself (it keeps what
-/// that process set) or only its open attempt row (the job moves on as decided). Either way
-/// the answer is in the audit trail, and the rest of the batch commits.
-public struct TamperedWrite: Sendable, Equatable {
-    public let id: Int64
-    public let orderNumber: String
-    public let expected: State
-    /// The state the row holds now, or nil when the row is gone.
-    public let found: String?
-    /// Whether the job was updated as the daemon decided (only its attempt row had changed).
-    public let jobUpdated: Bool
-    /// Whether the write was a claim: a claim that did not commit must not be sent.
-    public let isClaim: Bool
-    /// Where the answer went, when the write completes an attempt.
-    public let attempt: String?
-    /// A claim another daemon won, or one the shared gate refused: normal on a shared queue, not
-    /// tampering. The request does not leave; the loop rereads the gate and the due jobs.
-    public var contended = false
-    /// An answer whose attempt had meanwhile been closed as "outcome unknown" (a shared queue's
-    /// rescue): the job went on without it, legitimately. Not tampering either.
-    public var arrivedAfterRescue = false
-
-    public init(
-        id: Int64, orderNumber: String, expected: State, found: String?, jobUpdated: Bool, isClaim: Bool, attempt: String?,
-        contended: Bool = false
-    ) {
-        self.id = id
-        self.orderNumber = orderNumber
-        self.expected = expected
-        self.found = found
-        self.jobUpdated = jobUpdated
-        self.isClaim = isClaim
-        self.attempt = attempt
-        self.contended = contended
-    }
-}
-
 /// How the daemon's audit rows begin when a request's outcome is unknown (a restart's recovery, a
 /// rescue by another daemon): `status` counts them, and a store recognises a rescued attempt.
 public enum AttemptNotes {

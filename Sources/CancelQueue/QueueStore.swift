@@ -68,10 +68,9 @@ public protocol ChangeNotifications: AnyObject {
 
 /// Whether other processes committed, asked once per turn of the loop.
 public protocol ChangeDetector {
-    /// Whether another process committed since the last look.
+    /// Whether another process committed since the last look (the daemon's own commits are not
+    /// "another process", however the driver tells them apart).
     mutating func noticed(now: Double) throws(StoreError) -> Bool
-    /// After the daemon's own commit: whether a foreign commit landed just before it.
-    mutating func sawOwnCommit() throws(StoreError) -> Bool
     /// A change seen but not yet confirmed as a commit: look again within 10 ms.
     var isUnconfirmed: Bool { get }
 }

@@ -60,106 +60,112 @@ extension CancelStore {
     }
 
     /// Writes every change in ONE transaction: a job's state together with its attempt row. A job
-    /// that moved under the daemon (another process wrote its row) is skipped, alone; every answer
-    /// is still recorded and the other jobs' changes commit. Returns what met a changed row.
+    /// that moved under the daemon (another process wrote its row) is skipped, alone, as
+    /// `GuardedWrite` says; every answer is still recorded and the other jobs' changes commit.
+    /// Returns what met a changed row.
     @discardableResult
-    public func apply(_ writes: [JobWrite], gate: SendingGate? = nil, now: Double) throws(StoreError) -> [TamperedWrite] {
+    public func apply(_ writes: [JobWrite], gate: SendingGate? = nil, now: Double) async throws(StoreError) -> [TamperedWrite] {
         guard !writes.isEmpty || gate != nil else { return [] }
-        let tampered: [TamperedWrite] = try storeErrors {
-            try connection.transaction {
-                var tampered: [TamperedWrite] = []
-                for write in writes {
-                    if let found = try applyAlone(write, now: now) { tampered.append(found) }
-                }
-                if let gate { try save(gate, now: now) }
-                return tampered
+        let steps = SQLiteWriteSteps(connection: connection)
+        let tampered = try await transaction(.immediate) { () async throws(StoreError) -> [TamperedWrite] in
+            var tampered: [TamperedWrite] = []
+            for write in writes {
+                if let found = try await GuardedWrite.applyAlone(write, now: now, steps: steps) { tampered.append(found) }
             }
+            if let gate { try storeErrors { try save(gate, now: now) } }
+            return tampered
         }
         writeTransactions += 1
         return tampered
     }
+}
 
-    /// One write inside a savepoint, so that a job changed under the daemon undoes only itself.
-    private func applyAlone(_ write: JobWrite, now: Double) throws -> TamperedWrite? {
-        try connection.run("SAVEPOINT job_write")
+/// The guarded write's statements on SQLite (the policy is `GuardedWrite`). One daemon holds the
+/// queue (its file lock), so claims have no owner.
+struct SQLiteWriteSteps: GuardedWriteSteps {
+    let connection: Connection
+    var node: String? { nil }
+
+    func inSavepoint<T>(_ body: () async throws(StoreError) -> T) async throws(StoreError) -> T {
+        try storeErrors { _ = try connection.run("SAVEPOINT job_write") }
         do {
-            let note = try apply(write, now: now)
-            try connection.run("RELEASE job_write")
-            return note.map {
-                TamperedWrite(
-                    id: write.record.id, orderNumber: write.record.orderNumber, expected: write.expectedState,
-                    found: write.record.state.rawValue, jobUpdated: true, isClaim: write.isClaim, attempt: $0)
+            let value = try await body()
+            try storeErrors { _ = try connection.run("RELEASE job_write") }
+            return value
+        } catch {
+            try storeErrors {
+                _ = try connection.run("ROLLBACK TO job_write")
+                _ = try connection.run("RELEASE job_write")
             }
-        } catch StoreError.jobChangedUnderneath {
-            try connection.run("ROLLBACK TO job_write")
-            try connection.run("RELEASE job_write")
+            throw error
         }
-        let found = try connection.queryOne("SELECT state FROM cancellations WHERE id = ?", [write.record.id]) { $0.string(0) }
-        var attempt: String?
-        if case .complete(let number, let at, let result) = write.attempt, !write.attemptOnlyWithJob {
-            attempt = try recordAnswer(id: write.record.id, number: number, at: at, result: result, jobExists: found != nil)
-                ?? "recorded in attempt \(number)"
-        }
-        return TamperedWrite(
-            id: write.record.id, orderNumber: write.record.orderNumber, expected: write.expectedState, found: found,
-            jobUpdated: false, isClaim: write.isClaim, attempt: attempt)
     }
 
-    /// Completes attempt `number` with its answer; when another process completed or removed that
-    /// row, writes the answer as a new attempt row instead. nil when the row was completed in place.
-    private func recordAnswer(id: Int64, number: Int, at: Double, result: AttemptResult, jobExists: Bool) throws -> String? {
-        if try completeAttempt(id: id, number: number, at: at, result: result) { return nil }
-        guard jobExists else { return "NOT recorded in the database (the job row is gone): only this log line keeps it" }
-        let next = (try connection.queryOne(
-            "SELECT coalesce(max(attempt), 0) + 1 FROM cancellation_attempts WHERE cancellation_id = ?", [id]) { $0.int(0) }) ?? 1
-        let note = "attempt row \(number) was missing or already completed when this answer arrived"
-        try connection.run(
-            """
-            INSERT INTO cancellation_attempts(cancellation_id, attempt, started_at, completed_at, http_status,
-                result_status, result_code, error, counted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, id, next, at, at, result.httpStatus, result.status, result.code,
-            [result.error, note].compactMap { $0 }.joined(separator: "; "), result.counted)
-        return "recorded as attempt \(next) (row \(number) was missing or already completed)"
-    }
-
-    private func completeAttempt(id: Int64, number: Int, at: Double, result: AttemptResult) throws -> Bool {
-        try connection.run(
-            """
-            UPDATE cancellation_attempts SET completed_at = ?, http_status = ?, result_status = ?,
-                result_code = ?, error = ?, counted = ?
-            WHERE cancellation_id = ? AND attempt = ? AND completed_at IS NULL
-            """,
-            at, result.httpStatus, result.status, result.code, result.error, result.counted, id, number) == 1
-    }
-
-    /// Applies one write; returns a note when the answer had to go to a new attempt row. An answer
-    /// is recorded before the job's new state: the schema lets a job become `succeeded` only on an
-    /// attempt row holding the gateway's confirmation (a savepoint around each write undoes both
-    /// when the job moved underneath).
-    func apply(_ write: JobWrite, now: Double) throws -> String? {
+    func updateJob(_ write: JobWrite, now: Double) throws(StoreError) -> Bool {
         let record = write.record
         let job = record.job
-        var note: String?
-        if case .complete(let number, let at, let result) = write.attempt {
-            note = try recordAnswer(id: record.id, number: number, at: at, result: result, jobExists: true)
-        }
-        let changed = try connection.run(
-            """
-            UPDATE cancellations SET state = ?, attempt_count = ?, request_count = ?, due_at = ?, outcome = ?,
-                last_status = ?, last_code = ?, last_error = ?, updated_at = ?, interruptions = ?
-            WHERE id = ? AND state = ?
-            """,
-            job.state.rawValue, job.attemptCount, record.requestCount, job.dueAt, job.outcome?.rawValue,
-            record.lastStatus, record.lastCode, record.lastError, now, job.interruptions, record.id,
-            write.expectedState.rawValue)
-        guard changed == 1 else {
-            throw StoreError.jobChangedUnderneath(id: record.id, expected: write.expectedState)
-        }
-        if case .start(let number, let at) = write.attempt {
+        return try storeErrors {
             try connection.run(
-                "INSERT INTO cancellation_attempts(cancellation_id, attempt, started_at) VALUES (?, ?, ?)",
-                record.id, number, at)
+                """
+                UPDATE cancellations SET state = ?, attempt_count = ?, request_count = ?, due_at = ?, outcome = ?,
+                    last_status = ?, last_code = ?, last_error = ?, updated_at = ?, interruptions = ?
+                WHERE id = ? AND state = ?
+                """,
+                job.state.rawValue, job.attemptCount, record.requestCount, job.dueAt, job.outcome?.rawValue,
+                record.lastStatus, record.lastCode, record.lastError, now, job.interruptions, record.id,
+                write.expectedState.rawValue) == 1
         }
-        return note
+    }
+
+    func openAttempt(job id: Int64, number: Int, at: Double) throws(StoreError) {
+        try storeErrors {
+            _ = try connection.run("INSERT INTO cancellation_attempts(cancellation_id, attempt, started_at) VALUES (?, ?, ?)", id, number, at)
+        }
+    }
+
+    func completeAttempt(job id: Int64, number: Int, at: Double, result: AttemptResult) throws(StoreError) -> Bool {
+        try storeErrors {
+            try connection.run(
+                """
+                UPDATE cancellation_attempts SET completed_at = ?, http_status = ?, result_status = ?,
+                    result_code = ?, error = ?, counted = ?
+                WHERE cancellation_id = ? AND attempt = ? AND completed_at IS NULL
+                """,
+                at, result.httpStatus, result.status, result.code, result.error, result.counted, id, number) == 1
+        }
+    }
+
+    func appendAttempt(job id: Int64, at: Double, result: AttemptResult, error: String) throws(StoreError) -> Int? {
+        try storeErrors {
+            // The write lock is held: no one else can take the number meanwhile.
+            let next = (try connection.queryOne(
+                "SELECT coalesce(max(attempt), 0) + 1 FROM cancellation_attempts WHERE cancellation_id = ?", [id]) { $0.int(0) }) ?? 1
+            _ = try connection.run(
+                """
+                INSERT INTO cancellation_attempts(cancellation_id, attempt, started_at, completed_at, http_status,
+                    result_status, result_code, error, counted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, id, next, at, at, result.httpStatus, result.status, result.code, error, result.counted)
+            return next
+        }
+    }
+
+    func current(job id: Int64) throws(StoreError) -> (state: String, owner: String?)? {
+        try storeErrors { try connection.queryOne("SELECT state FROM cancellations WHERE id = ?", [id]) { ($0.string(0), nil) } }
+    }
+
+    func closedAsUnknown(job id: Int64, attempt number: Int) throws(StoreError) -> Bool {
+        try storeErrors {
+            try connection.queryOne(
+                """
+                SELECT 1 FROM cancellation_attempts WHERE cancellation_id = ? AND attempt = ?
+                AND completed_at IS NOT NULL AND result_status IS NULL AND error LIKE ?
+                """, [id, number, AttemptNotes.outcomeUnknownPrefix + "%"]) { _ in true } ?? false
+        }
+    }
+
+    /// SQLITE_CONSTRAINT and its extended codes (a trigger's RAISE(ABORT) among them).
+    func isRefusal(_ error: StoreError) -> Bool {
+        guard case .database(let failure) = error else { return false }
+        return failure.code & 0xFF == 19
     }
 }

@@ -6,7 +6,6 @@ import SQLite
 /// `CancelQueue/OperatorCommands.swift`. A write takes the write lock first (`BEGIN IMMEDIATE`),
 /// which keeps every other writer out until the commit: the reads need no row locks.
 extension CancelStore: OperatorDriver {
-
     public func operatorWrite<T>(now: Double?, _ body: (any OperatorTransaction) async throws(StoreError) -> T) async throws(StoreError) -> T {
         try await transaction(.immediate) { () async throws(StoreError) -> T in
             try await body(SQLiteOperatorTransaction(store: self, fixedTime: now))
@@ -16,20 +15,6 @@ extension CancelStore: OperatorDriver {
     public func operatorRead<T>(_ body: (any OperatorTransaction) async throws(StoreError) -> T) async throws(StoreError) -> T {
         try await transaction(.deferred) { () async throws(StoreError) -> T in
             try await body(SQLiteOperatorTransaction(store: self, fixedTime: nil))
-        }
-    }
-
-    /// `body` in one transaction, which it may await inside (an operator's command is this
-    /// connection's only user while it runs): committed when it returns, rolled back when it throws.
-    func transaction<T>(_ kind: Connection.TransactionKind, _ body: () async throws(StoreError) -> T) async throws(StoreError) -> T {
-        try storeErrors { try connection.execute("BEGIN \(kind.rawValue)") }
-        do {
-            let value = try await body()
-            try storeErrors { try connection.execute("COMMIT") }
-            return value
-        } catch {
-            if connection.isInTransaction { try? connection.execute("ROLLBACK") }
-            throw error
         }
     }
 }
@@ -64,13 +49,7 @@ struct SQLiteOperatorTransaction: OperatorTransaction {
     }
 
     func write(_ write: JobWrite, now: Double) throws(StoreError) -> Bool {
-        do {
-            _ = try storeErrors { try store.apply(write, now: now) }
-            return true
-        } catch {
-            if case .jobChangedUnderneath = error { return false }
-            throw error
-        }
+        try SQLiteWriteSteps(connection: connection).updateJob(write, now: now)
     }
 
     func makePausedJobsDue(now: Double) throws(StoreError) {

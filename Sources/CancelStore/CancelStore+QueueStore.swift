@@ -22,7 +22,7 @@ extension CancelStore: QueueStore {
     }
 
     public func commit(_ writes: [JobWrite], gate: SendingGate?, now: Double) async throws(StoreError) -> [TamperedWrite] {
-        try apply(writes, gate: gate, now: now)
+        try await apply(writes, gate: gate, now: now)
     }
 
     public func notifyChanges(_ onChange: @escaping @Sendable () -> Void) -> (any ChangeNotifications)? {

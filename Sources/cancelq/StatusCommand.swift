@@ -61,7 +61,7 @@ struct StatusCommand: AsyncParsableCommand {
         if json {
             emit(try encode(report))
         } else if check {
-            emit(StatusText.checkLine(report))
+            emit(report.checkLine)
         } else {
             emit(StatusText(colour: standardOutputIsTerminal).render(report))
         }

@@ -19,7 +19,7 @@ struct EscapedOutputTests {
         var report = StatusTextTests.report(mode: .halted, failures: [failure], reasons: [hostile])
         report.sending.reason = hostile
         report.database = hostile
-        for text in [StatusText(colour: false).render(report), StatusText.checkLine(report)] {
+        for text in [StatusText(colour: false).render(report), report.checkLine] {
             #expect(rawControls(in: text).isEmpty, "\(rawControls(in: text))")
             #expect(!text.split(separator: "\n").contains { $0.hasPrefix("  operator   2026-01-01") }, "\(text)")
         }

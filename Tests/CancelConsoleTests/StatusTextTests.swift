@@ -58,8 +58,8 @@ struct StatusTextTests {
 
     @Test("the check line is one line, OK or ATTENTION with every reason")
     func checkLine() {
-        #expect(StatusText.checkLine(Self.report()) == "OK - 4 unfinished, next due in 12 s, sending open")
-        #expect(StatusText.checkLine(Self.report(reasons: ["a", "b"])) == "ATTENTION - a; b")
+        #expect(Self.report().checkLine == "OK - 4 unfinished, next due in 12 s, sending open")
+        #expect(Self.report(reasons: ["a", "b"]).checkLine == "ATTENTION - a; b")
     }
 
     @Test("the order timeline lists every attempt with its answer, meaning, error and accounting")

@@ -102,10 +102,10 @@ struct ForgedHistoryTests {
             #expect(try rows("cancellation_attempts") == attempts && rows("operator_actions") == actions)
             // cancelq's own connection: a claim, its answer, an operator's withdrawal.
             let now = QueueClock.now()
-            try store.apply(try store.pendingJobs(limit: 10).map { try QueueStoreConformance.discovered($0, due: now - 50) }, now: now)
+            try await store.apply(try store.pendingJobs(limit: 10).map { try QueueStoreConformance.discovered($0, due: now - 50) }, now: now)
             let claim = try QueueStoreConformance.claimed(try #require(try store.job(orderNumber: "E")), at: now)
-            #expect(try store.apply([claim], now: now).isEmpty)
-            #expect(try store.apply([try QueueStoreConformance.answered(claim, at: now)], now: now).isEmpty)
+            #expect(try await store.apply([claim], now: now).isEmpty)
+            #expect(try await store.apply([try QueueStoreConformance.answered(claim, at: now)], now: now).isEmpty)
             #expect(try store.job(orderNumber: "E")?.state == .succeeded)
             #expect(try rows("cancellation_attempts") == attempts + 1)
             _ = try store.enqueueNow(orderNumber: "H", paidAt: nil)

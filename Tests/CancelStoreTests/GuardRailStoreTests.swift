@@ -19,7 +19,7 @@ struct GuardRailStoreTests {
             let now = QueueClock.now()
             for order in orders { _ = try store.enqueueNow(orderNumber: order, paidAt: now - 60) }
             let new = try store.pendingJobs(limit: 1000)
-            try store.apply(try new.map { try QueueStoreConformance.discovered($0, due: now - 50) }, now: now)
+            try await store.apply(try new.map { try QueueStoreConformance.discovered($0, due: now - 50) }, now: now)
             try await body(store, dir + "/q.db")
         }
     }
@@ -34,10 +34,10 @@ struct GuardRailStoreTests {
     }
 
     /// Claims `order` as the daemon does (sent, attempt row opened).
-    func claim(_ store: CancelStore, _ order: String) throws -> JobWrite {
+    func claim(_ store: CancelStore, _ order: String) async throws -> JobWrite {
         let record = try #require(try store.job(orderNumber: order))
         let write = try QueueStoreConformance.claimed(record, at: QueueClock.now())
-        #expect(try store.apply([write], now: QueueClock.now()).isEmpty)
+        #expect(try await store.apply([write], now: QueueClock.now()).isEmpty)
         return write
     }
 
@@ -66,10 +66,10 @@ struct GuardRailStoreTests {
     @Test("too late or unknown: the insert fails with a named error and nothing changes")
     func applicationWithdrawalRefused() async throws {
         try await withStore(orders: ["F-1", "S-1"]) { store, path in
-            let inFlight = try claim(store, "F-1")
+            let inFlight = try await claim(store, "F-1")
             _ = inFlight
-            let finished = try claim(store, "S-1")
-            try store.apply([try QueueStoreConformance.answered(finished, at: QueueClock.now())], now: QueueClock.now())
+            let finished = try await claim(store, "S-1")
+            try await store.apply([try QueueStoreConformance.answered(finished, at: QueueClock.now())], now: QueueClock.now())
             let app = try application(path)
             let cases = [
                 ("F-1", "withdrawal_too_late_request_in_flight"), ("S-1", "withdrawal_too_late_job_final"),
@@ -94,7 +94,7 @@ struct GuardRailStoreTests {
     func bypassesRefused() async throws {
         try await withStore(orders: ["B-1", "B-2", "B-3"]) { store, path in
             let app = try application(path)
-            _ = try claim(store, "B-2")
+            _ = try await claim(store, "B-2")
             func refused(_ sql: String, _ named: String) {
                 do throws(SQLiteError) {
                     try app.run(sql)
@@ -128,18 +128,18 @@ struct GuardRailStoreTests {
     func operatorWithdraw() async throws {
         try await withStore(orders: ["O-1", "O-2", "O-3", "O-4"]) { store, _ in
             // O-3 was sent once and is retrying: withdrawable between attempts.
-            let sent = try claim(store, "O-3")
+            let sent = try await claim(store, "O-3")
             var job = sent.record.job
             var random = SeededGenerator(seed: 1)
             let now = QueueClock.now()
             let decision = try job.handle(.answered(.failure("02189999")), gate: .open, policy: .standard, now: now, random: &random)
             var retrying = sent.record
             retrying.job = job
-            try store.apply(
+            try await store.apply(
                 [JobWrite(expectedState: .sent, record: retrying,
                           attempt: .complete(number: 1, at: now, result: AttemptResult(httpStatus: 200, status: "failure", code: "02189999", counted: decision.countsAttempt)))],
                 now: now)
-            _ = try claim(store, "O-4")
+            _ = try await claim(store, "O-4")
             let results = try await store.withdraw(orderNumbers: ["O-1", "O-3", "O-4", "NONE"], reason: "customer kept the order", by: "alice")
             #expect(results == [
                 .withdrawn(orderNumber: "O-1", previousState: .waitingDelay),
@@ -240,7 +240,7 @@ struct GuardRailStoreTests {
                 let now = QueueClock.now()
                 _ = try store.enqueueNow(orderNumber: order, paidAt: now - 60)
                 let record = try #require(try store.pendingJobs(limit: 1).first)
-                try store.apply([try QueueStoreConformance.discovered(record, due: now - 50)], now: now)
+                try await store.apply([try QueueStoreConformance.discovered(record, due: now - 50)], now: now)
                 let due = try #require(try store.job(orderNumber: order))
                 let claim = try QueueStoreConformance.claimed(due, at: now)
                 // The daemon read the job as due; the application withdraws it on another thread now.
@@ -254,7 +254,7 @@ struct GuardRailStoreTests {
                     }
                 }
                 if index % 2 == 0 { await Task.yield() }
-                let tampered = try store.apply([claim], now: now)
+                let tampered = try await store.apply([claim], now: now)
                 let result = await withdrawal.value
                 let attempts = try store.connection.queryOne(
                     "SELECT count(*) FROM cancellation_attempts WHERE cancellation_id = ?", [record.id]) { $0.int(0) } ?? -1

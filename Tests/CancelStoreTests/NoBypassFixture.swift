@@ -23,12 +23,12 @@ enum NoBypassFixture {
             let store = try CancelStore.open(path: path, create: true)
             let now = QueueClock.now()
             for order in ["A", "B", "C", "D"] { _ = try store.enqueueNow(orderNumber: order, paidAt: now - 60) }
-            try store.apply(try store.pendingJobs(limit: 10).map { try QueueStoreConformance.discovered($0, due: now - 50) }, now: now)
+            try await store.apply(try store.pendingJobs(limit: 10).map { try QueueStoreConformance.discovered($0, due: now - 50) }, now: now)
             let claimA = try QueueStoreConformance.claimed(try #require(try store.job(orderNumber: "A")), at: now)
-            try store.apply([claimA], now: now)
-            try store.apply([try QueueStoreConformance.answered(claimA, at: now)], now: now)
+            try await store.apply([claimA], now: now)
+            try await store.apply([try QueueStoreConformance.answered(claimA, at: now)], now: now)
             _ = try await store.withdraw(orderNumbers: ["B"], reason: "queued by mistake", by: "alice")
-            try store.apply([try QueueStoreConformance.claimed(try #require(try store.job(orderNumber: "C")), at: now)], now: now)
+            try await store.apply([try QueueStoreConformance.claimed(try #require(try store.job(orderNumber: "C")), at: now)], now: now)
             try store.connection.run("UPDATE sending_gate SET mode = 'halted', reason = 'credentials', code = '02130114', since = ? WHERE id = 1", now)
             try await body(store, path)
         }

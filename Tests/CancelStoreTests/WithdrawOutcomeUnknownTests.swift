@@ -54,18 +54,18 @@ struct WithdrawOutcomeUnknownTests {
             let store = try CancelStore.open(path: dir + "/q.db", create: true)
             let now = QueueClock.now()
             _ = try store.enqueueNow(orderNumber: "W", paidAt: now - 60)
-            try store.apply(try store.pendingJobs(limit: 1).map { try QueueStoreConformance.discovered($0, due: now - 50) }, now: now)
+            try await store.apply(try store.pendingJobs(limit: 1).map { try QueueStoreConformance.discovered($0, due: now - 50) }, now: now)
             for (index, ending) in endings.enumerated() {
                 // Each claim after the previous retry's wait (30 min at most).
                 let now = now + Double(index) * 3600
                 let claim = try QueueStoreConformance.claimed(try #require(try store.job(orderNumber: "W")), at: now)
-                #expect(try store.apply([claim], now: now).isEmpty)
+                #expect(try await store.apply([claim], now: now).isEmpty)
                 var record = claim.record
                 var random = SystemRandomNumberGenerator()
                 _ = try record.job.handle(ending.event, gate: .open, policy: try RetryPolicy(jitter: 0), now: now, random: &random)
                 let end = JobWrite(
                     expectedState: .sent, record: record, attempt: .complete(number: record.requestCount, at: now, result: ending.result))
-                #expect(try store.apply([end], now: now).isEmpty)
+                #expect(try await store.apply([end], now: now).isEmpty)
                 #expect(record.job.state.isFinal == false && record.job.state != .sent, "\(ending.name): \(record.job.state)")
             }
             try await body(store, dir + "/q.db")
