@@ -150,11 +150,11 @@ extension RunLoop {
     /// New rows: validated and given their due time, a batch per transaction. Returns how many.
     /// `gapless`: this daemon scanned just before, so these rows were committed since then.
     @discardableResult
-    mutating func discover(now: Double, gapless: Bool = false) async throws -> Int {
+    mutating func discover(now: Double, gapless: Bool = false, oneBatch: Bool = false) async throws -> (seen: Int, more: Bool) {
         var seen = 0
         while true {
             let pending = try await store.newJobs(limit: configuration.batchLimit)
-            if pending.isEmpty { return seen }
+            if pending.isEmpty { return (seen, false) }
             seen += pending.count
             var batch = Batch()
             // A row set back to pending by another process while its request is in flight waits
@@ -164,12 +164,13 @@ extension RunLoop {
                 let decision = try job.handle(.discovered, gate: gate, policy: policy, now: now, random: &random)
                 try perform(decision, job: job, record: record, origin: .discovered, now: now, into: &batch)
             }
-            if batch.writes.isEmpty { return seen }
+            if batch.writes.isEmpty { return (seen, false) }
             daemon.log.tampered(try await store.commit(batch.writes, gate: batch.gateChange, now: now))
             // Counted once they are discovered for good (a failed commit leaves them to the next scan).
             if gapless { lateArrivals.discovered(insertedAt: pending.map(\.job.enqueuedAt), now: now, limit: configuration.surgeLimit) }
             durable(batch.journal)
-            if pending.count < configuration.batchLimit { return seen }
+            if pending.count < configuration.batchLimit { return (seen, false) }
+            if oneBatch { return (seen, true) }
         }
     }
 

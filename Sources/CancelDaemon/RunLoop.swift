@@ -31,6 +31,9 @@ struct RunLoop {
     var lateArrivals: LateArrivals
     /// The end of the last scan that looked for new rows; nil before the first and after a failed one.
     var lastScanAt: ContinuousClock.Instant?
+    /// A backlog found after a gap (at start, after an outage) is discovered one batch per turn,
+    /// with claims in between, so that sending starts at once instead of after the whole backlog.
+    var discoveringBacklog = false
 
     var store: any QueueStore { daemon.store }
     var configuration: DaemonConfiguration { daemon.configuration }
@@ -199,18 +202,27 @@ struct RunLoop {
         guard needScan else { return }
         // Scanning without a gap since the last scan: what is new now was committed since then,
         // whatever its insert time says (after a start or an outage, nobody knows when).
-        let gapless = lastScanAt.map { ContinuousClock.now - $0 < .seconds(configuration.pollInterval * 2 + 2) } ?? false
+        // A backlog being discovered batch by batch is still the one found after the gap.
+        let gapless =
+            !discoveringBacklog && (lastScanAt.map { ContinuousClock.now - $0 < .seconds(configuration.pollInterval * 2 + 2) } ?? false)
         lastScanAt = nil
+        var morePending = false
         do {
-            if try await discover(now: now, gapless: gapless) > 0 { surgeCheckPending = true }
+            // Without a gap, a burst is discovered whole before anything is claimed: late arrivals
+            // must count toward a surge before any of it leaves. After a gap they do not count
+            // (nobody knows when they arrived), and the surge is counted by insert time each turn.
+            let found = try await discover(now: now, gapless: gapless, oneBatch: !gapless)
+            if found.seen > 0 { surgeCheckPending = true }
+            morePending = found.more
         } catch let error as StoreError where error.isLocked {
             // Locked: the rows stay pending and the next scan picks them up.
             logger.warning("could not pick up new rows: \(error)")
         }
+        discoveringBacklog = morePending
         nextDue = try await store.nextDueTime()
         lastScanAt = .now
         nextFullScan = now + configuration.pollInterval
-        needScan = false
+        needScan = morePending
     }
 
     /// The next time the loop must look: the next full scan, the next due job it may claim, the

@@ -28,6 +28,8 @@ final class ScriptedTransport: Transport {
 
     func script(_ order: String, _ outcomes: [TransportOutcome]) { state.withLock { $0.scripts[order] = outcomes } }
     var sent: [(order: String, at: Double)] { state.withLock { $0.sent } }
+    /// Called with each order as its request is sent, before it is answered.
+    let onSend = Mutex<(@Sendable (String) -> Void)?>(nil)
 
     /// Answers for these orders wait until `release`: a request stays in flight as long as the test wants.
     private let delayed = Mutex<(orders: Set<String>, waiting: [CheckedContinuation<Void, Never>])>(([], []))
@@ -48,6 +50,7 @@ final class ScriptedTransport: Transport {
         let order = String(body.split(separator: "<order_number>")[1].split(separator: "</order_number>")[0])
         let now = clock.now
         state.withLock { $0.sent.append((order, now)) }
+        onSend.withLock { $0 }?(order)
         await withCheckedContinuation { continuation in
             let wait = delayed.withLock { state in
                 guard state.orders.contains(order) else { return false }
@@ -113,13 +116,19 @@ struct InProcessLoopTests {
 
     /// Runs the daemon on `orders` (paid a minute ago, so due at once) until no job is left.
     func withRig(
-        orders: [String], concurrency: Int = 4, policy: RetryPolicy, surgeLimit: SurgeLimit = .off, exitWhenIdle: Bool = true,
-        _ body: (Rig) async throws -> Void
+        orders: [String], backlog: Int = 0, concurrency: Int = 4, policy: RetryPolicy, surgeLimit: SurgeLimit = .off,
+        exitWhenIdle: Bool = true, _ body: (Rig) async throws -> Void
     ) async throws {
         try await withTemporaryDirectory { dir in
             let store = try CancelStore.open(path: dir + "/q.db", create: true)
             let now = QueueClock.now()
             for order in orders { _ = try store.enqueueNow(orderNumber: order, paidAt: now - 60) }
+            // A backlog as an application's one big insert: BACKLOG-1 ... BACKLOG-n, due at once.
+            _ = try store.connection.run(
+                """
+                WITH RECURSIVE n(i) AS (SELECT 1 WHERE ? > 0 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+                INSERT INTO cancellations(order_number, paid_at) SELECT 'BACKLOG-' || i, ? FROM n
+                """, backlog, backlog, now - 60)
             let clock = ManualClock(now)
             let transport = ScriptedTransport(clock: clock)
             let configuration = try DaemonConfiguration(
