@@ -36,7 +36,8 @@ struct CopyToPostgresCommand: AsyncParsableCommand {
             throw CommandFailure("cannot copy \(source): \(error) (stop `cancelq run` on it first)")
         }
         let sqlite = try CancelStore.openMigrated(path: lock.realPath)
-        let report = try await withPostgresQueue(location) { queue in
+        let target = try await PostgresQueue.open(location: location, node: PostgresQueue.defaultNodeName())
+        let report = try await QueueFactory.closing(target) { queue in
             try await queue.importQueue(from: sqlite) { table, rows in
                 if rows % 100_000 == 0 { printError("copying \(table): \(rows) row(s)") }
             }

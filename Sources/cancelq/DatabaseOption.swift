@@ -79,18 +79,3 @@ struct DatabaseOption: ParsableArguments {
         return ProcessInfo.processInfo.environment["USER"] ?? "postgres"
     }
 }
-
-/// Opens the PostgreSQL queue for a command, and closes it after `body`.
-func withPostgresQueue<T>(
-    _ location: PostgresLocation, node: String = PostgresQueue.defaultNodeName(), _ body: (PostgresQueue) async throws -> T
-) async throws -> T {
-    let queue = try await PostgresQueue.open(location: location, node: node)
-    do {
-        let value = try await body(queue)
-        await queue.close()
-        return value
-    } catch {
-        await queue.close()
-        throw error
-    }
-}

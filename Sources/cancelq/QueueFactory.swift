@@ -30,6 +30,11 @@ struct QueueFactory {
         case .postgres(let location):
             queue = try await PostgresQueue.open(location: location, node: PostgresQueue.defaultNodeName())
         }
+        return try await Self.closing(queue, after: body)
+    }
+
+    /// `body` on `queue`, which is closed after it however it ends.
+    static func closing<Queue: CommandQueue, T>(_ queue: Queue, after body: (Queue) async throws -> T) async throws -> T {
         do {
             let value = try await body(queue)
             await queue.close()
