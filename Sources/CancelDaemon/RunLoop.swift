@@ -135,6 +135,11 @@ struct RunLoop {
                     nextFullScan = 0
                     claimsPausedUntil = now + Self.contendedClaimPause
                 }
+                // The schema refuses a claim (a trigger added to the queue): it would be refused
+                // again at once; claims rest a second rather than spin on the write lock.
+                if tampered.contains(where: { $0.isClaim && $0.refusal != nil }) {
+                    claimsPausedUntil = max(claimsPausedUntil, now + Self.refusedClaimPause)
+                }
                 // A claim whose job moved under us did not commit: its request never leaves.
                 let unclaimed = Set(tampered.filter { $0.isClaim && !$0.jobUpdated }.map(\.id))
                 batch.flights.removeAll { unclaimed.contains($0.0.record.id) }
@@ -184,6 +189,8 @@ struct RunLoop {
 
     /// How long claims rest after the shared gate refused one.
     static let contendedClaimPause = 0.25
+    /// How long claims rest after the schema refused one.
+    static let refusedClaimPause = 1.0
 
     /// Rereads the gate when another process changed something, and picks up new rows and the
     /// next due time when a scan is due.

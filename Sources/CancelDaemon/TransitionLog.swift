@@ -158,6 +158,11 @@ struct TransitionLog {
                     "order \(write.orderNumber) (job \(write.id)): its answer came after another daemon rescued the job (this daemon could not heartbeat within its lease)\(answer); the job stays as the rescue left it\(write.found.map { " (\(LogText.escaped($0, limit: 40)))" } ?? "")")
                 continue
             }
+            if let refusal = write.refusal {
+                logger.error(
+                    "order \(write.orderNumber) (job \(write.id)): the database refused its write (\(LogText.escaped(refusal, limit: 500)))\(write.isClaim ? "; not sent" : "")\(answer). A trigger or constraint on cancelq's tables is not cancelq's: `cancelq status --check` names it")
+                continue
+            }
             if write.found == State.withdrawn.rawValue {
                 // Withdrawn by its application or an operator while the daemon held it: the contract.
                 logger.notice(

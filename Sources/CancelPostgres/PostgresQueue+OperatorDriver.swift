@@ -77,7 +77,7 @@ struct PostgresOperatorTransaction: OperatorTransaction {
             try await session.rows(
                 PostgresQuery(unsafeSQL: "INSERT INTO cancellation_withdrawals(order_number, reason) VALUES ($1, $2)", binds: binds))
         } catch {
-            guard case .server(_, let message, let constraint) = error, let refusal = WithdrawalRefusal(message: constraint ?? message)
+            guard case .server(_, let message, let constraint, _) = error, let refusal = WithdrawalRefusal(message: constraint ?? message)
             else { throw error }
             try await session.rows("ROLLBACK TO SAVEPOINT withdrawal")
             return refusal
@@ -105,7 +105,7 @@ struct PostgresOperatorTransaction: OperatorTransaction {
             try await session.rows("LOCK TABLE cancellations IN SHARE MODE")
         } catch {
             // 55P03: the lock timeout ran out.
-            guard case .server(_, let message, _) = error, message.contains("lock timeout") else { throw error }
+            guard case .server(_, _, _, "55P03") = error else { throw error }
             try await session.rows("ROLLBACK TO SAVEPOINT shut_out_inserts")
             return false
         }
@@ -113,9 +113,9 @@ struct PostgresOperatorTransaction: OperatorTransaction {
         return true
     }
 
-    func recordAction(_ action: OperatorActionKind, job: Int64?, operator who: String, detail: String) async throws(StoreError) {
+    func recordAction(_ action: OperatorActionKind, job: Int64?, operator who: String, detail: String, at: Double) async throws(StoreError) {
         var binds = PostgresBindings()
-        binds.append(try await now())
+        binds.append(at)
         binds.append(action.rawValue)
         binds.append(job)
         binds.append(detail)

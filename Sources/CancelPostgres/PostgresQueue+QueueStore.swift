@@ -34,7 +34,7 @@ extension PostgresQueue: QueueStore {
                         binds: binds)
                 ).isEmpty
             }
-        } catch .server(_, _, Self.alreadyEnqueued) {
+        } catch .server(_, _, Self.alreadyEnqueued, _) {
             // Another insert of the same order committed between the check and this row.
         }
         guard let record = try await job(orderNumber: orderNumber) else {

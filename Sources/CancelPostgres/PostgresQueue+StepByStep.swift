@@ -17,10 +17,28 @@ struct PostgresWriteSteps: GuardedWriteSteps {
             try await session.rows("RELEASE job_write")
             return value
         } catch {
-            try await session.rows("ROLLBACK TO job_write")
-            try await session.rows("RELEASE job_write")
+            // Only a statement the server refused leaves a transaction to roll back to. A lost
+            // connection, a deadlock or a serialization failure took the transaction along: the
+            // error goes up as it was, and the whole commit is retried (a ROLLBACK TO on a new
+            // connection would fail as "refused" and let the rest of the turn run outside any
+            // transaction).
+            guard session.inTransaction, error.isStatementLevel else { throw error }
+            do {
+                try await session.rows("ROLLBACK TO job_write")
+                try await session.rows("RELEASE job_write")
+            } catch {
+                queue.logger.error("undoing one job's write to its savepoint failed: \(error)")
+            }
             throw error
         }
+    }
+
+    /// The job's row before its attempt rows: the order `cancelq_apply_write`, the turn's statement
+    /// and a rescue take them in, so that none of them waits for another in a circle.
+    func lockJob(_ id: Int64) async throws(StoreError) {
+        var binds = PostgresBindings()
+        binds.append(id)
+        try await session.rows(PostgresQuery(unsafeSQL: "SELECT 1 FROM cancellations WHERE id = $1 FOR UPDATE", binds: binds))
     }
 
     func updateJob(_ write: JobWrite, now: Double) async throws(StoreError) -> Bool {
@@ -119,10 +137,23 @@ struct PostgresWriteSteps: GuardedWriteSteps {
         ).isEmpty
     }
 
-    /// The server refused the statement (a constraint or a trigger); a lost connection, a
-    /// deadlock or a timeout is not this write's fault and stops the commit.
+    /// An integrity constraint (class 23, what cancelq's own triggers raise) or a trigger's plain
+    /// RAISE EXCEPTION (P0001) refused this one write. Anything else (a statement or lock timeout,
+    /// a missing privilege, a lost connection, a deadlock) is not this write's fault and stops the
+    /// commit, to be retried whole.
     func isRefusal(_ error: StoreError) -> Bool {
-        if case .server = error { return true }
-        return false
+        guard case .server(_, _, _, let state) = error else { return false }
+        return state.hasPrefix("23") || state == "P0001"
+    }
+}
+
+extension StoreError {
+    /// A statement the server refused, or a write the guard found changed: the transaction is
+    /// still there to undo the one write to its savepoint.
+    var isStatementLevel: Bool {
+        switch self {
+        case .server, .jobChangedUnderneath: true
+        default: false
+        }
     }
 }

@@ -19,7 +19,7 @@ extension PostgresQueue {
         let rows: [PostgresRandomAccessRow]
         do {
             rows = try await session.rows(PostgresQuery(unsafeSQL: Self.turnWriteSQL, binds: turnBinds(writes, now: now)))
-        } catch .server(_, let message, _) {
+        } catch .server(_, let message, _, _) {
             // The server echoes the statement's values, the gateway's text among them.
             logger.notice("a turn's write was refused as one statement (\(LogText.escaped(message, limit: 300))); writing it job by job")
             return nil

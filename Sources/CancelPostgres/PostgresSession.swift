@@ -21,6 +21,9 @@ package final class PostgresSession: @unchecked Sendable {
     private static let ids = IDSource()
     /// Whether a transaction is open on the current connection (BEGIN sent, no COMMIT yet).
     private(set) var inTransaction = false
+    /// The connection was lost while a transaction was open: everything it wrote is gone, and a
+    /// COMMIT must not report success until the transaction is rolled back or a new one begins.
+    private var transactionLost = false
     /// The server process of the current connection, identified by pid and start time (a pid alone
     /// may be reused by another process).
     struct Backend: Sendable, Equatable {
@@ -114,18 +117,26 @@ package final class PostgresSession: @unchecked Sendable {
 
     func begin() async throws(StoreError) {
         guard !inTransaction else { return }
+        transactionLost = false
         try await rows("BEGIN")
         inTransaction = true
     }
 
     func commit() async throws(StoreError) {
-        guard inTransaction else { return }
+        guard inTransaction else {
+            guard !transactionLost else {
+                transactionLost = false
+                throw .unavailable(location: location.description, reason: "the connection was lost inside the transaction: nothing of it was committed")
+            }
+            return
+        }
         inTransaction = false
         try await rows("COMMIT")
     }
 
     /// Ends an open transaction without its changes (after a statement failed inside it).
     func rollback() async {
+        transactionLost = false
         guard inTransaction else { return }
         inTransaction = false
         do { try await rows("ROLLBACK") } catch { drop() }
@@ -149,6 +160,7 @@ package final class PostgresSession: @unchecked Sendable {
     func snapshot<T>(_ body: () async throws(StoreError) -> T) async throws(StoreError) -> T {
         if inTransaction { return try await body() }
         try await rows("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        transactionLost = false
         inTransaction = true
         do {
             let value = try await body()
@@ -163,6 +175,7 @@ package final class PostgresSession: @unchecked Sendable {
     func drop() {
         let closing = connection
         connection = nil
+        if inTransaction { transactionLost = true }
         inTransaction = false
         if let closing { Task { try? await closing.close() } }
     }
@@ -237,7 +250,7 @@ package final class PostgresSession: @unchecked Sendable {
                 return .unavailable(location: here, reason: message)
             }
             if state == "28P01" || state == "28000" { return .authenticationFailed(location: here, reason: message) }
-            return .server(location: here, message: message, constraint: info[.constraintName])
+            return .server(location: here, message: message, constraint: info[.constraintName], sqlState: state)
         }
         switch error.code {
         case .authMechanismRequiresPassword:

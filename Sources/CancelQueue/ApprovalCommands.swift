@@ -26,7 +26,7 @@ extension OperatorDriver {
             _ = gate.approve()
             try await tx.writeGate(gate, now: approvedAt)
             try await tx.writeApprovedAt(approvedAt)
-            try await tx.recordAction(.approve, job: nil, operator: who, detail: released.held.approvalDetail(approvedAt: approvedAt))
+            try await tx.recordAction(.approve, job: nil, operator: who, detail: released.held.approvalDetail(approvedAt: approvedAt), at: approvedAt)
             return result
         }
     }

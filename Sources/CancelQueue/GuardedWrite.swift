@@ -7,8 +7,13 @@ public protocol GuardedWriteSteps {
     /// This daemon's name where daemons share the queue and own their claims; nil where one
     /// daemon holds the queue alone.
     var node: String? { get }
-    /// Runs `body` in a savepoint: a throw undoes exactly what `body` wrote and is rethrown.
+    /// Runs `body` in a savepoint: a throw undoes exactly what `body` wrote and is rethrown as it
+    /// was (a lost connection or a transaction the database rolled back is not undone to a
+    /// savepoint: the error goes up and the whole commit is retried).
     func inSavepoint<T>(_ body: () async throws(StoreError) -> T) async throws(StoreError) -> T
+    /// Locks the job's row for the rest of the transaction, before its attempt rows (the order
+    /// every writer of the queue takes them in).
+    func lockJob(_ id: Int64) async throws(StoreError)
     /// The job's new columns, guarded by the state (and, where claims are owned, the owner) it
     /// was read with. false when the row is not so any more: nothing was written.
     func updateJob(_ write: JobWrite, now: Double) async throws(StoreError) -> Bool
@@ -34,6 +39,7 @@ public enum GuardedWrite {
     public static func applyAlone(
         _ write: JobWrite, now: Double, steps: some GuardedWriteSteps, onRefusal: (StoreError) -> Void = { _ in }
     ) async throws(StoreError) -> TamperedWrite? {
+        var refusal: StoreError?
         do {
             let note = try await steps.inSavepoint { () async throws(StoreError) -> String? in try await apply(write, now: now, steps: steps) }
             return note.map { TamperedWrite(write: write, found: write.record.state.rawValue, outcome: .answerKeptElsewhere, attempt: $0) }
@@ -43,17 +49,17 @@ public enum GuardedWrite {
                 break
             case _ where steps.isRefusal(error):
                 onRefusal(error)
-                return try await recordAside(write, now: now, found: nil, steps: steps)
+                refusal = error
             default:
                 throw error
             }
         }
         let current = try await steps.current(job: write.record.id)
-        if write.isClaim, current?.state == State.sent.rawValue, let owner = current?.owner, owner != steps.node {
+        if refusal == nil, write.isClaim, current?.state == State.sent.rawValue, let owner = current?.owner, owner != steps.node {
             // Another daemon claimed it first (possible after a reconnect): not tampering.
             return contended(write, found: "sent by \(owner)")
         }
-        return try await recordAside(write, now: now, found: current?.state, steps: steps)
+        return try await recordAside(write, now: now, found: current?.state, refusal: refusal, steps: steps, onRefusal: onRefusal)
     }
 
     /// A claim that did not go ahead for a reason that is not tampering.
@@ -67,6 +73,7 @@ public enum GuardedWrite {
     /// moved underneath.
     static func apply(_ write: JobWrite, now: Double, steps: some GuardedWriteSteps) async throws(StoreError) -> String? {
         let id = write.record.id
+        try await steps.lockJob(id)
         var note: String?
         if case .complete(let number, let at, let result) = write.attempt {
             note = try await recordAnswer(job: id, number: number, at: at, result: result, jobExists: true, steps: steps)
@@ -78,17 +85,31 @@ public enum GuardedWrite {
         return note
     }
 
-    /// The job's row was not updated: its answer still goes into the audit trail.
-    static func recordAside(_ write: JobWrite, now: Double, found: String?, steps: some GuardedWriteSteps) async throws(StoreError)
-        -> TamperedWrite
-    {
+    /// The job's row was not updated: its answer still goes into the audit trail, in a savepoint of
+    /// its own (a schema that refuses the answer too leaves the rest of the turn standing).
+    static func recordAside(
+        _ write: JobWrite, now: Double, found: String?, refusal: StoreError?, steps: some GuardedWriteSteps,
+        onRefusal: (StoreError) -> Void
+    ) async throws(StoreError) -> TamperedWrite {
+        let refused = refusal.map { WriteOutcome.refused("\($0)") }
         guard case .complete(let number, let at, let result) = write.attempt, !write.attemptOnlyWithJob else {
-            return TamperedWrite(write: write, found: found, outcome: .skipped, attempt: nil)
+            return TamperedWrite(write: write, found: found, outcome: refused ?? .skipped, attempt: nil)
         }
-        let rescued = try await steps.closedAsUnknown(job: write.record.id, attempt: number)
-        let attempt = try await recordAnswer(job: write.record.id, number: number, at: at, result: result, jobExists: found != nil, steps: steps)
-        return TamperedWrite(
-            write: write, found: found, outcome: rescued ? .arrivedAfterRescue : .skipped, attempt: attempt ?? "recorded in attempt \(number)")
+        var rescued = false
+        var attempt: String
+        do {
+            (rescued, attempt) = try await steps.inSavepoint { () async throws(StoreError) -> (Bool, String) in
+                let rescued = try await steps.closedAsUnknown(job: write.record.id, attempt: number)
+                let kept = try await recordAnswer(
+                    job: write.record.id, number: number, at: at, result: result, jobExists: found != nil, steps: steps)
+                return (rescued, kept ?? "recorded in attempt \(number)")
+            }
+        } catch {
+            guard steps.isRefusal(error) else { throw error }
+            onRefusal(error)
+            attempt = "NOT recorded in the database (the schema refused it: \(error)): only this log line keeps it"
+        }
+        return TamperedWrite(write: write, found: found, outcome: refused ?? (rescued ? .arrivedAfterRescue : .skipped), attempt: attempt)
     }
 
     /// Completes attempt `number`; when another process completed or removed it meanwhile (a

@@ -54,7 +54,7 @@ extension OperatorDriver {
         let previous = record.job.outcome?.rawValue
         try await tx.recordAction(
             .requeue, job: record.id, operator: who,
-            detail: "was failed (\(previous ?? "-")) after \(record.job.attemptCount) counted attempt(s); fresh attempt budget")
+            detail: "was failed (\(previous ?? "-")) after \(record.job.attemptCount) counted attempt(s); fresh attempt budget", at: now)
         return .requeued(orderNumber: record.orderNumber, previousOutcome: previous)
     }
 
@@ -68,7 +68,7 @@ extension OperatorDriver {
             guard let (resumed, detail) = previous.resumed(now: now) else { return previous }
             try await tx.writeGate(resumed, now: now)
             try await tx.makePausedJobsDue(now: now)
-            try await tx.recordAction(.resume, job: nil, operator: who, detail: detail)
+            try await tx.recordAction(.resume, job: nil, operator: who, detail: detail, at: now)
             return previous
         }
     }
@@ -105,7 +105,7 @@ extension OperatorDriver {
             }
             try await tx.recordAction(
                 .withdraw, job: record.id, operator: who,
-                detail: "was \(record.state.rawValue); \(reason.map { "reason: \($0)" } ?? "no reason given")")
+                detail: "was \(record.state.rawValue); \(reason.map { "reason: \($0)" } ?? "no reason given")", at: try await tx.now())
             return .withdrawn(orderNumber: order, previousState: record.state)
         }
     }

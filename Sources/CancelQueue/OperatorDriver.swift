@@ -41,8 +41,8 @@ public protocol OperatorTransaction {
     /// Keeps every application's insert out until the commit, after waiting for those already
     /// open (ids and times are given before an insert commits). false when that wait ran out.
     func shutOutInserts() async throws(StoreError) -> Bool
-    /// One line of the audit trail in `operator_actions`.
-    func recordAction(_ action: OperatorActionKind, job: Int64?, operator who: String, detail: String) async throws(StoreError)
+    /// One line of the audit trail in `operator_actions`, at the time the command wrote its change.
+    func recordAction(_ action: OperatorActionKind, job: Int64?, operator who: String, detail: String, at: Double) async throws(StoreError)
 
     // The audit trail of one job, for `status --order`.
     func attempts(ofJob id: Int64) async throws(StoreError) -> [OrderTimeline.Attempt]

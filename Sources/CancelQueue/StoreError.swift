@@ -29,7 +29,7 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The server refused the login: the password, the user or pg_hba.conf.
     case authenticationFailed(location: String, reason: String)
     /// The server refused a statement (a constraint, a permission): not retried.
-    case server(location: String, message: String, constraint: String?)
+    case server(location: String, message: String, constraint: String?, sqlState: String = "")
     /// Another daemon with the same --node-name is alive on the shared queue.
     case nodeNameTaken(node: String, host: String, pid: Int)
 
@@ -105,7 +105,7 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
         case .authenticationFailed(let location, let reason):
             return "the database \(location) refused the login: \(reason). Check the user, the password "
                 + "(--db-password-file, the credential db-password or PGPASSWORD) and pg_hba.conf"
-        case .server(let location, let message, let constraint):
+        case .server(let location, let message, let constraint, _):
             return "the database \(location) refused: \(message)" + (constraint.map { " (constraint \($0))" } ?? "")
         case .nodeNameTaken(let node, let host, let pid):
             return "another cancelq run named \(node) is alive on this queue (pid \(pid) on \(host)); give each daemon its own --node-name"

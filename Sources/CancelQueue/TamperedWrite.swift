@@ -15,6 +15,9 @@ public enum WriteOutcome: Sendable, Equatable {
     /// An answer whose attempt had meanwhile been closed as "outcome unknown" (a shared queue's
     /// rescue): the job went on without it, legitimately; the answer is kept in a new row.
     case arrivedAfterRescue
+    /// The schema refused the write (a constraint or a trigger, with its message): nothing of the
+    /// job was written; the answer is kept aside where the schema lets it.
+    case refused(String)
 }
 
 /// A write that met a row another process had changed: either the job itself (it keeps what
@@ -46,4 +49,9 @@ public struct TamperedWrite: Sendable, Equatable {
     public var jobUpdated: Bool { outcome == .answerKeptElsewhere }
     public var contended: Bool { outcome == .contended }
     public var arrivedAfterRescue: Bool { outcome == .arrivedAfterRescue }
+    /// Why the schema refused the write, if it did.
+    public var refusal: String? {
+        if case .refused(let reason) = outcome { return reason }
+        return nil
+    }
 }

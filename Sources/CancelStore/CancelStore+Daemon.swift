@@ -93,13 +93,18 @@ struct SQLiteWriteSteps: GuardedWriteSteps {
             try storeErrors { _ = try connection.run("RELEASE job_write") }
             return value
         } catch {
-            try storeErrors {
-                _ = try connection.run("ROLLBACK TO job_write")
-                _ = try connection.run("RELEASE job_write")
+            // SQLite may have rolled the whole transaction back (a full disk, an I/O error): then
+            // there is no savepoint left, and the original error, transient or not, goes up as it was.
+            if connection.isInTransaction {
+                _ = try? connection.run("ROLLBACK TO job_write")
+                _ = try? connection.run("RELEASE job_write")
             }
             throw error
         }
     }
+
+    /// The write lock (`BEGIN IMMEDIATE`) already keeps every other writer out.
+    func lockJob(_ id: Int64) {}
 
     func updateJob(_ write: JobWrite, now: Double) throws(StoreError) -> Bool {
         let record = write.record
@@ -153,15 +158,9 @@ struct SQLiteWriteSteps: GuardedWriteSteps {
         try storeErrors { try connection.queryOne("SELECT state FROM cancellations WHERE id = ?", [id]) { ($0.string(0), nil) } }
     }
 
-    func closedAsUnknown(job id: Int64, attempt number: Int) throws(StoreError) -> Bool {
-        try storeErrors {
-            try connection.queryOne(
-                """
-                SELECT 1 FROM cancellation_attempts WHERE cancellation_id = ? AND attempt = ?
-                AND completed_at IS NOT NULL AND result_status IS NULL AND error LIKE ?
-                """, [id, number, AttemptNotes.outcomeUnknownPrefix + "%"]) { _ in true } ?? false
-        }
-    }
+    /// One daemon holds a SQLite queue: nothing is rescued from under it, so no answer arrives
+    /// after a rescue (a restart's recovery closes only attempts whose answer can never come).
+    func closedAsUnknown(job id: Int64, attempt number: Int) -> Bool { false }
 
     /// SQLITE_CONSTRAINT and its extended codes (a trigger's RAISE(ABORT) among them).
     func isRefusal(_ error: StoreError) -> Bool {

@@ -80,11 +80,11 @@ struct SQLiteOperatorTransaction: OperatorTransaction {
     /// The write lock `BEGIN IMMEDIATE` took already keeps every insert out.
     func shutOutInserts() -> Bool { true }
 
-    func recordAction(_ action: OperatorActionKind, job: Int64?, operator who: String, detail: String) throws(StoreError) {
+    func recordAction(_ action: OperatorActionKind, job: Int64?, operator who: String, detail: String, at: Double) throws(StoreError) {
         try storeErrors {
             _ = try connection.run(
                 "INSERT INTO operator_actions(at, action, cancellation_id, detail, operator) VALUES (?, ?, ?, ?, ?)",
-                now(), action.rawValue, job, detail, who)
+                at, action.rawValue, job, detail, who)
         }
     }
 

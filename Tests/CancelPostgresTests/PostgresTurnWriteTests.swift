@@ -78,8 +78,50 @@ struct PostgresTurnWriteTests {
                 #expect(claims.count == 3)
                 let tampered = try await queue.commit(claims, gate: nil, now: Self.t0)
                 #expect(tampered.map(\.orderNumber) == ["R-2"] && tampered.allSatisfy { !$0.jobUpdated }, "\(tampered)")
+                #expect(tampered.first?.refusal?.contains("refused by the test") == true, "the refusal is named: \(tampered)")
                 #expect(try database.psql("SELECT string_agg(order_number || ' ' || state, ', ' ORDER BY id) FROM cancellations") == "R-1 sent, R-2 waiting-delay, R-3 sent")
                 #expect(try database.psql("SELECT string_agg(c.order_number, ', ' ORDER BY c.id) FROM cancellation_attempts a JOIN cancellations c ON c.id = a.cancellation_id") == "R-1, R-3")
+            }
+        }
+    }
+
+    @Test("a connection lost while a turn is written job by job commits nothing and says so: no write is set aside, nothing runs outside the transaction")
+    func connectionLostJobByJob() async throws {
+        try await PostgresTestDatabase.with { database in
+            try await database.withQueues(["node-1"]) { queue in
+                let queue = queue[0]
+                for order in ["L-1", "L-2", "L-3"] { _ = try await queue.enqueue(orderNumber: order, paidAt: Self.t0 - 60) }
+                _ = try await queue.commit(
+                    try await queue.newJobs(limit: 10).map { try QueueStoreConformance.discovered($0, due: Self.t0 - 50) }, gate: nil, now: Self.t0)
+                // L-2's write is refused in one statement and in one trip, and its step-by-step
+                // UPDATE loses the connection (the backend ends itself), as a network cut would.
+                try database.psql(
+                    """
+                    CREATE FUNCTION test_cut() RETURNS trigger LANGUAGE plpgsql AS $$
+                    BEGIN
+                        IF current_query() LIKE '%unnest%' OR current_query() LIKE '%cancelq_apply_write%' THEN
+                            RAISE EXCEPTION 'refused by the test' USING ERRCODE = 'check_violation';
+                        END IF;
+                        PERFORM pg_terminate_backend(pg_backend_pid());
+                        RETURN NEW;
+                    END $$;
+                    CREATE TRIGGER test_cut_l2 BEFORE UPDATE ON cancellations FOR EACH ROW
+                    WHEN (OLD.order_number = 'L-2') EXECUTE FUNCTION test_cut();
+                    """)
+                let claims = try await queue.dueJobs(now: Self.t0, limit: 10).map { try QueueStoreConformance.claimed($0, at: Self.t0) }
+                #expect(claims.count == 3)
+                do {
+                    let tampered = try await queue.commit(claims, gate: nil, now: Self.t0)
+                    Issue.record("a turn whose connection was lost reported a commit: \(tampered)")
+                } catch {
+                    #expect((error as? StoreError)?.isTransient == true, "the loop keeps the turn and retries: \(error)")
+                }
+                #expect(try database.psql("SELECT string_agg(order_number || ' ' || state, ', ' ORDER BY id) FROM cancellations") == "L-1 waiting-delay, L-2 waiting-delay, L-3 waiting-delay")
+                #expect(try database.psql("SELECT count(*) FROM cancellation_attempts") == "0", "no claim of the lost turn landed")
+                try database.psql("DROP TRIGGER test_cut_l2 ON cancellations")
+                // Retried as the loop does (commitHoldingOn): the same writes, now all applied.
+                #expect(try await queue.commit(claims, gate: nil, now: Self.t0).isEmpty)
+                #expect(try database.psql("SELECT string_agg(order_number || ' ' || state, ', ' ORDER BY id) FROM cancellations") == "L-1 sent, L-2 sent, L-3 sent")
             }
         }
     }
