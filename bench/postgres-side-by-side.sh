@@ -22,42 +22,23 @@ GATEWAY=http://127.0.0.1:18443/cgi-bin/secure/api.cgi
 python3 -c 'import pgqueuer, asyncpg, aiohttp' 2>/dev/null || { echo "pip install pgqueuer asyncpg aiohttp" >&2; exit 1; }
 
 WORK=$(mktemp -d /tmp/cancelq-side-by-side.XXXXXX)
-NGINX_PREFIX=""
 PEER_PID=""
 
-# initdb and postgres refuse to run as root: as root the cluster belongs to the postgres user.
-as_pg() {
-    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
+. "$ROOT/bench/private-cluster.sh"
 
 cleanup() {
     set +e
     [ -n "$PEER_PID" ] && kill "$PEER_PID" 2>/dev/null && wait "$PEER_PID" 2>/dev/null
-    [ -f "$WORK/data/postmaster.pid" ] && as_pg "$PG_BIN/pg_ctl" -D "$WORK/data" -m fast -w stop >/dev/null
-    [ -n "$NGINX_PREFIX" ] && nginx -p "$NGINX_PREFIX" -c "$ROOT/bench/nginx-success.conf" -s stop 2>/dev/null
-    rm -rf "$WORK"
+    stop_cluster_and_gateway
 }
 trap cleanup EXIT
 
-# --- the cluster: default settings (fsync, synchronous_commit on), a free port, its socket in $WORK
-[ "$(id -u)" = 0 ] && chown postgres "$WORK"
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-as_pg "$PG_BIN/initdb" -D "$WORK/data" -U bench -A trust >"$WORK/initdb.log"
-as_pg "$PG_BIN/pg_ctl" -D "$WORK/data" -l "$WORK/postgres.log" -w \
-    -o "-p $PORT -k $WORK -c listen_addresses=127.0.0.1" start >/dev/null
-PSQL=("$PG_BIN/psql" -X -q -t -A -h 127.0.0.1 -p "$PORT" -U bench)
+# --- the cluster (default durability) and the gateway both contenders send to
+start_cluster
 "${PSQL[@]}" -d postgres -c "CREATE DATABASE cancelq" -c "CREATE DATABASE peer"
 CANCELQ_DB="postgresql://bench@127.0.0.1:$PORT/cancelq"
 PEER_DB="postgresql://bench@127.0.0.1:$PORT/peer"
-POSTMASTER=$(head -1 "$WORK/data/postmaster.pid")
-
-# --- the gateway for both: nginx answering success, unless something already listens there
-if ! (exec 3<>/dev/tcp/127.0.0.1/18443) 2>/dev/null; then
-    command -v nginx >/dev/null || { echo "nothing on 127.0.0.1:18443 and no nginx: apt-get install -y nginx-light" >&2; exit 1; }
-    mkdir -p "$WORK/nginx"
-    nginx -p "$WORK/nginx" -c "$ROOT/bench/nginx-success.conf"
-    NGINX_PREFIX="$WORK/nginx"
-fi
+start_gateway
 
 # CPU seconds of the postmaster and all its children, exited ones included (the postmaster reaps
 # them: their time is in its cutime+cstime); scanned again if a child was reaped meanwhile.

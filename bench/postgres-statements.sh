@@ -19,49 +19,33 @@ GATEWAY=http://127.0.0.1:18443/cgi-bin/secure/api.cgi
 [ -x "$CANCELQ" ] || { echo "no cancelq binary at $CANCELQ (build it, or pass its path)" >&2; exit 1; }
 
 WORK=$(mktemp -d /tmp/cancelq-statements.XXXXXX)
-NGINX_PREFIX=""
-as_pg() {
-    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
+. "$ROOT/bench/private-cluster.sh"
 cleanup() {
     set +e
-    [ -f "$WORK/data/postmaster.pid" ] && as_pg "$PG_BIN/pg_ctl" -D "$WORK/data" -m fast -w stop >/dev/null
-    [ -n "$NGINX_PREFIX" ] && nginx -p "$NGINX_PREFIX" -c "$ROOT/bench/nginx-success.conf" -s stop 2>/dev/null
-    rm -rf "$WORK"
+    stop_cluster_and_gateway
 }
 trap cleanup EXIT
 
-[ "$(id -u)" = 0 ] && chown postgres "$WORK"
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-as_pg "$PG_BIN/initdb" -D "$WORK/data" -U bench -A trust >"$WORK/initdb.log"
-as_pg "$PG_BIN/pg_ctl" -D "$WORK/data" -l "$WORK/postgres.log" -w \
-    -o "-p $PORT -k $WORK -c listen_addresses=127.0.0.1 -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all" \
-    start >/dev/null
-PSQL=("$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PORT" -U bench)
+start_cluster "-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
 "${PSQL[@]}" -d postgres -c "CREATE DATABASE cancelq"
 DB="postgresql://bench@127.0.0.1:$PORT/cancelq"
 "$CANCELQ" migrate --db "$DB" >/dev/null
 # In a schema of its own, after the migration: cancelq's schema holds cancelq's tables only.
 "${PSQL[@]}" -d cancelq -c "CREATE SCHEMA stats" -c "CREATE EXTENSION pg_stat_statements SCHEMA stats"
 
-if ! (exec 3<>/dev/tcp/127.0.0.1/18443) 2>/dev/null; then
-    command -v nginx >/dev/null || { echo "nothing on 127.0.0.1:18443 and no nginx: apt-get install -y nginx-light" >&2; exit 1; }
-    mkdir -p "$WORK/nginx"
-    nginx -p "$WORK/nginx" -c "$ROOT/bench/nginx-success.conf"
-    NGINX_PREFIX="$WORK/nginx"
-fi
+start_gateway
 
 "${PSQL[@]}" -d cancelq -c "SELECT stats.pg_stat_statements_reset()" >/dev/null
 "$CANCELQ" bench postgres --db "$DB" --jobs "$JOBS" --pickups 0 --endpoint "$GATEWAY"
 echo "== statements of the drain (pg_stat_statements; the benchmark's own setup included), costliest first"
-"${PSQL[@]}" -d cancelq -P pager=off -c "
+"$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PORT" -U bench -d cancelq -P pager=off -c "
     SELECT round(total_exec_time::numeric * 1000 / $JOBS, 1) AS \"µs/job\",
            round(calls::numeric / $JOBS, 3) AS \"calls/job\",
            round(rows::numeric / greatest(calls, 1), 1) AS \"rows/call\",
            left(regexp_replace(query, '\s+', ' ', 'g'), 110) AS statement
     FROM stats.pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'cancelq')
     ORDER BY total_exec_time DESC LIMIT 25"
-"${PSQL[@]}" -d cancelq -t -A -c "
+"${PSQL[@]}" -d cancelq -c "
     SELECT 'all statements: ' || round(sum(calls)::numeric / $JOBS, 2) || ' calls and '
         || round(sum(total_exec_time)::numeric * 1000 / $JOBS, 1) || ' µs of execution per job'
     FROM stats.pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'cancelq')"
