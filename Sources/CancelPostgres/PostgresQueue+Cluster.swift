@@ -142,6 +142,8 @@ extension PostgresQueue {
     }
 
     public func leave() async {
+        // Whatever transaction a failed last turn left, lost or open, ends here.
+        await session.rollback()
         var binds = PostgresBindings()
         binds.append(node)
         _ = try? await session.rows(PostgresQuery(unsafeSQL: "DELETE FROM cancelq_daemons WHERE node = $1", binds: binds))

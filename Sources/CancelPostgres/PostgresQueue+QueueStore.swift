@@ -115,6 +115,8 @@ extension PostgresQueue: QueueStore {
     }
 
     public func commit(_ writes: [JobWrite], gate: SendingGate?, now: Double) async throws(StoreError) -> [TamperedWrite] {
+        // A read of this turn may have lost its connection: the turn's writes go in a new transaction.
+        session.forgetLostTransaction()
         if let uncertain = uncertainCommit {
             // The previous COMMIT got no answer. If it happened, this batch is already durable, and
             // what it reported then stands (a claim it refused must still not be sent). Its server

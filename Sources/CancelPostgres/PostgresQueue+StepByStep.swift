@@ -27,7 +27,8 @@ struct PostgresWriteSteps: GuardedWriteSteps {
                 try await session.rows("ROLLBACK TO job_write")
                 try await session.rows("RELEASE job_write")
             } catch {
-                queue.logger.error("undoing one job's write to its savepoint failed: \(error)")
+                // The transaction is not what the savepoint left: retry the whole turn.
+                throw .unavailable(location: queue.location, reason: "undoing one job's write to its savepoint failed (\(error)) after: \(error)")
             }
             throw error
         }

@@ -52,7 +52,13 @@ package final class PostgresSession: @unchecked Sendable {
         if let connection, !connection.isClosed { return connection }
         if connection != nil {
             connection = nil
-            inTransaction = false
+            // Closed between two statements of a transaction (the server ended it, a reset): the
+            // transaction is gone, and a new connection must not run the rest of it in autocommit.
+            if inTransaction {
+                inTransaction = false
+                transactionLost = true
+                throw .unavailable(location: location.description, reason: Self.lostTransaction)
+            }
         }
         // Monotonic: a wall clock stepped back must not hold the reconnection for as long.
         let now = ContinuousClock.now
@@ -94,6 +100,8 @@ package final class PostgresSession: @unchecked Sendable {
     /// reconnects (any open transaction is gone with it).
     @discardableResult
     package func rows(_ query: PostgresQuery) async throws(StoreError) -> [PostgresRandomAccessRow] {
+        // The rest of a transaction whose connection was lost never runs outside it.
+        guard !transactionLost else { throw .unavailable(location: location.description, reason: Self.lostTransaction) }
         let connection = try await connected()
         let watchdog = statementDeadline.map { StatementWatchdog(closing: connection, after: $0) }
         defer { watchdog?.disarm() }
@@ -126,13 +134,21 @@ package final class PostgresSession: @unchecked Sendable {
         guard inTransaction else {
             guard !transactionLost else {
                 transactionLost = false
-                throw .unavailable(location: location.description, reason: "the connection was lost inside the transaction: nothing of it was committed")
+                throw .unavailable(location: location.description, reason: Self.lostTransaction)
             }
             return
         }
-        inTransaction = false
+        // Still in the transaction while COMMIT is sent: a connection closed meanwhile fails it,
+        // never a COMMIT on a new connection that "succeeds" with nothing to commit.
+        defer { inTransaction = false }
         try await rows("COMMIT")
     }
+
+    static let lostTransaction = "the connection was lost inside the transaction: nothing of it was committed"
+
+    /// A new unit of work after a transaction whose connection was lost (its reads' locks are gone
+    /// with it; the writes that follow are guarded by state and owner and begin a new one).
+    func forgetLostTransaction() { transactionLost = false }
 
     /// Ends an open transaction without its changes (after a statement failed inside it).
     func rollback() async {
@@ -159,8 +175,8 @@ package final class PostgresSession: @unchecked Sendable {
     /// Runs `body`'s reads in one snapshot (REPEATABLE READ), or inside the transaction already open.
     func snapshot<T>(_ body: () async throws(StoreError) -> T) async throws(StoreError) -> T {
         if inTransaction { return try await body() }
-        try await rows("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         transactionLost = false
+        try await rows("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         inTransaction = true
         do {
             let value = try await body()

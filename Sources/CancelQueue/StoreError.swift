@@ -56,6 +56,9 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     /// a full disk.
     public var isTransient: Bool {
         if case .unavailable = self { return true }
+        // A lock or statement timeout set on the role, or a transaction the database ended: the
+        // transaction is rolled back and the same work succeeds when tried again.
+        if case .server(_, _, _, let state) = self, state == "55P03" || state == "57014" || state.hasPrefix("25P") { return true }
         return isLocked || isDiskFull
     }
 

@@ -93,11 +93,21 @@ struct SQLiteWriteSteps: GuardedWriteSteps {
             try storeErrors { _ = try connection.run("RELEASE job_write") }
             return value
         } catch {
-            // SQLite may have rolled the whole transaction back (a full disk, an I/O error): then
-            // there is no savepoint left, and the original error, transient or not, goes up as it was.
-            if connection.isInTransaction {
-                _ = try? connection.run("ROLLBACK TO job_write")
-                _ = try? connection.run("RELEASE job_write")
+            // SQLite may have rolled the whole transaction back (a full disk, an I/O error, a
+            // trigger's RAISE(ROLLBACK)): there is no savepoint left, and what follows must not run
+            // outside a transaction. A transient error goes up as it was (the commit is retried
+            // whole); anything else is no longer one write's refusal and stops the commit.
+            guard connection.isInTransaction else {
+                if error.isTransient { throw error }
+                throw StoreError.schemaDamaged(
+                    path: connection.path,
+                    problems: ["the whole transaction was rolled back while one job was written (\(error)): nothing of the turn was committed"])
+            }
+            do {
+                _ = try connection.run("ROLLBACK TO job_write")
+                _ = try connection.run("RELEASE job_write")
+            } catch {
+                throw StoreError.schemaDamaged(path: connection.path, problems: ["undoing one job's write to its savepoint failed: \(error)"])
             }
             throw error
         }

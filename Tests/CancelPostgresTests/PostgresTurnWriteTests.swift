@@ -125,4 +125,55 @@ struct PostgresTurnWriteTests {
             }
         }
     }
+
+    @Test("a connection the server closed between a turn's read and its write is noticed: the turn's statements never run in autocommit, and the retry writes them in one transaction")
+    func connectionClosedBetweenStatements() async throws {
+        try await PostgresTestDatabase.with { database in
+            try await database.withQueues(["node-1"]) { queue in
+                let queue = queue[0]
+                for order in ["C-1", "C-2"] { _ = try await queue.enqueue(orderNumber: order, paidAt: Self.t0 - 60) }
+                _ = try await queue.commit(
+                    try await queue.newJobs(limit: 10).map { try QueueStoreConformance.discovered($0, due: Self.t0 - 50) }, gate: nil, now: Self.t0)
+                // The claims' read opens the turn's transaction; then its backend is ended.
+                let claims = try await queue.dueJobs(now: Self.t0, limit: 10).map { try QueueStoreConformance.claimed($0, at: Self.t0) }
+                let pid = try #require(queue.session.backend?.pid)
+                _ = try database.psql("SELECT pg_terminate_backend(\(pid))")
+                try await Task.sleep(for: .milliseconds(200))
+                do {
+                    let tampered = try await queue.commit(claims, gate: nil, now: Self.t0)
+                    Issue.record("the turn was written on a new connection as if nothing had happened: \(tampered)")
+                } catch {
+                    #expect((error as? StoreError)?.isTransient == true, "\(error)")
+                }
+                #expect(try database.psql("SELECT count(*) FROM cancellation_attempts") == "0", "nothing of the turn ran outside its transaction")
+                #expect(try await queue.commit(claims, gate: nil, now: Self.t0).isEmpty, "the retry writes the turn")
+                #expect(try database.psql("SELECT string_agg(order_number || ' ' || state, ', ' ORDER BY id) FROM cancellations") == "C-1 sent, C-2 sent")
+            }
+        }
+    }
+
+    @Test("a COMMIT after the server closed the connection inside the transaction fails: it is never sent on a new connection, where it would 'succeed' with nothing written")
+    func commitAfterTheConnectionClosed() async throws {
+        try await PostgresTestDatabase.with { database in
+            try await database.withQueues(["node-1"]) { queue in
+                let session = queue[0].session
+                try await session.begin()
+                try await session.rows("INSERT INTO cancellations(order_number) VALUES ('S-1')")
+                let pid = try #require(session.backend?.pid)
+                _ = try database.psql("SELECT pg_terminate_backend(\(pid))")
+                try await Task.sleep(for: .milliseconds(300))
+                do {
+                    try await session.commit()
+                    Issue.record("a COMMIT on a closed connection reported success")
+                } catch {
+                    #expect((error as? StoreError)?.isTransient == true, "\(error)")
+                }
+                #expect(try database.psql("SELECT count(*) FROM cancellations") == "0")
+                try await session.begin()
+                try await session.rows("INSERT INTO cancellations(order_number) VALUES ('S-2')")
+                try await session.commit()
+                #expect(try database.psql("SELECT string_agg(order_number, ',') FROM cancellations") == "S-2", "the session works again")
+            }
+        }
+    }
 }
