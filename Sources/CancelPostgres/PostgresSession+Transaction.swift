@@ -43,14 +43,7 @@ extension PostgresSession {
     func transaction<T>(_ body: () async throws(StoreError) -> T) async throws(StoreError) -> T {
         await rollback()
         try await begin()
-        do {
-            let value = try await body()
-            try await commit()
-            return value
-        } catch {
-            await rollback()
-            throw error
-        }
+        return try await committing(body)
     }
 
     /// Runs `body`'s reads in one snapshot (REPEATABLE READ), or inside the transaction already open.
@@ -59,6 +52,11 @@ extension PostgresSession {
         transactionLost = false
         try await rows("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         inTransaction = true
+        return try await committing(body)
+    }
+
+    /// `body` inside the transaction just begun: committed when it returns, rolled back when it throws.
+    private func committing<T>(_ body: () async throws(StoreError) -> T) async throws(StoreError) -> T {
         do {
             let value = try await body()
             try await commit()
