@@ -5,11 +5,37 @@ import ZeusAPI
 /// The turn's one commit, held on through a locked, full or unreachable database: its answers
 /// exist nowhere else. What happens to its claims meanwhile is decided here.
 extension RunLoop {
+    /// The turn's reads and its commit: rescues (after a heartbeat), claims (when a job is due and
+    /// the gate and concurrency allow), then the batch, held on through a failing database.
+    mutating func claimAndCommit(
+        _ batch: inout Batch, from queue: any QueueTurn, now: Double, rescue rescueNow: Bool, stopping: Bool, reachable: inout Bool,
+        needScan: inout Bool
+    ) async throws -> [TamperedWrite] {
+        if rescueNow {
+            do {
+                try await rescue(now: now, from: queue, into: &batch)
+            } catch let error as StoreError where error.isTransient {
+                logger.warning("could not look for the jobs of stopped daemons: \(error)")
+                reachable = false
+            }
+        }
+        if !stopping, reachable, now >= claimsPausedUntil, let due = nextDue, due <= now, inFlight.count < configuration.concurrency {
+            do {
+                if try await claim(now: now, from: queue, into: &batch) { needScan = true }
+            } catch let error as StoreError where error.isTransient {
+                // Nothing was claimed; the answers in the batch still commit below, waiting if need be.
+                logger.warning("could not claim due jobs: \(error)")
+                reachable = false
+            }
+        }
+        return try await commitHoldingOn(&batch, now: now, via: queue)
+    }
+
     /// Commits a turn's batch, waiting out another writer that holds the lock past the busy
     /// timeout: the batch holds answers that exist nowhere else, so it is never dropped. Its claims
     /// are: a stop requested meanwhile means no new request leaves, and claims not yet committed
     /// can simply go. Claims kept are restamped, so an attempt's start is when its request leaves.
-    mutating func commitHoldingOn(_ batch: inout Batch, now: Double) async throws -> [TamperedWrite] {
+    mutating func commitHoldingOn(_ batch: inout Batch, now: Double, via queue: any QueueTurn) async throws -> [TamperedWrite] {
         // Measured, not counted: one attempt may itself wait (a busy timeout, a statement deadline).
         let started = ContinuousClock.now
         var failures = 0
@@ -17,7 +43,7 @@ extension RunLoop {
         var at = now
         while true {
             do throws(StoreError) {
-                let tampered = try await store.commit(batch.writes, gate: batch.gateChange, now: at)
+                let tampered = try await queue.commit(batch.writes, gate: batch.gateChange, now: at)
                 if failures > 0 {
                     let waited = Double((ContinuousClock.now - started).components.seconds)
                     logger.notice("the database is writable again after about \(DurationText.describe(max(1, waited))); answers recorded")

@@ -104,14 +104,17 @@ extension RunLoop {
             logger.notice(
                 "sending is still halted since \(TransitionLog.time(since)) (\(LogText.escaped(reason.code))): one request tests the credentials first; sending resumes only if the gateway does not reject them again")
         }
-        let stuck = try await store.interruptedJobs()
         var batch = Batch()
-        for record in stuck {
-            var job = record.job
-            let decision = try job.handle(.recoveredAfterCrash, gate: gate, policy: policy, now: now, random: &random)
-            try perform(decision, job: job, record: record, origin: .recovered(fromDaemon: nil), now: now, into: &batch)
+        let stuck = try await store.turn { queue in
+            let stuck = try await queue.interruptedJobs()
+            for record in stuck {
+                var job = record.job
+                let decision = try job.handle(.recoveredAfterCrash, gate: gate, policy: policy, now: now, random: &random)
+                try perform(decision, job: job, record: record, origin: .recovered(fromDaemon: nil), now: now, into: &batch)
+            }
+            daemon.log.tampered(try await queue.commit(batch.writes, gate: batch.gateChange, now: now))
+            return stuck
         }
-        daemon.log.tampered(try await store.commit(batch.writes, gate: batch.gateChange, now: now))
         durable(batch.journal)
         daemon.notifier?.notify("READY=1\nSTATUS=started; recovered \(stuck.count) interrupted job(s)")
         logger.info(
@@ -120,8 +123,8 @@ extension RunLoop {
 
     /// Jobs in flight in daemons sharing the queue that stopped heartbeating: resent as after a
     /// crash (or quarantined), guarded by the store so that an answer that landed meanwhile wins.
-    mutating func rescue(now: Double, into batch: inout Batch) async throws {
-        for record in try await store.abandonedJobs() where inFlight[record.id] == nil {
+    mutating func rescue(now: Double, from queue: any QueueTurn, into batch: inout Batch) async throws {
+        for record in try await queue.abandonedJobs() where inFlight[record.id] == nil {
             var job = record.job
             let decision = try job.handle(.recoveredAfterCrash, gate: gate, policy: policy, now: now, random: &random)
             try perform(
@@ -153,19 +156,23 @@ extension RunLoop {
     mutating func discover(now: Double, gapless: Bool = false, oneBatch: Bool = false) async throws -> (seen: Int, more: Bool) {
         var seen = 0
         while true {
-            let pending = try await store.newJobs(limit: configuration.batchLimit)
+            var batch = Batch()
+            // Each batch is a turn of its own: its rows stay locked from this read to its commit.
+            let pending = try await store.turn { queue in
+                let pending = try await queue.newJobs(limit: configuration.batchLimit)
+                // A row set back to pending by another process while its request is in flight waits
+                // for that answer: the same order is never in flight twice.
+                for record in pending where inFlight[record.id] == nil {
+                    var job = record.job
+                    let decision = try job.handle(.discovered, gate: gate, policy: policy, now: now, random: &random)
+                    try perform(decision, job: job, record: record, origin: .discovered, now: now, into: &batch)
+                }
+                if !batch.writes.isEmpty { daemon.log.tampered(try await queue.commit(batch.writes, gate: batch.gateChange, now: now)) }
+                return pending
+            }
             if pending.isEmpty { return (seen, false) }
             seen += pending.count
-            var batch = Batch()
-            // A row set back to pending by another process while its request is in flight waits
-            // for that answer: the same order is never in flight twice.
-            for record in pending where inFlight[record.id] == nil {
-                var job = record.job
-                let decision = try job.handle(.discovered, gate: gate, policy: policy, now: now, random: &random)
-                try perform(decision, job: job, record: record, origin: .discovered, now: now, into: &batch)
-            }
             if batch.writes.isEmpty { return (seen, false) }
-            daemon.log.tampered(try await store.commit(batch.writes, gate: batch.gateChange, now: now))
             // Counted once they are discovered for good (a failed commit leaves them to the next scan).
             if gapless { lateArrivals.discovered(insertedAt: pending.map(\.job.enqueuedAt), now: now, limit: configuration.surgeLimit) }
             durable(batch.journal)
@@ -176,7 +183,7 @@ extension RunLoop {
 
     /// Claims due jobs into `batch`: `sent` and an attempt row each. The requests go out in
     /// `launch`, after the batch has committed.
-    mutating func claim(now: Double, into batch: inout Batch) async throws -> Bool {
+    mutating func claim(now: Double, from queue: any QueueTurn, into batch: inout Batch) async throws -> Bool {
         let allowance = gate.allowance(now: now, probeInFlight: probeInFlight)
         let limit: Int
         switch allowance {
@@ -185,7 +192,7 @@ extension RunLoop {
         case .none: limit = 0
         }
         guard limit > 0 else { return false }
-        let due = try await store.dueJobs(now: now, limit: limit)
+        let due = try await queue.dueJobs(now: now, limit: limit)
         guard !due.isEmpty else { return false }
         // Never a second request for a job already in flight, whatever its row says now.
         for record in due where inFlight[record.id] == nil && !batch.answeredIDs.contains(record.id) {

@@ -100,30 +100,26 @@ struct RunLoop {
                 try record(completions, into: &batch)
                 needScan = true
             }
+            var rescueNow = false
             if reachable, let interval = store.heartbeatInterval, now >= nextBeat {
                 nextBeat = now + interval
                 do {
                     try await store.beat(inFlight: inFlight.count)
-                    if !stopping { try await rescue(now: now, into: &batch) }
-                } catch let error as StoreError where error.isTransient {
+                    rescueNow = !stopping
+                } catch {
+                    // Caught whole: a typed `catch … where` here crashes the Swift 6.3.1 compiler.
+                    guard error.isTransient else { throw error }
                     logger.warning("could not heartbeat: \(error)")
                     reachable = false
                 }
             }
-            if !stopping, reachable, now >= claimsPausedUntil, let due = nextDue, due <= now,
-                inFlight.count < configuration.concurrency
-            {
-                do {
-                    if try await claim(now: now, into: &batch) { needScan = true }
-                } catch let error as StoreError where error.isTransient {
-                    // Nothing was claimed; the answers in the batch still commit below, waiting if need be.
-                    logger.warning("could not claim due jobs: \(error)")
-                    reachable = false
-                }
-            }
-            // ONE transaction: answers, new states, the gate, and the claimed jobs' attempt rows.
+            // ONE turn: the rescues and claims read (locked against other daemons), then ONE
+            // transaction with answers, new states, the gate, and the claimed jobs' attempt rows.
             // Only after it commits does any claimed request leave.
-            let tampered = try await commitHoldingOn(&batch, now: now)
+            let tampered = try await store.turn { queue in
+                try await claimAndCommit(
+                    &batch, from: queue, now: now, rescue: rescueNow, stopping: stopping, reachable: &reachable, needScan: &needScan)
+            }
             // Before any claimed request leaves: a commit into replaced storage went nowhere.
             if !batch.writes.isEmpty, let problem = filesGuard?.check() { throw DaemonStop.databaseFilesChanged(problem) }
             if !tampered.isEmpty {

@@ -131,16 +131,6 @@ extension PostgresQueue {
         return stat[afterName.upperBound...].hasPrefix("Z")
     }
 
-    public func abandonedJobs() async throws(StoreError) -> [JobRecord] {
-        // After this daemon's own silence (its start, a lost connection, a database that hung for
-        // everyone), the others' heartbeats are stale too: give them time to beat again first.
-        guard clock.now() >= rescuesAllowedFrom else { return [] }
-        var binds = PostgresBindings()
-        binds.append(node)
-        return try await jobs(
-            where: "state = 'sent' AND owner IS DISTINCT FROM $1 AND \(Self.ownerIsDead) ORDER BY id LIMIT 256", binds, lock: true)
-    }
-
     public func leave() async {
         // Whatever transaction a failed last turn left, lost or open, ends here.
         await session.rollback()

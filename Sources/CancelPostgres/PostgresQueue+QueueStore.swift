@@ -4,9 +4,8 @@ import Foundation
 import PostgresNIO
 import ZeusAPI
 
-/// What the run loop asks of a store, on PostgreSQL. Reads that lead to a write (new rows, due
-/// jobs, rescues) open a transaction and lock what they return, skipping rows another daemon has
-/// locked; `commit` ends it. So two daemons never decide about the same job at once.
+/// What the run loop asks of a store, on PostgreSQL. The reads that lead to a write and the commit
+/// run in a turn (PostgresQueue+Turn.swift), whose transaction ends with the closure.
 extension PostgresQueue: QueueStore {
     public var location: String { locationURL.description }
 
@@ -46,39 +45,12 @@ extension PostgresQueue: QueueStore {
     /// The duplicate guard's (and the unique constraint's) name.
     static let alreadyEnqueued: String? = "order_number_already_enqueued"
 
-    public func newJobs(limit: Int) async throws(StoreError) -> [JobRecord] {
-        var binds = PostgresBindings()
-        binds.append(limit)
-        return try await jobs(where: "state = \(State.pending.sql) ORDER BY id LIMIT $1", binds, lock: true)
-    }
-
-    /// Due by the server's clock and by the caller's `now` (the daemon's estimate of it): never
-    /// early by the server, and never read as "too early" by the daemon.
-    public func dueJobs(now: Double, limit: Int) async throws(StoreError) -> [JobRecord] {
-        var binds = PostgresBindings()
-        binds.append(limit)
-        binds.append(now)
-        return try await jobs(
-            // A sub-select, evaluated once: a volatile function in the bound would scan every waiting row.
-            where: "state IN \(State.awaitingSendSQL) AND due_at <= (SELECT least(cancelq_now(), $2)) ORDER BY due_at, id LIMIT $1", binds,
-            lock: true)
-    }
-
     public func nextDueTime() async throws(StoreError) -> Double? {
         // Not min(due_at): an aggregate reads every waiting row; the index in order stops at the first.
         try await session.rows(
             PostgresQuery(
                 unsafeSQL: "SELECT due_at FROM cancellations WHERE state IN \(State.awaitingSendSQL) AND due_at IS NOT NULL ORDER BY due_at, id LIMIT 1")
         ).first?.value(0)
-    }
-
-    /// At start: this daemon's own jobs left in flight by its previous run, and jobs copied from
-    /// SQLite in flight (no owner). Other daemons' are rescued by `abandonedJobs`, once this
-    /// daemon has heartbeated long enough to judge theirs.
-    public func interruptedJobs() async throws(StoreError) -> [JobRecord] {
-        var binds = PostgresBindings()
-        binds.append(node)
-        return try await jobs(where: "state = 'sent' AND (owner = $1 OR owner IS NULL) ORDER BY id", binds, lock: true)
     }
 
     public func hasUnfinishedJobs() async throws(StoreError) -> Bool {
@@ -114,7 +86,8 @@ extension PostgresQueue: QueueStore {
         }
     }
 
-    public func commit(_ writes: [JobWrite], gate: SendingGate?, now: Double) async throws(StoreError) -> [TamperedWrite] {
+    /// A turn's commit (`PostgresTurn.commit`): in the transaction its reads opened, or in a new one.
+    func commitWrites(_ writes: [JobWrite], gate: SendingGate?, now: Double) async throws(StoreError) -> [TamperedWrite] {
         // A read of this turn may have lost its connection: the turn's writes go in a new transaction.
         session.forgetLostTransaction()
         if let uncertain = uncertainCommit {

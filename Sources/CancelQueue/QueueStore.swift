@@ -11,14 +11,11 @@ public protocol QueueStore: AnyObject {
 
     /// Queues a cancellation, as an application's insert does; idempotent by order number.
     func enqueue(orderNumber: String, paidAt: Double?) async throws(StoreError) -> EnqueueResult
-    /// New rows (`pending`), oldest first.
-    func newJobs(limit: Int) async throws(StoreError) -> [JobRecord]
-    /// Jobs awaiting a send whose due time has come, earliest first.
-    func dueJobs(now: Double, limit: Int) async throws(StoreError) -> [JobRecord]
+    /// Runs `body` as one turn: its reads and its commit in one transaction, which ends (committed,
+    /// or rolled back when `body` did not commit or threw) before this returns.
+    func turn<T>(_ body: (any QueueTurn) async throws -> T) async throws -> T
     /// When the next job awaiting a send becomes due.
     func nextDueTime() async throws(StoreError) -> Double?
-    /// Jobs a previous run left in flight: their outcome is unknown.
-    func interruptedJobs() async throws(StoreError) -> [JobRecord]
     /// Whether any job is not final.
     func hasUnfinishedJobs() async throws(StoreError) -> Bool
     func loadGate() async throws(StoreError) -> SendingGate
@@ -27,9 +24,6 @@ public protocol QueueStore: AnyObject {
     /// and where counting started. The approval is read in the same snapshot as the count.
     func enqueuedForSurge(now: Double, limit: SurgeLimit) async throws(StoreError) -> (enqueued: Int, countedFrom: Double)
     func saveGate(_ gate: SendingGate, now: Double) async throws(StoreError)
-    /// Answers, new states, claims (with their attempt rows) and the gate in ONE commit. A job
-    /// another writer changed meanwhile is skipped alone and reported; its answer is still kept.
-    func commit(_ writes: [JobWrite], gate: SendingGate?, now: Double) async throws(StoreError) -> [TamperedWrite]
     /// Calls `onChange` when another process may have written the queue; nil when the store has
     /// no such notification here (the loop then checks every 0.2 s).
     func notifyChanges(_ onChange: @escaping @Sendable () -> Void) -> (any ChangeNotifications)?
@@ -45,8 +39,6 @@ public protocol QueueStore: AnyObject {
     var heartbeatInterval: Double? { get }
     /// Tells the other daemons this one is alive, with how many requests it has in flight.
     func beat(inFlight: Int) async throws(StoreError)
-    /// Jobs in flight in daemons that stopped heartbeating (never this one's): outcome unknown.
-    func abandonedJobs() async throws(StoreError) -> [JobRecord]
     /// The daemon stops: nothing of it is in flight any more.
     func leave() async
 }
@@ -55,7 +47,6 @@ extension QueueStore {
     public func join() async throws(StoreError) {}
     public var heartbeatInterval: Double? { nil }
     public func beat(inFlight: Int) async throws(StoreError) {}
-    public func abandonedJobs() async throws(StoreError) -> [JobRecord] { [] }
     public func leave() async {}
 }
 

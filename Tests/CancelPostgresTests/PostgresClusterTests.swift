@@ -43,13 +43,17 @@ struct PostgresClusterTests {
         try await PostgresTestDatabase.with { database in
             try await database.withQueues(["node-1", "node-2"]) { queues in
                 try await due((1...20).map { "O-\($0)" }, in: queues[0])
-                // Both transactions are open at once: the second skips what the first locked.
-                let first = try await queues[0].dueJobs(now: Self.t0, limit: 12)
-                let second = try await queues[1].dueJobs(now: Self.t0, limit: 12)
-                #expect(first.count == 12 && second.count == 8)
-                #expect(Set(first.map(\.id)).isDisjoint(with: second.map(\.id)))
-                #expect(try await queues[0].commit(try first.map { try C.claimed($0, at: Self.t0) }, gate: nil, now: Self.t0).isEmpty)
-                #expect(try await queues[1].commit(try second.map { try C.claimed($0, at: Self.t0) }, gate: nil, now: Self.t0).isEmpty)
+                // Both turns are open at once: the second skips what the first locked.
+                try await queues[0].turn { firstTurn in
+                    let first = try await firstTurn.dueJobs(now: Self.t0, limit: 12)
+                    try await queues[1].turn { secondTurn in
+                        let second = try await secondTurn.dueJobs(now: Self.t0, limit: 12)
+                        #expect(first.count == 12 && second.count == 8)
+                        #expect(Set(first.map(\.id)).isDisjoint(with: second.map(\.id)))
+                        #expect(try await secondTurn.commit(try second.map { try C.claimed($0, at: Self.t0) }, gate: nil, now: Self.t0).isEmpty)
+                    }
+                    #expect(try await firstTurn.commit(try first.map { try C.claimed($0, at: Self.t0) }, gate: nil, now: Self.t0).isEmpty)
+                }
                 #expect(try database.psql("SELECT owner, count(*) FROM cancellations WHERE state = 'sent' GROUP BY owner ORDER BY owner")
                     == "node-1|12\nnode-2|8")
                 #expect(try database.psql("SELECT count(DISTINCT cancellation_id) || '/' || count(*) FROM cancellation_attempts WHERE node IS NOT NULL") == "20/20")
@@ -172,9 +176,10 @@ struct PostgresClusterTests {
                     let order = "RACE-\(round)"
                     try await due([order], in: daemon)
                     async let withdrawal = application.withdraw(orderNumbers: [order], reason: "race", by: "test")
-                    let read = try await daemon.dueJobs(now: Self.t0, limit: 1)
-                    let claims = try read.map { try C.claimed($0, at: Self.t0) }
-                    let skipped = try await daemon.commit(claims, gate: nil, now: Self.t0)
+                    let (claims, skipped) = try await daemon.turn { turn in
+                        let claims = try await turn.dueJobs(now: Self.t0, limit: 1).map { try C.claimed($0, at: Self.t0) }
+                        return (claims, try await turn.commit(claims, gate: nil, now: Self.t0))
+                    }
                     let result = try await withdrawal
                     let attempts = try await daemon.timeline(orderNumber: order)?.attempts.count ?? -1
                     switch result.first {

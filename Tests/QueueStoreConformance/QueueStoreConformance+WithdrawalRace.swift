@@ -14,12 +14,15 @@ extension QueueStoreConformance {
     ) async throws {
         _ = try await store.enqueue(orderNumber: "RACE-1", paidAt: t0 - 60)
         _ = try await store.commit(try await store.newJobs(limit: 10).map { try discovered($0, due: t0 - 50) }, gate: nil, now: t0)
-        let claim = try claimed(try await store.dueJobs(now: t0, limit: 10)[0], at: t0)
-        let withdrawal = Task.detached { try await withdraw("RACE-1") }
-        // Let the withdrawal reach the database (and, where the claim's read locked the row, wait there).
-        try await Task.sleep(for: .milliseconds(300))
-        let tampered = try await store.commit([claim], gate: nil, now: t0)
-        let withdrawn = try await withdrawal.value
+        // One turn: the claim's read and its commit, with the withdrawal arriving in between.
+        let (tampered, withdrawn) = try await store.turn { turn in
+            let claim = try claimed(try await turn.dueJobs(now: t0, limit: 10)[0], at: t0)
+            let withdrawal = Task.detached { try await withdraw("RACE-1") }
+            // Let the withdrawal reach the database (and, where the claim's read locked the row, wait there).
+            try await Task.sleep(for: .milliseconds(300))
+            let tampered = try await turn.commit([claim], gate: nil, now: t0)
+            return (tampered, try await withdrawal.value)
+        }
         if withdrawn {
             #expect(tampered.count == 1 && tampered[0].isClaim && !tampered[0].jobUpdated && tampered[0].found == "withdrawn", "\(tampered)")
             #expect(try await store.hasUnfinishedJobs() == false, "the withdrawn job is final")

@@ -148,15 +148,20 @@ public enum QueueStoreConformance {
     @discardableResult
     public static func aWithdrawnJobIsNeverClaimed(_ store: any QueueStore, withdraw: (String) throws -> Bool) async throws -> [Bool] {
         for order in ["WD-1", "WD-2"] { _ = try await store.enqueue(orderNumber: order, paidAt: t0 - 60) }
-        let new = try await store.newJobs(limit: 10)
-        let first = try withdraw("WD-1")  // after the discovery's read, before its write
-        let skipped = try await store.commit(try new.map { try discovered($0, due: t0 - 50) }, gate: nil, now: t0)
-        #expect(skipped.map(\.orderNumber) == (first ? ["WD-1"] : []), "only an accepted withdrawal stops the discovery")
-        let due = try await store.dueJobs(now: t0, limit: 10)
-        #expect(due.map(\.orderNumber) == (first ? ["WD-2"] : ["WD-1", "WD-2"]))
-        let claims = try due.map { try claimed($0, at: t0) }
-        let second = try withdraw("WD-2")  // after the claim's read, before its commit
-        let tampered = try await store.commit(claims, gate: nil, now: t0)
+        let first = try await store.turn { turn in
+            let new = try await turn.newJobs(limit: 10)
+            let first = try withdraw("WD-1")  // after the discovery's read, before its write
+            let skipped = try await turn.commit(try new.map { try discovered($0, due: t0 - 50) }, gate: nil, now: t0)
+            #expect(skipped.map(\.orderNumber) == (first ? ["WD-1"] : []), "only an accepted withdrawal stops the discovery")
+            return first
+        }
+        let (second, tampered) = try await store.turn { turn in
+            let due = try await turn.dueJobs(now: t0, limit: 10)
+            #expect(due.map(\.orderNumber) == (first ? ["WD-2"] : ["WD-1", "WD-2"]))
+            let claims = try due.map { try claimed($0, at: t0) }
+            let second = try withdraw("WD-2")  // after the claim's read, before its commit
+            return (second, try await turn.commit(claims, gate: nil, now: t0))
+        }
         let inFlight = try await store.interruptedJobs().map(\.orderNumber)
         if second {
             #expect(tampered.count == 1 && tampered[0].isClaim && !tampered[0].jobUpdated && tampered[0].found == "withdrawn")
