@@ -133,7 +133,7 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
-        .target(name: "CancelBench", dependencies: ["CancelStore", "CancelQueue", "CancelPostgres", "SQLite", "GatewaySimulator"]),
+        .target(name: "CancelBench", dependencies: ["CancelStore", "CancelQueue", "CancelCore", "CancelPostgres", "SQLite", "GatewaySimulator"]),
         .executableTarget(
             name: "cancelq",
             dependencies: [

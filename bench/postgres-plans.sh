@@ -32,6 +32,8 @@ DAEMON_PID=""
 CANCELQ="$WORK/cancelq"
 cp "$SOURCE_BIN" "$CANCELQ"
 
+. "$ROOT/bench/seed-history.sh"
+
 # initdb and postgres refuse to run as root: as root the cluster belongs to the postgres user.
 as_pg() {
     if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
@@ -76,34 +78,10 @@ echo "== PostgreSQL $("${PSQL[@]}" -d postgres -c 'SHOW server_version') on port
 
 "$CANCELQ" migrate --db "$DB" >"$WORK/migrate.log" 2>&1 || { cat "$WORK/migrate.log" >&2; exit 1; }
 
-# --- the history: finished jobs, three completed attempts each (two refusals, then the
-# confirmation), written past the triggers (session_replication_role = replica); the per-state
-# counts get the seeded jobs by hand, and the identity sequences advance through the inserts.
+# --- the history (bench/seed-history.sh), VACUUM ANALYZEd while all finished
 echo "== seeding $HISTORY finished jobs and $((HISTORY * 3)) attempts"
 SEED_START=$(date +%s.%N)
-"${PSQL[@]}" -d cancelq <<EOF
-SET session_replication_role = replica;
-SET synchronous_commit = off;
-SET maintenance_work_mem = '512MB';
-SET work_mem = '256MB';
-BEGIN;
--- 30 days ago onwards, one job every 2 s: the last one finished about a week ago.
-INSERT INTO cancellations(order_number, paid_at, state, attempt_count, request_count, outcome, last_status,
-                          last_code, created_at, updated_at)
-SELECT 'H-' || i, t0 + i * 2, 'succeeded', 2, 3, 'cancelled', 'success', '000', t0 + i * 2 + 1, t0 + i * 2 + 41
-FROM generate_series(1, $HISTORY) i, (SELECT extract(epoch FROM now())::double precision - 30 * 86400 AS t0) t;
-INSERT INTO cancellation_attempts(cancellation_id, attempt, started_at, completed_at, http_status, result_status,
-                                  result_code, error, counted, node)
-SELECT c.id, k, c.created_at + 10 + (k - 1) * 15, c.created_at + 10.5 + (k - 1) * 15, 200,
-       CASE k WHEN 3 THEN 'success' ELSE 'failure' END, CASE k WHEN 3 THEN '000' ELSE '02189999' END, NULL,
-       k < 3, 'history'
-FROM cancellations c CROSS JOIN generate_series(1, 3) k
-ORDER BY c.id, k;
-UPDATE cancellation_state_counts SET jobs = jobs + $HISTORY WHERE state = 'succeeded' AND slot = 0;
-COMMIT;
-RESET session_replication_role;
-EOF
-"${PSQL[@]}" -d cancelq -c "VACUUM ANALYZE"
+seed_history PSQL cancelq "$HISTORY"
 SEED_END=$(date +%s.%N)
 awk -v a="$SEED_START" -v b="$SEED_END" 'BEGIN { printf "   seeded and VACUUM ANALYZEd in %.1f s\n", b - a }'
 "${PSQL[@]}" -d cancelq -F ' ' -c "

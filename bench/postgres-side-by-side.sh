@@ -5,6 +5,8 @@
 # written per job during the drain.
 #
 #   JOBS=10000 DAEMONS="1 3" bench/postgres-side-by-side.sh [path/to/cancelq]     (default .build/release/cancelq)
+#   HISTORY=1000000 ...: each cancelq queue first holds that many finished jobs and three times as
+#   many attempts, VACUUM ANALYZEd while all finished (bench/seed-history.sh); PgQueuer's is empty.
 #
 # Needs PostgreSQL 15 (/usr/lib/postgresql/15/bin, or PG_BIN), nginx (apt-get install -y nginx-light)
 # unless something already answers on 127.0.0.1:18443, and `pip install pgqueuer asyncpg aiohttp`.
@@ -25,6 +27,7 @@ WORK=$(mktemp -d /tmp/cancelq-side-by-side.XXXXXX)
 PEER_PID=""
 
 . "$ROOT/bench/private-cluster.sh"
+. "$ROOT/bench/seed-history.sh"
 
 cleanup() {
     set +e
@@ -78,6 +81,10 @@ echo "== cancelq ($CANCELQ, nginx at $GATEWAY)"
 for daemons in ${DAEMONS:-1}; do
     "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS cancelq WITH (FORCE)" -c "CREATE DATABASE cancelq" >/dev/null
     "$CANCELQ" migrate --db "$CANCELQ_DB" >"$WORK/migrate.log" 2>&1 || { cat "$WORK/migrate.log" >&2; exit 1; }
+    if [ "${HISTORY:-0}" -gt 0 ]; then
+        echo "   (the queue first holds $HISTORY finished jobs and $((HISTORY * 3)) attempts, VACUUM ANALYZEd)"
+        seed_history PSQL cancelq "$HISTORY" >/dev/null
+    fi
     "$CANCELQ" bench postgres --db "$CANCELQ_DB" --jobs "$JOBS" --daemons "$daemons" --concurrency "$CONCURRENCY" --endpoint "$GATEWAY"
 done
 echo

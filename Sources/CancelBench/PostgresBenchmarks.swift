@@ -1,3 +1,4 @@
+import CancelCore
 import CancelPostgres
 import CancelQueue
 import Foundation
@@ -15,14 +16,23 @@ extension Benchmarks {
     ) async throws {
         let queue = try await PostgresQueue.open(location: location, node: "bench", logger: Logger(label: "bench"))
         defer { Task { await queue.close() } }
-        let rows = try await queue.sqlColumn("SELECT count(*) FROM cancellations").first.flatMap { $0 }.flatMap { Double($0) } ?? -1
-        guard rows == 0 else {
-            out("bench postgres needs an empty, migrated database (cancellations holds \(Int(rows)) rows): create one and `cancelq migrate` it")
+        // A history of finished jobs may be there (bench/postgres-side-by-side.sh HISTORY=…): the
+        // drain's figures must not depend on it. Anything unfinished, or an earlier run's orders, would.
+        let counts = try await queue.sqlColumn(
+            """
+            SELECT count(*) FILTER (WHERE state IN \(State.unfinishedSQL) OR order_number LIKE 'PGB-%' OR order_number LIKE 'PGP-%')
+                || ' ' || count(*) FROM cancellations
+            """
+        ).first.flatMap { $0 }?.split(separator: " ").compactMap { Int($0) } ?? []
+        guard counts.count == 2, counts[0] == 0 else {
+            out("bench postgres needs a migrated database with no unfinished job and no earlier bench run (\(counts.first ?? -1) such rows): create one and `cancelq migrate` it")
             return
         }
+        let history = counts[1]
         try await BenchEnvironment.with(latency: 0) { environment in
             let gateway = endpoint.map { "gateway \($0) (another process)" } ?? "in-process simulator (0 ms)"
             out("postgres drain: \(jobs) jobs, \(daemons) daemon(s) at concurrency \(concurrency) each, \(gateway), \(location)")
+            if history > 0 { out("  history           \(history) finished jobs already in the queue") }
             _ = try await queue.sqlColumn(
                 "INSERT INTO cancellations(order_number, paid_at) SELECT 'PGB-' || i, extract(epoch FROM now()) - 60 FROM generate_series(1, \(jobs)) AS i")
             // The server's side of the drain only: the jobs' inserts above are before it.
@@ -45,7 +55,10 @@ extension Benchmarks {
                 return
             }
             let window = try await queue.sqlColumn(
-                "SELECT max(completed_at) - min(started_at) FROM cancellation_attempts").first.flatMap { $0 }.flatMap(Double.init) ?? wall
+                """
+                SELECT max(a.completed_at) - min(a.started_at) FROM cancellation_attempts a JOIN cancellations c ON c.id = a.cancellation_id
+                WHERE c.order_number LIKE 'PGB-%'
+                """).first.flatMap { $0 }.flatMap(Double.init) ?? wall
             // Another process's requests are not seen here: then they are counted by the queue's attempts.
             let requests: Int
             let counted: String
