@@ -9,15 +9,48 @@ import ZeusAPI
 /// refusal of claims and the probe's release.
 extension PostgresQueue {
     /// Commits an open transaction; a COMMIT that got no answer leaves `uncertainCommit` set.
-    func endTransaction(token: String? = nil, report: [TamperedWrite] = []) async throws(StoreError) {
+    func endTransaction(token: String? = nil, report: [TamperedWrite] = [], writes: [JobWrite] = [], gate: SendingGate? = nil) async throws(StoreError) {
         let backend = session.backend
         do {
             try await session.commit()
         } catch {
-            if case .unavailable = error, let token { uncertainCommit = (token, report, backend) }
+            if case .unavailable = error, let token {
+                uncertainCommit = UncertainCommit(token: token, report: report, backend: backend, writes: writes, gate: gate)
+            }
             throw error
         }
     }
+}
+
+/// A COMMIT that got no answer: its token (in `cancelq_daemons.last_commit` if it happened), what
+/// it reported, its server process, and which batch it was.
+struct UncertainCommit {
+    let token: String
+    let report: [TamperedWrite]
+    let backend: PostgresSession.Backend?
+    let keys: Set<String>
+    let gate: SendingGate?
+
+    init(token: String, report: [TamperedWrite], backend: PostgresSession.Backend?, writes: [JobWrite], gate: SendingGate?) {
+        self.token = token
+        self.report = report
+        self.backend = backend
+        keys = Set(writes.map(Self.key))
+        self.gate = gate
+    }
+
+    /// A write as a retry of its batch carries it again: the job, the state it expects, whether it
+    /// claims (a retry restamps a claim's start, and may drop claims, but changes nothing else).
+    static func key(_ write: JobWrite) -> String { "\(write.record.id) \(write.expectedState.rawValue) \(write.isClaim)" }
+
+    /// Whether `writes` and `gate` are this batch again (or part of it): if it committed, they are
+    /// durable and its report stands; anything else must still be written.
+    func isRetried(by writes: [JobWrite], gate: SendingGate?) -> Bool {
+        (gate == nil || gate == self.gate) && writes.allSatisfy { keys.contains(Self.key($0)) }
+    }
+}
+
+extension PostgresQueue {
 
     /// Reads back, in one statement joined by primary key only, what the turn's statement (or
     /// `cancelq_apply_write`) said it wrote: a function or trigger replaced by one that answers

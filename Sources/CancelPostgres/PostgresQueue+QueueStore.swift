@@ -91,17 +91,28 @@ extension PostgresQueue: QueueStore {
         // A read of this turn may have lost its connection: the turn's writes go in a new transaction.
         session.forgetLostTransaction()
         if let uncertain = uncertainCommit {
-            // The previous COMMIT got no answer. If it happened, this batch is already durable, and
-            // what it reported then stands (a claim it refused must still not be sent). Its server
-            // process may still be committing (stopped, or waiting for a standby): only once it is
-            // gone does the token say for certain.
-            if let backend = uncertain.backend { try await awaitEnd(of: backend) }
-            if try await commitHappened(uncertain.token) {
-                uncertainCommit = nil
-                writeTransactions += 1
-                return uncertain.report
+            // The previous COMMIT got no answer. Its server process may still be committing
+            // (stopped, or waiting for a standby): only once it is gone does the token say for
+            // certain. Nothing of this turn is held meanwhile.
+            let happened: Bool
+            do {
+                if let backend = uncertain.backend { try await awaitEnd(of: backend) }
+                happened = try await commitHappened(uncertain.token)
+            } catch {
+                await session.rollback()
+                throw error
             }
             uncertainCommit = nil
+            if happened {
+                writeTransactions += 1
+                // A retry of that batch is already durable, and what it reported then stands (a
+                // claim it refused must still not be sent). Another batch (the turn after a failed
+                // discovery, say) is not: it is written as usual.
+                if uncertain.isRetried(by: writes, gate: gate) {
+                    let retried = Set(writes.map(\.record.id))
+                    return uncertain.report.filter { retried.contains($0.id) }
+                }
+            }
         }
         guard !writes.isEmpty || gate != nil else {
             try await endTransaction()
@@ -149,7 +160,7 @@ extension PostgresQueue: QueueStore {
             try await verifyWritten(applied, now: now)
             let landed = writes.filter { $0.expectedState == .sent }.map(\.record.id)
             try await markCommit(token, releasingProbeOf: landed)
-            try await endTransaction(token: token, report: tampered)
+            try await endTransaction(token: token, report: tampered, writes: writes, gate: gate)
             writeTransactions += 1
             return tampered
         } catch {

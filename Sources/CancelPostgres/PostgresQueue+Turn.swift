@@ -7,11 +7,16 @@ import PostgresNIO
 /// rolled back before `turn` returns. So no transaction, and no row lock, outlives the call.
 extension PostgresQueue {
     public func turn<T>(_ body: (any QueueTurn) async throws -> T) async throws -> T {
+        // A turn inside a turn would end the outer one's transaction (and its locks) unseen.
+        guard openTurn == nil else { throw StoreError.server(location: location, message: Self.misusedTurn, constraint: nil) }
+        turnsBegun += 1
+        openTurn = turnsBegun
+        defer { openTurn = nil }
         // Nothing of an earlier call may be continued here (the session ends its own, so this is
         // only ever a guard): a turn starts from no transaction.
         await session.rollback()
         do {
-            let value = try await body(PostgresTurn(queue: self))
+            let value = try await body(PostgresTurn(queue: self, number: turnsBegun))
             await session.rollback()
             return value
         } catch {
@@ -21,10 +26,15 @@ extension PostgresQueue {
     }
 }
 
+extension PostgresQueue {
+    static let misusedTurn = "a turn was used outside its closure, or begun inside another (a bug in cancelq: please report it)"
+}
+
 /// The reads of a turn lock what they return (`FOR UPDATE SKIP LOCKED`): a row another daemon is
 /// deciding about is not read here, and the rows read here stay as read until the commit.
 struct PostgresTurn: QueueTurn {
     let queue: PostgresQueue
+    let number: Int
 
     func newJobs(limit: Int) async throws(StoreError) -> [JobRecord] {
         var binds = PostgresBindings()
@@ -62,11 +72,18 @@ struct PostgresTurn: QueueTurn {
     }
 
     func commit(_ writes: [JobWrite], gate: SendingGate?, now: Double) async throws(StoreError) -> [TamperedWrite] {
-        try await queue.commitWrites(writes, gate: gate, now: now)
+        try requireOpen()
+        return try await queue.commitWrites(writes, gate: gate, now: now)
+    }
+
+    /// A turn's handle kept past its closure would open a transaction no turn ends.
+    private func requireOpen() throws(StoreError) {
+        guard queue.openTurn == number else { throw .server(location: queue.location, message: PostgresQueue.misusedTurn, constraint: nil) }
     }
 
     /// A failed read ends the transaction at once: the commit after it begins a clean one.
     private func locked(where condition: String, _ binds: PostgresBindings) async throws(StoreError) -> [JobRecord] {
+        try requireOpen()
         do {
             return try await queue.jobs(where: condition, binds, lock: true)
         } catch {

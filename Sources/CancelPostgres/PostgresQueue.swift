@@ -35,7 +35,10 @@ public final class PostgresQueue: @unchecked Sendable {
     /// back from `cancelq_daemons.last_commit` before anything else is written.
     /// The token, and what that commit reported (claims it refused, rows it found changed): if it
     /// happened, the loop must get the same report, or it would send a claim that never committed.
-    var uncertainCommit: (token: String, report: [TamperedWrite], backend: PostgresSession.Backend?)?
+    var uncertainCommit: UncertainCommit?
+    /// The running turn's number: its handle works only inside it, and a turn does not nest.
+    var openTurn: Int?
+    var turnsBegun = 0
     /// The last claims found the gate neither open nor shut (a probe to decide): the next claims
     /// read it under its exclusive lock from the start, since a shared lock is never upgraded.
     var gateNeedsExclusiveLock = false

@@ -128,14 +128,41 @@ extension PostgresClusterTests {
                 #expect(report.map(\.contended) == [true], "the paused gate refused the claim")
                 // As if the connection had dropped before COMMIT's answer: the loop retries the batch.
                 let token = try database.psql("SELECT last_commit FROM cancelq_daemons WHERE node = 'node-1'")
-                queue.uncertainCommit = (token, report, nil)
+                queue.uncertainCommit = UncertainCommit(token: token, report: report, backend: nil, writes: claims, gate: nil)
                 let retried = try await queue.commit(claims, gate: nil, now: Self.t0)
                 #expect(retried == report, "the refused claim must not be launched on the retry")
                 #expect(try database.psql("SELECT state || '/' || (SELECT count(*) FROM cancellation_attempts) FROM cancellations") == "waiting-delay/0")
                 // A commit that did not happen is written again in full.
-                queue.uncertainCommit = ("never-committed", [], nil)
+                queue.uncertainCommit = UncertainCommit(token: "never-committed", report: [], backend: nil, writes: claims, gate: nil)
                 let again = try await queue.commit(claims, gate: nil, now: Self.t0)
                 #expect(again.map(\.contended) == [true])
+            }
+        }
+    }
+
+    @Test("a COMMIT whose answer was lost and that did happen stands for its own batch only: the next turn's other writes are written")
+    func uncertainCommitStandsForItsBatchOnly() async throws {
+        try await PostgresTestDatabase.with { database in
+            try await database.withQueues(["node-1"]) { queues in
+                let queue = queues[0]
+                try await queue.join()
+                try await due(["V-1", "V-2"], in: queue)
+                let due = try await queue.dueJobs(now: Self.t0, limit: 2)
+                let first = try C.claimed(due[0], at: Self.t0)
+                #expect(try await queue.commit([first], gate: nil, now: Self.t0).isEmpty)
+                // As if that commit's answer had been lost: it did happen, and the loop goes on
+                // with another batch (a failed discovery's turn, then the turn with the answers).
+                let token = try database.psql("SELECT last_commit FROM cancelq_daemons WHERE node = 'node-1'")
+                queue.uncertainCommit = UncertainCommit(token: token, report: [], backend: nil, writes: [first], gate: nil)
+                let paused = SendingGate.paused(until: Self.t0 + 600, streak: 1, since: Self.t0)
+                #expect(try await queue.commit([try C.claimed(due[1], at: Self.t0)], gate: paused, now: Self.t0).map(\.contended) == [true])
+                #expect(try await queue.loadGate() == paused, "the other batch's gate was written, not taken for the lost commit's")
+                #expect(try database.psql("SELECT string_agg(order_number || ' ' || state, ', ' ORDER BY id) FROM cancellations") == "V-1 sent, V-2 waiting-delay")
+                // The same batch retried (its claim restamped) takes the lost commit's report, writing nothing again.
+                queue.uncertainCommit = UncertainCommit(token: try database.psql("SELECT last_commit FROM cancelq_daemons WHERE node = 'node-1'"),
+                    report: [], backend: nil, writes: [first], gate: nil)
+                #expect(try await queue.commit([first.restarted(at: Self.t0 + 1)], gate: nil, now: Self.t0 + 1).isEmpty)
+                #expect(try database.psql("SELECT count(*) FROM cancellation_attempts") == "1")
             }
         }
     }
@@ -152,8 +179,8 @@ extension PostgresClusterTests {
                 _ = try await lingering.sqlColumn("BEGIN")
                 _ = try await lingering.sqlColumn("UPDATE cancelq_daemons SET last_commit = 'late-token' WHERE node = 'node-1'")
                 let backend = try #require(lingering.session.backend)
-                queue.uncertainCommit = ("late-token", [], backend)
                 let claims = try await queue.dueJobs(now: Self.t0, limit: 1).map { try C.claimed($0, at: Self.t0) }
+                queue.uncertainCommit = UncertainCommit(token: "late-token", report: [], backend: backend, writes: claims, gate: nil)
                 let report = try await queue.commit(claims, gate: nil, now: Self.t0)
                 #expect(report.isEmpty, "the lingering transaction was ended, so the batch was written anew: \(report)")
                 #expect(try database.psql("SELECT count(*) FROM pg_stat_activity WHERE pid = \(backend.pid)") == "0")

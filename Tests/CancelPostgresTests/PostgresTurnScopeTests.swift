@@ -20,7 +20,7 @@ struct PostgresTurnScopeTests {
         try await queue.turn { try await $0.dueJobs(now: Self.t0, limit: 100).count }
     }
 
-    @Test("a turn that read and did not commit, or threw, or whose commit failed, leaves nothing open and nothing locked")
+    @Test("a turn that read and did not commit, or threw, or whose commit failed, leaves nothing open and nothing locked; its handle works only inside it")
     func nothingOutlivesATurn() async throws {
         try await PostgresTestDatabase.with { database in
             try await database.withQueues(["node-1", "node-2"]) { queues in
@@ -49,19 +49,30 @@ struct PostgresTurnScopeTests {
                 #expect(try openTransactions(database) == "0")
                 #expect(try await lockableByAnother(queues[1]) == 10)
 
-                // Read, then a commit the schema refuses: rolled back, nothing written, nothing held.
+                // Read, then a commit that fails (its commit mark is refused): nothing written, nothing held.
                 try database.psql(
                     """
-                    CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'no'; END $$;
-                    CREATE TRIGGER test_refuse_attempts BEFORE INSERT ON cancellation_attempts FOR EACH ROW EXECUTE FUNCTION test_refuse();
+                    CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'no commit today'; END $$;
+                    CREATE TRIGGER test_refuse_marks BEFORE UPDATE ON cancelq_daemons FOR EACH STATEMENT EXECUTE FUNCTION test_refuse();
                     """)
-                let report = try await queues[0].turn { turn in
-                    let claims = try await turn.dueJobs(now: Self.t0, limit: 10).map { try QueueStoreConformance.claimed($0, at: Self.t0) }
-                    return try await turn.commit(claims, gate: nil, now: Self.t0)
+                await #expect(throws: StoreError.self) {
+                    try await queues[0].turn { turn in
+                        let claims = try await turn.dueJobs(now: Self.t0, limit: 10).map { try QueueStoreConformance.claimed($0, at: Self.t0) }
+                        return try await turn.commit(claims, gate: nil, now: Self.t0)
+                    }
                 }
-                #expect(report.count == 10 && report.allSatisfy { $0.refusal != nil && !$0.jobUpdated }, "\(report)")
                 #expect(try openTransactions(database) == "0")
                 #expect(try database.psql("SELECT count(*) FROM cancellations WHERE state = 'sent'") == "0")
+                #expect(try database.psql("SELECT count(*) FROM cancellation_attempts") == "0")
+                try database.psql("DROP TRIGGER test_refuse_marks ON cancelq_daemons")
+
+                // A turn's handle kept past its closure, and a turn begun inside another, are refused.
+                let kept = try await queues[0].turn { $0 }
+                await #expect(throws: StoreError.self) { _ = try await kept.dueJobs(now: Self.t0, limit: 10) }
+                await #expect(throws: StoreError.self) {
+                    try await queues[0].turn { _ in try await queues[0].turn { _ in () } }
+                }
+                #expect(try openTransactions(database) == "0")
                 #expect(try await lockableByAnother(queues[1]) == 10)
             }
         }
